@@ -1,0 +1,142 @@
+"""Accuracy groups of the trials of one (model, dataset) zoo, after Zheng et al. 2024 §3.2 (arXiv 2408.11720).
+
+Every trial gets one label of ``GROUPS``:
+
+- ``non``: diverged, or its accuracy is NaN or within ``margin`` of chance, where chance is
+  ``max(1 / n_classes, majority_share)`` (the paper's non-converged DNNs sit at the majority-class share);
+- ``high`` / ``low`` / ``mid`` among the remaining (converged) trials, by one of three methods:
+
+  ``delta``  ``high`` within ``delta`` of the best converged trial, ``low`` within ``delta`` of the worst
+             one, ``mid`` the rest. A trial close to both ends (a zoo narrower than ``delta``) is ``high``.
+  ``bins``   explicit cut points ``(low_mid, mid_high)``: ``low`` below the first, ``high`` at or above the
+             second, ``mid`` between.
+  ``kmeans`` 1-D k-means with three clusters (scikit-learn ``KMeans``, ``n_init=10``, ``random_state=seed``)
+             on the converged accuracies; clusters named by their centres. With fewer than three distinct
+             accuracies it uses as many clusters as there are values: two are ``low``/``high``, one is ``high``.
+
+Accuracies, ``delta``, ``margin`` and bin edges are fractions (0–1), like the zoo's accuracy variables.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from weightzoo.analysis.zoo import final_accuracy
+
+GROUPS = ("non", "low", "mid", "high")
+"""Group labels, from worst to best; plots and tables use this order."""
+
+GROUP_COLORS = {"non": "#999999", "low": "#D55E00", "mid": "#E69F00", "high": "#0072B2"}
+"""One colour per group (Okabe–Ito, colour-blind safe); every figure uses these."""
+
+METHODS = ("delta", "bins", "kmeans")
+
+
+def chance_level(n_classes: int | None, majority_share: float | None = None) -> float:
+    """Accuracy of a constant classifier: the larger of ``1 / n_classes`` and the majority-class share."""
+    levels = [1.0 / n_classes] if n_classes else []
+    if majority_share is not None:
+        levels.append(float(majority_share))
+    return max(levels) if levels else 0.0
+
+
+def assign_groups(
+    accuracy,
+    diverged=None,
+    n_classes: int | None = None,
+    method: str = "delta",
+    delta: float = 0.1,
+    margin: float = 0.02,
+    majority_share: float | None = None,
+    bins: Sequence[float] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Group label (one of ``GROUPS``) per trial, from final accuracies (fractions) and divergence flags."""
+    if method not in METHODS:
+        raise ValueError(f"unknown grouping method {method!r}; choose one of {METHODS}")
+    accuracy = np.asarray(accuracy, dtype=float).reshape(-1)
+    diverged = np.zeros(accuracy.shape, bool) if diverged is None else np.asarray(diverged).astype(bool).reshape(-1)
+    if diverged.shape != accuracy.shape:
+        raise ValueError(f"accuracy has {accuracy.size} trials but diverged has {diverged.size}")
+
+    labels = np.full(accuracy.shape, "non", dtype="<U4")
+    chance = chance_level(n_classes, majority_share)
+    converged = ~diverged & np.isfinite(accuracy) & (accuracy > chance + margin)
+    if not converged.any():
+        return labels
+    acc = accuracy[converged]
+
+    if method == "delta":
+        high = acc >= acc.max() - delta
+        low = ~high & (acc <= acc.min() + delta)
+        labels[converged] = np.where(high, "high", np.where(low, "low", "mid"))
+    elif method == "bins":
+        if bins is None or len(bins) != 2 or bins[0] > bins[1]:
+            raise ValueError(f"method 'bins' needs two increasing cut points (low_mid, mid_high), got {bins!r}")
+        labels[converged] = np.where(acc >= bins[1], "high", np.where(acc >= bins[0], "mid", "low"))
+    else:
+        labels[converged] = _kmeans_groups(acc, seed)
+    return labels
+
+
+def _kmeans_groups(acc: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    n_clusters = min(3, np.unique(acc).size)
+    names = {1: ["high"], 2: ["low", "high"], 3: ["low", "mid", "high"]}[n_clusters]
+    if n_clusters == 1:
+        return np.full(acc.shape, "high")
+    model = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit(acc[:, None])
+    rank = np.argsort(np.argsort(model.cluster_centers_[:, 0]))
+    return np.asarray(names)[rank[model.labels_]]
+
+
+def group_zoo(
+    ds: xr.Dataset,
+    accuracy: str = "train",
+    method: str = "delta",
+    delta: float = 0.1,
+    margin: float = 0.02,
+    majority_share: float | None = None,
+    bins: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    seed: int = 0,
+) -> xr.DataArray:
+    """Group label per trial of a gathered zoo (dim ``trial``).
+
+    ``accuracy`` picks ``train`` (the paper's Table 2) or ``test`` final accuracy. ``bins`` may be one pair
+    of cut points or a mapping ``dataset -> (low_mid, mid_high)`` resolved with the zoo's ``dataset``
+    attribute.
+    """
+    if isinstance(bins, Mapping):
+        dataset = ds.attrs.get("dataset")
+        if method == "bins" and dataset not in bins:
+            raise ValueError(f"no accuracy bins configured for dataset {dataset!r}")
+        bins = bins.get(dataset)
+    n_classes = ds.attrs.get("n_classes")
+    labels = assign_groups(
+        final_accuracy(ds, accuracy),
+        ds["diverged"].values if "diverged" in ds else None,
+        int(n_classes) if n_classes is not None else None,
+        method=method,
+        delta=delta,
+        margin=margin,
+        majority_share=majority_share,
+        bins=bins,
+        seed=seed,
+    )
+    return xr.DataArray(
+        labels,
+        coords={"trial": ds["trial"].values},
+        dims="trial",
+        name="group",
+        attrs={
+            "long_name": "accuracy group",
+            "flag_values": " ".join(GROUPS),
+            "accuracy": accuracy,
+            "method": method,
+            "delta": delta,
+            "margin": margin,
+            "chance": chance_level(int(n_classes) if n_classes is not None else None, majority_share),
+        },
+    )
