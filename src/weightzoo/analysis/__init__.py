@@ -1,0 +1,1 @@
+"""Pure analysis functions over gathered zoo datasets (see docs/data-format.md)."""

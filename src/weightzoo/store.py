@@ -1,0 +1,184 @@
+"""Zoo files: labelled netCDF datasets of curves and weight snapshots (layout: docs/data-format.md)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from weightzoo.atomic import atomic_path, write_netcdf_atomic
+from weightzoo.models import build_model, layer_of
+from weightzoo.provenance import provenance_attrs
+
+CURVES = {
+    "train_loss": ("training loss (cross-entropy over the whole train split after the epoch)", "nat"),
+    "test_loss": ("test loss (cross-entropy over the test split)", "nat"),
+    "train_accuracy": ("training accuracy (whole train split after the epoch)", "1"),
+    "test_accuracy": ("test accuracy", "1"),
+}
+REQUIRED_ATTRS = ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters")
+
+
+def variable_name(parameter: str) -> str:
+    """``blocks.0.attn.qkv.weight`` → ``blocks_0_attn_qkv_weight`` (netCDF/xarray friendly)."""
+    return parameter.replace(".", "_")
+
+
+def parameter_dims(parameter: str, ndim: int) -> tuple[str, ...]:
+    """Named dims of one parameter: ``fc1_out, fc1_in``; conv kernels add ``_kh, _kw``."""
+    layer = variable_name(layer_of(parameter))
+    kind = parameter.rpartition(".")[2]
+    if kind == "weight" and ndim == 2:
+        return (f"{layer}_out", f"{layer}_in")
+    if kind == "weight" and ndim == 4:
+        return (f"{layer}_out", f"{layer}_in", f"{layer}_kh", f"{layer}_kw")
+    if kind in ("weight", "bias") and ndim == 1:
+        return (f"{layer}_out",)
+    return tuple(f"{variable_name(parameter)}_d{i}" for i in range(ndim))
+
+
+def _parameter_attrs(parameter: str, ndim: int) -> dict:
+    last = parameter.rpartition(".")[2]
+    kind = "weight" if last == "weight" and ndim >= 2 else "bias" if last == "bias" else "other"
+    layer = layer_of(parameter)
+    return {"parameter": parameter, "layer": layer, "kind": kind, "long_name": f"{parameter} ({kind})", "units": "1"}
+
+
+def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparameters, input_shape, n_classes,
+                      dataset_source="", config=None) -> xr.Dataset:
+    """One training job's ``TrainResult`` as a self-describing dataset."""
+    data_vars = {}
+    for name, (long_name, units) in CURVES.items():
+        data_vars[name] = xr.Variable(("trial", "epoch"), getattr(result, name).astype(np.float32),
+                                      {"long_name": long_name, "units": units})
+    data_vars["diverged"] = xr.Variable(("trial",), result.diverged.astype(np.uint8), {
+        "long_name": "loss became NaN/inf; the trial stopped updating", "units": "1",
+        "flag_values": np.array([0, 1], np.uint8), "flag_meanings": "converged diverged"})
+    data_vars["diverged_epoch"] = xr.Variable(("trial",), result.diverged_epoch.astype(np.int32), {
+        "long_name": "epoch in which the loss became NaN/inf (0: never)", "units": "1"})
+    for parameter, values in result.weights.items():
+        ndim = values.ndim - 2
+        data_vars[variable_name(parameter)] = xr.Variable(
+            ("trial", "snapshot", *parameter_dims(parameter, ndim)), values, _parameter_attrs(parameter, ndim))
+    coords = {
+        "trial": ("trial", result.trials.astype(np.int64), {"long_name": "trial index within the experiment"}),
+        "seed": ("trial", result.seeds.astype(np.int64), {"long_name": "trial seed (base_seed + trial)"}),
+        "epoch": ("epoch", np.arange(1, result.train_loss.shape[1] + 1), {"long_name": "epochs completed"}),
+        "snapshot": ("snapshot", np.asarray(result.snapshots, np.int64),
+                     {"long_name": "epoch after which weights were saved (0: initial)"}),
+    }
+    attrs = {
+        "title": f"weightzoo {model} on {dataset} ({arch})",
+        "model": model, "dataset": dataset, "arch": arch,
+        "model_kwargs": json.dumps(model_kwargs),
+        "hyperparameters": json.dumps(hyperparameters),
+        "parameters": json.dumps(list(result.weights)),
+        "input_shape": json.dumps(list(input_shape)),
+        "n_classes": int(n_classes),
+        "dataset_source": dataset_source,
+        "device": result.device,
+        "vectorized": int(result.vectorized),
+        "config": json.dumps(config or {}),
+        "Conventions": "CF-1.8",
+        **provenance_attrs(),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def encoding_for(ds: xr.Dataset) -> dict:
+    """zlib compression, one chunk per trial for the weight snapshots."""
+    encoding = {}
+    for name, var in ds.data_vars.items():
+        chunks = tuple(1 if dim == "trial" else size for dim, size in zip(var.dims, var.shape))
+        encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks}
+    return encoding
+
+
+def write_zoo(ds: xr.Dataset, path) -> None:
+    write_netcdf_atomic(ds, path, encoding=encoding_for(ds))
+
+
+def open_zoo(path, **kwargs) -> xr.Dataset:
+    """Open a zoo file lazily, checking it is one (clear error naming the file otherwise)."""
+    try:
+        ds = xr.open_dataset(path, engine="netcdf4", **kwargs)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable netCDF zoo file ({err})") from err
+    missing = [a for a in REQUIRED_ATTRS if a not in ds.attrs]
+    if missing:
+        ds.close()
+        raise ValueError(f"{path}: not a weightzoo zoo file (missing attributes {missing})")
+    return ds
+
+
+def gather(chunk_paths, out_path) -> None:
+    """Concatenate the chunks of one experiment along ``trial``, streaming one variable at a time.
+
+    Only one variable of all chunks is in memory at once, so a zoo larger than memory still gathers.
+    """
+    chunks = sorted((open_zoo(p) for p in chunk_paths), key=lambda d: int(d["trial"][0]))
+    try:
+        _check_compatible(chunks, chunk_paths)
+        template = xr.concat([c.drop_vars(list(c.data_vars)) for c in chunks], dim="trial")
+        template.attrs = {**chunks[0].attrs, **provenance_attrs(),
+                          "device": ",".join(sorted({c.attrs["device"] for c in chunks})),
+                          "vectorized": int(all(c.attrs["vectorized"] for c in chunks)),
+                          "gathered_from": json.dumps([str(p) for p in chunk_paths])}
+        duplicates = pd.Index(template["trial"].values).duplicated()
+        if duplicates.any():
+            raise ValueError(f"trials {template['trial'].values[duplicates].tolist()} appear in more than one chunk")
+        with atomic_path(out_path) as tmp:
+            template.to_netcdf(tmp, engine="netcdf4")
+            for name in chunks[0].data_vars:
+                var = xr.concat([c[name].load() for c in chunks], dim="trial")
+                part = xr.Dataset({name: var.drop_vars(list(var.coords))})  # coordinates are in the template
+                part.to_netcdf(tmp, mode="a", engine="netcdf4", encoding=encoding_for(part))
+    finally:
+        for c in chunks:
+            c.close()
+
+
+def _check_compatible(chunks, paths):
+    for key in ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters"):
+        values = {c.attrs[key] for c in chunks}
+        if len(values) > 1:
+            raise ValueError(f"chunks {[str(p) for p in paths]} disagree on attribute {key!r}: {sorted(values)}")
+
+
+def summary_table(zoo_paths) -> pd.DataFrame:
+    """One row per trial of every experiment (see docs/data-format.md)."""
+    frames = []
+    for path in zoo_paths:
+        with open_zoo(path) as ds:
+            params = json.loads(ds.attrs["parameters"])
+            n_params = sum(int(np.prod(ds[variable_name(p)].shape[2:])) for p in params)
+            frames.append(pd.DataFrame({
+                "experiment": f"{ds.attrs['model']}/{ds.attrs['dataset']}/{ds.attrs['arch']}",
+                "model": ds.attrs["model"], "dataset": ds.attrs["dataset"], "arch": ds.attrs["arch"],
+                "model_kwargs": ds.attrs["model_kwargs"],
+                "trial": ds["trial"].values, "seed": ds["seed"].values,
+                **{f"final_{k}": ds[k].isel(epoch=-1).values for k in CURVES},
+                "diverged": ds["diverged"].values.astype(bool),
+                "diverged_epoch": ds["diverged_epoch"].values,
+                "n_parameters": n_params,
+            }))
+    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed"]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return table[[*columns, *(c for c in table.columns if c not in columns)]]
+
+
+def write_csv_atomic(table: pd.DataFrame, path) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def load_network(path, trial: int, snapshot: int = -1) -> torch.nn.Module:
+    """Rebuild the torch network of one stored trial (``snapshot``: epoch number, -1 = last stored)."""
+    with open_zoo(path) as ds:
+        net = build_model(ds.attrs["model"], **json.loads(ds.attrs["model_kwargs"]))
+        sel = ds.sel(trial=trial)
+        sel = sel.isel(snapshot=-1) if snapshot == -1 else sel.sel(snapshot=snapshot)
+        state = {p: torch.from_numpy(np.asarray(sel[variable_name(p)].values)) for p in json.loads(ds.attrs["parameters"])}
+    net.load_state_dict(state)
+    return net.eval()

@@ -1,0 +1,289 @@
+"""Train a chunk of trials: vectorised over trials (torch.func) or one by one, with identical results.
+
+A trial is fixed by its seed: the seed draws its initial weights and, from an independent stream, the
+order in which it visits the training samples each epoch. Vectorised training stacks the parameters of
+K trials along a leading axis, runs the network under ``torch.func.vmap`` and takes one Adam step over
+the stacked parameters on the summed loss; Adam is elementwise and the trials' losses do not share
+parameters, so this is mathematically the same as K separate runs (tests/test_train.py checks it).
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vmap
+
+from weightzoo.models import build_model, init_normal_
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 2000
+
+
+@dataclass
+class Hyperparameters:
+    """Paper defaults (§3.1): batch 100, 20 epochs, Adam with learning rate 1e-3, normal init."""
+
+    epochs: int = 20
+    batch_size: int = 100
+    lr: float = 1e-3
+    init_std: float = 0.05
+    snapshots: tuple = (0, 1, -1)
+    base_seed: int = 0
+
+    def snapshot_epochs(self) -> list[int]:
+        """Snapshot epochs with ``-1`` resolved to the last epoch, sorted and unique."""
+        resolved = {self.epochs if s == -1 else s for s in self.snapshots}
+        bad = [s for s in resolved if not 0 <= s <= self.epochs]
+        if bad:
+            raise ValueError(f"training.snapshots {bad} outside 0..{self.epochs} (epochs)")
+        return sorted(resolved)
+
+
+@dataclass
+class TensorData:
+    """A prepared dataset resident on the training device (uint8 images, normalised per batch)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    scale: torch.Tensor  # 1 / (255 std), shape (C, 1, 1)
+    shift: torch.Tensor  # -mean / std
+    n_classes: int
+
+    @classmethod
+    def from_dataset(cls, ds, device="cpu") -> "TensorData":
+        split = ds["split"].values
+        images = torch.from_numpy(np.ascontiguousarray(ds["images"].values))
+        labels = torch.from_numpy(ds["labels"].values.astype(np.int64))
+        mean = torch.tensor(ds["mean"].values, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.tensor(ds["std"].values, dtype=torch.float32).view(-1, 1, 1)
+        train, test = torch.from_numpy(split == 0), torch.from_numpy(split == 1)
+        return cls(
+            train_x=images[train].to(device),
+            train_y=labels[train].to(device),
+            test_x=images[test].to(device),
+            test_y=labels[test].to(device),
+            scale=(1.0 / (255.0 * std)).to(device),
+            shift=(-mean / std).to(device),
+            n_classes=int(ds.attrs["n_classes"]),
+        )
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, x.float(), self.scale)
+
+
+@dataclass
+class TrainResult:
+    """Curves (trial, epoch), divergence flags (trial) and weight snapshots (trial, snapshot, ...)."""
+
+    trials: np.ndarray
+    seeds: np.ndarray
+    train_loss: np.ndarray
+    train_accuracy: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    diverged: np.ndarray
+    diverged_epoch: np.ndarray
+    snapshots: list[int]
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    vectorized: bool = True
+    device: str = "cpu"
+
+
+def trial_streams(seed: int) -> tuple[int, int]:
+    """Independent seeds for a trial's initialisation and its batch order."""
+    init, shuffle = np.random.SeedSequence(seed).spawn(2)
+    return int(init.generate_state(1, np.uint64)[0]), int(shuffle.generate_state(1, np.uint64)[0])
+
+
+def initial_parameters(model: str, kwargs: dict, seed: int, init_std: float) -> dict[str, torch.Tensor]:
+    """The trial's initial parameters (state-dict order), drawn on the CPU so every device agrees."""
+    generator = torch.Generator().manual_seed(trial_streams(seed)[0])
+    net = init_normal_(build_model(model, **kwargs), init_std, generator)
+    return {name: p.detach().clone() for name, p in net.named_parameters()}
+
+
+class BatchOrder:
+    """Each trial's own permutation of the training samples, redrawn every epoch."""
+
+    def __init__(self, seeds, n_samples: int):
+        self.generators = [torch.Generator().manual_seed(trial_streams(int(s))[1]) for s in seeds]
+        self.n_samples = n_samples
+
+    def next_epoch(self, device) -> torch.Tensor:
+        """(trials, n_samples) indices for the coming epoch."""
+        perms = [torch.randperm(self.n_samples, generator=g) for g in self.generators]
+        return torch.stack(perms).to(device)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training.device is 'cuda' but torch sees no CUDA device on this node")
+    return torch.device(device)
+
+
+def prefer_vectorized(model: str, device: torch.device) -> bool:
+    """Measured in bench/train_speed.py (docs/benchmarks.md): the CNN trains faster one by one on a CPU."""
+    return not (model == "cnn" and device.type == "cpu")
+
+
+def train_trials(
+    model: str,
+    kwargs: dict,
+    data: TensorData,
+    trials,
+    hp: Hyperparameters,
+    vectorize: bool | None = None,
+) -> TrainResult:
+    """Train the given trial indices (seed = ``hp.base_seed + trial``) and return curves and snapshots."""
+    device = data.train_x.device
+    if vectorize is None:
+        vectorize = prefer_vectorized(model, device)
+    trials = np.asarray(trials, dtype=np.int64)
+    seeds = hp.base_seed + trials
+    if vectorize:
+        result = _train_stacked(model, kwargs, data, seeds, hp)
+    else:
+        parts = [_train_stacked(model, kwargs, data, seeds[i : i + 1], hp, stacked=False) for i in range(len(seeds))]
+        result = _concatenate(parts)
+    result.trials, result.seeds, result.vectorized, result.device = trials, seeds, vectorize, str(device)
+    return result
+
+
+def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
+    """Train ``len(seeds)`` trials in one loop; ``stacked=False`` runs one plain nn.Module (one seed)."""
+    device = data.train_x.device
+    inits = [initial_parameters(model, kwargs, int(s), hp.init_std) for s in seeds]
+    network = build_model(model, **kwargs).to(device).eval()  # eval: no dropout/batch-norm state anywhere
+    if stacked:
+        params = {name: torch.stack([p[name] for p in inits]).to(device).requires_grad_() for name in inits[0]}
+        forward = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, 0))
+        forward_shared = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, None))
+    else:
+        network.load_state_dict(inits[0], strict=False)
+        params = {name: p.unsqueeze(0) for name, p in network.named_parameters()}  # views for recording
+        forward = forward_shared = None
+    leaves = list(params.values()) if stacked else list(network.parameters())
+    optimizer = torch.optim.Adam(leaves, lr=hp.lr)
+
+    n_trials, n_epochs = len(seeds), hp.epochs
+    curves = {k: np.full((n_trials, n_epochs), np.nan) for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
+    snapshots = hp.snapshot_epochs()
+    weights = {name: np.empty((n_trials, len(snapshots), *p.shape[1:]), np.float32) for name, p in params.items()}
+    diverged = torch.zeros(n_trials, dtype=torch.bool, device=device)
+    diverged_epoch = np.zeros(n_trials, np.int32)
+
+    def logits_for(x, shared):
+        if not stacked:
+            return network(x if shared else x[0]).unsqueeze(0)
+        return (forward_shared if shared else forward)(params, x)
+
+    def record(slot):
+        for name, p in params.items():
+            weights[name][:, slot] = p.detach().cpu().numpy()
+
+    if 0 in snapshots:
+        record(0)
+    order = BatchOrder(seeds, len(data.train_y))
+    start = time.perf_counter()
+    for epoch in range(1, n_epochs + 1):
+        perm = order.next_epoch(device)
+        epoch_loss = torch.zeros(n_trials, device=device)
+        n_batches = math.ceil(perm.shape[1] / hp.batch_size)
+        for step in range(n_batches):
+            idx = perm[:, step * hp.batch_size : (step + 1) * hp.batch_size]
+            x = data.normalise(data.train_x[idx])
+            y = data.train_y[idx]
+            logits = logits_for(x, shared=False)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
+            finite = torch.isfinite(loss)
+            newly = ~finite & ~diverged
+            if newly.any():
+                diverged_epoch[newly.cpu().numpy()] = epoch
+                diverged |= newly
+                _freeze(optimizer, leaves, diverged)
+            active = ~diverged
+            optimizer.zero_grad(set_to_none=False)
+            torch.where(active, loss, 0.0).sum().backward()
+            if not bool(active.all()):
+                for leaf in leaves:  # a diverged trial's NaN gradient stays in its own slice: zero it there
+                    leaf.grad.copy_(torch.where(_expand(active, leaf.grad), leaf.grad, 0.0))
+            optimizer.step()
+            epoch_loss += torch.where(active, loss.detach(), 0.0)
+        with torch.no_grad():
+            for split in ("train", "test"):
+                mean_loss, accuracy = _evaluate(logits_for, data, split)
+                curves[f"{split}_loss"][:, epoch - 1] = mean_loss
+                curves[f"{split}_accuracy"][:, epoch - 1] = accuracy
+        if epoch in snapshots:
+            record(snapshots.index(epoch))
+        _log_epoch(epoch, n_epochs, epoch_loss / n_batches, diverged, n_trials * perm.shape[1] * epoch, start)
+    return TrainResult(
+        trials=None, seeds=seeds, snapshots=snapshots, weights=weights,
+        diverged=diverged.cpu().numpy(), diverged_epoch=diverged_epoch, **curves,
+    )
+
+
+def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _freeze(optimizer, leaves, diverged):
+    """Zero Adam's moments of diverged trials: with zero gradients their update is then exactly 0."""
+    for leaf in leaves:
+        state = optimizer.state.get(leaf, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                state[key].masked_fill_(_expand(diverged, state[key]), 0.0)
+
+
+def _evaluate(logits_for, data: TensorData, split: str):
+    """Mean cross-entropy and accuracy of every trial on a whole split (shared inputs)."""
+    x_all, y_all = (data.train_x, data.train_y) if split == "train" else (data.test_x, data.test_y)
+    loss_sum, correct = 0.0, 0.0
+    for start in range(0, len(y_all), EVAL_BATCH):
+        x = data.normalise(x_all[start : start + EVAL_BATCH])
+        y = y_all[start : start + EVAL_BATCH]
+        logits = logits_for(x, shared=True)
+        target = y.expand(logits.shape[0], -1)
+        loss_sum = loss_sum + F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(target.shape).sum(1)
+        correct = correct + (logits.argmax(-1) == target).sum(1)
+    n = len(y_all)
+    return (loss_sum / n).cpu().numpy(), (correct / n).cpu().numpy()
+
+
+def _log_epoch(epoch, n_epochs, losses, diverged, trial_samples, start):
+    elapsed = time.perf_counter() - start
+    finite = losses[~diverged].cpu().numpy()
+    spread = (
+        f"{finite.min():.4f}/{np.median(finite):.4f}/{finite.max():.4f}" if finite.size else "n/a (all diverged)"
+    )
+    log.info(
+        "epoch %d/%d loss min/median/max %s trial-samples/s %.0f elapsed %.1fs diverged %d",
+        epoch, n_epochs, spread, trial_samples / max(elapsed, 1e-9), elapsed, int(diverged.sum()),
+    )
+
+
+def _concatenate(parts: list[TrainResult]) -> TrainResult:
+    def cat(key):
+        return np.concatenate([getattr(p, key) for p in parts])
+
+    keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "diverged", "diverged_epoch", "seeds")
+    return TrainResult(
+        trials=None,
+        snapshots=parts[0].snapshots,
+        weights={name: np.concatenate([p.weights[name] for p in parts]) for name in parts[0].weights},
+        **{k: cat(k) for k in keys},
+    )

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from helpers import tiny_dataset
+from weightzoo.models import model_kwargs
+from weightzoo.train import Hyperparameters, TensorData, train_trials
+
+VIT = {"patch_size": 4, "embed_dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "pool": "cls"}
+ARCH = {"dnn": {"hidden": 6}, "cnn": {"channels": 3}, "vit": VIT}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return TensorData.from_dataset(tiny_dataset())
+
+
+def run(data, model, trials, vectorize, **hp):
+    kwargs = model_kwargs(model, ARCH[model], data.input_shape, data.n_classes)
+    return train_trials(model, kwargs, data, trials, Hyperparameters(**{"epochs": 1, "batch_size": 32, **hp}),
+                        vectorize=vectorize)
+
+
+@pytest.mark.parametrize("model", ["dnn", "cnn", "vit"])
+def test_vectorized_equals_each_trial_alone(data, model):
+    together = run(data, model, [0, 1, 2], vectorize=True)
+    alone = [run(data, model, [t], vectorize=False) for t in (0, 1, 2)]
+    assert together.vectorized and not alone[0].vectorized
+    for name, stacked in together.weights.items():
+        separate = np.concatenate([a.weights[name] for a in alone])
+        np.testing.assert_allclose(stacked, separate, atol=1e-5, rtol=0, err_msg=name)
+        assert not np.allclose(stacked[:, 0], stacked[:, -1]), f"{name} did not train"
+    np.testing.assert_allclose(together.test_accuracy, np.concatenate([a.test_accuracy for a in alone]), atol=1e-6)
+    # different seeds: different initial weights
+    assert not np.allclose(together.weights[next(iter(together.weights))][0, 0],
+                           together.weights[next(iter(together.weights))][1, 0])
+
+
+def test_seed_fixes_trial_regardless_of_chunk(data):
+    a = run(data, "dnn", [0, 1, 2, 3], vectorize=True)
+    b = run(data, "dnn", [2, 3], vectorize=True)
+    np.testing.assert_allclose(a.weights["fc1.weight"][2:], b.weights["fc1.weight"], atol=1e-6)
+    np.testing.assert_array_equal(b.seeds, [2, 3])
+
+
+def test_training_learns(data):
+    result = run(data, "dnn", [0, 1], vectorize=True, epochs=10, lr=1e-2)
+    assert result.train_accuracy.shape == (2, 10)
+    assert (result.test_accuracy[:, -1] > 0.8).all()
+    assert (result.train_loss[:, -1] < result.train_loss[:, 0]).all()
+    assert result.snapshots == [0, 1, 10]
+
+
+def test_divergence_is_isolated(data):
+    """A trial whose loss blows up stops updating and leaves its chunk-mates untouched."""
+    healthy = run(data, "dnn", [0, 2], vectorize=True, epochs=2)
+    import weightzoo.train as train_module
+
+    original = train_module.initial_parameters
+
+    def poisoned(model, kwargs, seed, std):
+        params = original(model, kwargs, seed, std)
+        if seed == 1:
+            params["fc3.bias"][0] = float("inf")
+        return params
+
+    train_module.initial_parameters = poisoned
+    try:
+        mixed = run(data, "dnn", [0, 1, 2], vectorize=True, epochs=2)
+    finally:
+        train_module.initial_parameters = original
+    np.testing.assert_array_equal(mixed.diverged, [False, True, False])
+    assert mixed.diverged_epoch.tolist() == [0, 1, 0]
+    for name in healthy.weights:
+        np.testing.assert_allclose(mixed.weights[name][[0, 2]], healthy.weights[name], atol=1e-6)
+    # the diverged trial never moved from its initial weights
+    np.testing.assert_array_equal(mixed.weights["fc1.weight"][1, 0], mixed.weights["fc1.weight"][1, -1])
