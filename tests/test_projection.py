@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from weightzoo.analysis.projection import invariant_features, project, separation_scores
+from zoo_factory import make_zoo
+
+
+def _two_groups(n):
+    return np.array(["low", "high"] * (n // 2))
+
+
+def _planted(n=40, seed=0):
+    """Zoo whose 'high' trials have all weights shifted: a separation t-SNE should find."""
+    ds = make_zoo(n_trials=n, n_in=8, hidden=6, effect=0.0, seed=seed)
+    labels = _two_groups(n)
+    w = ds["fc1_weight"].values.copy()
+    w[labels == "high"] += 0.2
+    ds["fc1_weight"] = ds["fc1_weight"].copy(data=w)
+    return ds, labels
+
+
+def test_separation_scores_planted_and_random():
+    rng = np.random.default_rng(0)
+    labels = _two_groups(60)
+    separated = rng.normal(size=(60, 2)) + np.where(labels == "high", 6.0, 0.0)[:, None]
+    scores = separation_scores(separated, labels)
+    assert scores["knn_accuracy"] == 1.0 and scores["silhouette"] > 0.6 and scores["knn_k"] == 5
+    accuracies = [separation_scores(rng.normal(size=(60, 2)), labels)["knn_accuracy"] for _ in range(5)]
+    assert abs(np.mean(accuracies) - 0.5) < 0.15
+    one_group = separation_scores(separated, np.array(["high"] * 59 + ["low"]))
+    assert np.isnan(one_group["knn_accuracy"]) and "need >= 2 groups" in one_group["score_note"]
+    tiny = separation_scores(separated, np.array(["low"] * 30 + ["high"] * 29 + ["mid"]))
+    assert np.isfinite(tiny["knn_accuracy"]) and "mid (n=1)" in tiny["score_note"]
+
+
+@pytest.mark.parametrize("features", ["raw", "canonical", "invariant"])
+def test_project_finds_planted_separation(features):
+    ds, labels = _planted()
+    result = project(ds, labels, features=features, layer="fc1", perplexity=10)
+    assert result["x"].dims == ("trial",) and np.isfinite(result["x"]).all()
+    assert result.attrs["message"] == "" and result.attrs["features"] == features
+    assert result.attrs["knn_accuracy"] >= 0.9 and result.attrs["chance_accuracy"] == 0.5
+    assert list(result["group"].values) == list(labels)
+
+
+def test_project_random_zoo_near_chance():
+    ds = make_zoo(n_trials=40, n_in=8, hidden=6, effect=0.0, seed=2)
+    result = project(ds, _two_groups(40), features="raw", perplexity=10)
+    assert result.attrs["knn_accuracy"] < 0.8
+
+
+def test_project_few_trials_and_fallbacks():
+    ds = make_zoo(n_trials=3)
+    result = project(ds, ["low", "high", "high"])
+    assert np.isnan(result["x"]).all() and "at least 4 trials" in result.attrs["message"]
+    assert np.isnan(result.attrs["knn_accuracy"])
+    vit = make_zoo(n_trials=8, model="vit")
+    result = project(vit, None, features="canonical", perplexity=5)
+    assert result.attrs["features"] == "raw" and "DNN" in result.attrs["note"]
+    assert result.attrs["perplexity"] == pytest.approx(7 / 3)
+    assert "need >= 2 groups" in result.attrs["score_note"]
+    diverged = make_zoo(n_trials=8)
+    w = diverged["fc2_weight"].values.copy()
+    w[0] = np.nan
+    diverged["fc2_weight"] = diverged["fc2_weight"].copy(data=w)
+    result = project(diverged, _two_groups(8), features="invariant")
+    assert np.isnan(result["x"][0]) and np.isfinite(result["x"][1:]).all() and "1 trial" in result.attrs["note"]
+
+
+def test_invariant_features_are_permutation_invariant():
+    ds = make_zoo(n_trials=4, n_in=5, hidden=6)
+    features = invariant_features(ds, "fc2")
+    permuted = ds.copy()
+    permuted["fc2_weight"] = ds["fc2_weight"].isel(fc2_out=[5, 3, 1, 0, 2, 4], fc2_in=[2, 0, 1, 5, 4, 3])
+    np.testing.assert_allclose(invariant_features(permuted, "fc2"), features, rtol=1e-6)
+    assert features.shape == (4, 2 * 7 + 6)
