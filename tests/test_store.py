@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from helpers import tiny_dataset
+from weightzoo.models import model_kwargs
+from weightzoo.store import gather, load_network, open_zoo, result_to_dataset, summary_table, write_zoo
+from weightzoo.train import Hyperparameters, TensorData, train_trials
+
+HP = Hyperparameters(epochs=2, batch_size=50, snapshots=(0, 1, -1))
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return tiny_dataset()
+
+
+def chunk(dataset, model, arch, trials):
+    data = TensorData.from_dataset(dataset)
+    kwargs = model_kwargs(model, arch, data.input_shape, data.n_classes)
+    result = train_trials(model, kwargs, data, trials, HP)
+    return result_to_dataset(result, model=model, dataset="tiny", arch="a", model_kwargs=kwargs,
+                             hyperparameters=vars(HP), input_shape=data.input_shape, n_classes=10,
+                             dataset_source="synthetic", config={"trials": 4})
+
+
+@pytest.fixture(scope="module")
+def chunks(tmp_path_factory, dataset):
+    folder = tmp_path_factory.mktemp("chunks")
+    paths = []
+    for i, trials in enumerate(([2, 3], [0, 1])):
+        paths.append(folder / f"chunk{i}.nc")
+        write_zoo(chunk(dataset, "cnn", {"channels": 2}, trials), paths[-1])
+    return paths
+
+
+def test_chunk_is_self_describing(chunks):
+    with open_zoo(chunks[0]) as ds:
+        assert ds["conv1_weight"].dims == ("trial", "snapshot", "conv1_out", "conv1_in", "conv1_kh", "conv1_kw")
+        assert ds["fc_bias"].dims == ("trial", "snapshot", "fc_out")
+        assert ds["snapshot"].values.tolist() == [0, 1, 2] and ds["epoch"].values.tolist() == [1, 2]
+        assert ds["seed"].values.tolist() == [2, 3]
+        assert ds["conv1_weight"].attrs["parameter"] == "conv1.weight"
+        assert ds["train_loss"].attrs["units"] == "nat"
+        assert json.loads(ds.attrs["versions"])["torch"] == torch.__version__
+        assert json.loads(ds.attrs["hyperparameters"])["batch_size"] == 50
+        enc = ds["conv1_weight"].encoding
+        assert enc["zlib"] and enc["chunksizes"][0] == 1
+
+
+def test_gather_orders_trials_and_keeps_everything(chunks, tmp_path):
+    out = tmp_path / "zoo.nc"
+    gather(chunks, out)
+    with open_zoo(out) as zoo:
+        assert zoo["trial"].values.tolist() == [0, 1, 2, 3]
+        assert zoo["seed"].values.tolist() == [0, 1, 2, 3]
+        assert "seed" in zoo.coords
+        with open_zoo(chunks[0]) as first:
+            xr.testing.assert_equal(zoo["conv1_weight"].sel(trial=[2, 3]), first["conv1_weight"])
+        assert zoo.attrs["model"] == "cnn" and "gathered_from" in zoo.attrs
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_gather_refuses_duplicate_trials(chunks, tmp_path):
+    with pytest.raises(ValueError, match="more than one chunk"):
+        gather([chunks[0], chunks[0]], tmp_path / "zoo.nc")
+    assert not (tmp_path / "zoo.nc").exists()
+
+
+def test_open_zoo_names_the_bad_file(tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"not netcdf")
+    with pytest.raises(ValueError, match="bad.nc"):
+        open_zoo(bad)
+
+
+@pytest.mark.parametrize("model,arch", [("dnn", {"hidden": 8}), ("vit", {
+    "patch_size": 4, "embed_dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "pool": "mean"})])
+def test_load_network_reproduces_recorded_accuracy(dataset, tmp_path, model, arch):
+    path = tmp_path / "zoo.nc"
+    write_zoo(chunk(dataset, model, arch, [0, 1]), path)
+    data = TensorData.from_dataset(dataset)
+    x = data.normalise(data.test_x)
+    with open_zoo(path) as zoo:
+        recorded = zoo["test_accuracy"].isel(epoch=-1).values
+    for trial in (0, 1):
+        net = load_network(path, trial)
+        with torch.no_grad():
+            accuracy = (net(x).argmax(1) == data.test_y).float().mean().item()
+        assert accuracy == pytest.approx(recorded[trial], abs=1e-6)
+    initial = load_network(path, 0, snapshot=0)
+    assert not torch.equal(initial.state_dict()[next(iter(initial.state_dict()))],
+                           net.state_dict()[next(iter(net.state_dict()))])
+
+
+def test_summary_table(chunks, tmp_path):
+    out = tmp_path / "zoo.nc"
+    gather(chunks, out)
+    table = summary_table([out])
+    assert len(table) == 4 and table["trial"].tolist() == [0, 1, 2, 3]
+    assert {"final_test_accuracy", "diverged", "n_parameters", "experiment"} <= set(table.columns)
+    assert table["n_parameters"].iloc[0] == 2 * 9 + 2 + 10 * 2 * 36 + 10
+    assert np.all((table["final_test_accuracy"] >= 0) & (table["final_test_accuracy"] <= 1))
