@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Start a one-node SLURM 22.05 cluster on localhost (Debian 12 packages), for the tests and for trying
+# profiles/slurm by hand. Idempotent: a second call with the cluster up only waits for the node to be idle.
+#
+#   sudo tests/slurm/start_cluster.sh          # start (installs munge/slurmctld/slurmd/slurm-client if missing)
+#   sbatch --gpus=1 --wrap 'echo $CUDA_VISIBLE_DEVICES'
+#   sudo tests/slurm/stop_cluster.sh           # stop by PID
+#
+# The node advertises WEIGHTZOO_SLURM_GPUS count-only GPUs backed by inert character devices, so jobs that
+# ask for `--gpus=1` are scheduled and run on the CPU (SLURM 22.05 ignores GPUs without a device file and
+# rejects plain files). Needs root: the daemons run as root and the config must be at
+# /etc/slurm/slurm.conf, because the executor's in-job `srun` does not see SLURM_CONF.
+#
+# Environment:
+#   WEIGHTZOO_SLURM_STATE  state folder: config, PIDs, logs, spool  [/tmp/weightzoo-slurm]
+#   WEIGHTZOO_SLURM_GPUS   fake GPUs on the node                    [2]
+#   WEIGHTZOO_SLURM_CPUS   CPUs the node advertises (may exceed the real ones) [max(nproc, 8)]
+#   WEIGHTZOO_SLURM_PARTITION  partition name                       [debug]
+set -euo pipefail
+
+STATE="${WEIGHTZOO_SLURM_STATE:-/tmp/weightzoo-slurm}"
+GPUS="${WEIGHTZOO_SLURM_GPUS:-2}"
+CPUS="${WEIGHTZOO_SLURM_CPUS:-$(($(nproc) > 8 ? $(nproc) : 8))}"
+PARTITION="${WEIGHTZOO_SLURM_PARTITION:-debug}"
+NODE="$(hostname -s)"
+
+log() { echo "start_cluster: $*" >&2; }
+
+if [[ "$(id -u)" != 0 ]]; then
+    log "must run as root (SLURM daemons and /etc/slurm/slurm.conf)"
+    exit 2
+fi
+
+alive() { [[ -s "$STATE/$1.pid" ]] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+install_packages() {
+    local missing=()
+    for cmd in munged slurmctld slurmd sbatch; do command -v "$cmd" >/dev/null || missing+=("$cmd"); done
+    ((${#missing[@]} == 0)) && return 0
+    log "installing munge slurmctld slurmd slurm-client (missing: ${missing[*]})"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends munge slurmctld slurmd slurm-client >/dev/null
+}
+
+write_config() {
+    mkdir -p "$STATE"/{ctld,spool,dev,log}
+    local i files
+    for ((i = 0; i < GPUS; i++)); do
+        # Major 195 is the NVIDIA driver's; nothing here opens these nodes, SLURM only needs them to exist.
+        [[ -c "$STATE/dev/fakegpu$i" ]] || mknod "$STATE/dev/fakegpu$i" c 195 "$i"
+    done
+    files="$STATE/dev/fakegpu[0-$((GPUS - 1))]"
+    ((GPUS == 1)) && files="$STATE/dev/fakegpu0"
+    local mem
+    mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 8 / 10))
+    cat >"$STATE/slurm.conf" <<EOF
+# Written by tests/slurm/start_cluster.sh: one-node test cluster, daemons as root, no accounting.
+ClusterName=weightzoo
+SlurmctldHost=$NODE(127.0.0.1)
+AuthType=auth/munge
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/spool
+SlurmctldPidFile=$STATE/slurmctld.daemon.pid
+SlurmdPidFile=$STATE/slurmd.daemon.pid
+SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+GresTypes=gpu
+ReturnToService=2
+# The node advertises what this file says, not what slurmd detects: two GPU jobs asking for
+# cpus-per-gpu=2 plus a CPU job fit on a 2-core test machine (they mostly wait on each other).
+SlurmdParameters=config_overrides
+# Finished jobs stay visible to squeue for 10 min: the profile's status command is squeue (no slurmdbd).
+MinJobAge=600
+SchedulerParameters=sched_interval=2
+KillWait=5
+InactiveLimit=0
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$mem Gres=gpu:$GPUS State=UNKNOWN
+PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+    cat >"$STATE/gres.conf" <<EOF
+NodeName=$NODE Name=gpu File=$files
+EOF
+    mkdir -p /etc/slurm
+    local f
+    for f in slurm.conf gres.conf; do
+        if [[ -e /etc/slurm/$f && ! -L /etc/slurm/$f ]]; then
+            log "/etc/slurm/$f exists and is not our symlink; moving it to /etc/slurm/$f.orig"
+            mv "/etc/slurm/$f" "/etc/slurm/$f.orig"
+        fi
+        ln -sfn "$STATE/$f" "/etc/slurm/$f"
+    done
+}
+
+start_daemons() {
+    if ! alive munged; then
+        [[ -s /etc/munge/munge.key ]] || { mungekey --create --force 2>/dev/null || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none; }
+        chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
+        mkdir -p /run/munge /var/log/munge /var/lib/munge
+        chown munge:munge /run/munge /var/log/munge /var/lib/munge
+        # setpriv execs, so $! is munged itself and stop_cluster.sh can end it by PID.
+        setsid setpriv --reuid=munge --regid=munge --clear-groups \
+            munged --foreground --log-file="$STATE/log/munged.log" >>"$STATE/log/munged.out" 2>&1 </dev/null &
+        echo $! >"$STATE/munged.pid"
+        for _ in $(seq 50); do munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
+    fi
+    if ! alive slurmctld; then
+        # -c: forget jobs of an earlier run; -i: ignore unreadable state
+        setsid slurmctld -D -c -i -f "$STATE/slurm.conf" >>"$STATE/log/slurmctld.out" 2>&1 </dev/null &
+        echo $! >"$STATE/slurmctld.pid"
+    fi
+    if ! alive slurmd; then
+        setsid slurmd -D -f "$STATE/slurm.conf" -N "$NODE" >>"$STATE/log/slurmd.out" 2>&1 </dev/null &
+        echo $! >"$STATE/slurmd.pid"
+    fi
+}
+
+wait_idle() {
+    local state=""
+    for _ in $(seq 120); do
+        state="$(sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n1 || true)"
+        case "$state" in
+        idle | mixed | allocated) log "node $NODE is $state (partition $PARTITION, $GPUS fake GPUs, state in $STATE)"; return 0 ;;
+        down* | drain* | drained*) scontrol update NodeName="$NODE" State=RESUME >/dev/null 2>&1 || true ;;
+        esac
+        sleep 0.5
+    done
+    log "node $NODE not idle after 60 s (state: ${state:-no answer}); logs in $STATE/log"
+    tail -n 20 "$STATE"/log/*.log >&2 || true
+    return 1
+}
+
+install_packages
+if ! alive slurmctld || ! alive slurmd; then write_config; fi
+start_daemons
+wait_idle

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Stop the test cluster started by tests/slurm/start_cluster.sh: cancels its jobs, then ends the daemons by
+# the PIDs recorded in the state folder (never by name). Idempotent. Pass --purge to also remove the state
+# folder and the /etc/slurm symlinks.
+set -uo pipefail
+
+STATE="${WEIGHTZOO_SLURM_STATE:-/tmp/weightzoo-slurm}"
+
+stop_pid() {
+    local name="$1" pidfile="$STATE/$1.pid" pid
+    [[ -s "$pidfile" ]] || return 0
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        echo "stop_cluster: stopped $name ($pid)" >&2
+    fi
+    rm -f "$pidfile"
+}
+
+if [[ -s "$STATE/slurmctld.pid" ]] && kill -0 "$(cat "$STATE/slurmctld.pid")" 2>/dev/null; then
+    scancel --full --quiet --partition="${WEIGHTZOO_SLURM_PARTITION:-debug}" 2>/dev/null || true
+    sleep 1
+fi
+stop_pid slurmd
+stop_pid slurmctld
+stop_pid munged
+
+if [[ "${1:-}" == --purge ]]; then
+    for f in slurm.conf gres.conf; do
+        [[ "$(readlink "/etc/slurm/$f" 2>/dev/null)" == "$STATE/$f" ]] && rm -f "/etc/slurm/$f"
+    done
+    rm -rf "$STATE"
+fi
+exit 0
