@@ -58,3 +58,13 @@ def test_sorted_sample_gives_scipy_wasserstein(zoo):
     assert np.abs(full[1] - full[2]).mean() == pytest.approx(scipy.stats.wasserstein_distance(a, b))
     sub = sorted_sample(zoo, NETWORK, max_values=20, seed=3)
     assert sub.shape == (7, 20) and (np.diff(sub, axis=1) >= 0).all()
+
+
+def test_lazy_zoo_from_disk_gives_the_same_statistics(zoo, tmp_path):
+    import xarray as xr
+
+    path = tmp_path / "zoo.nc"
+    zoo.to_netcdf(path)
+    with xr.open_dataset(path) as lazy:
+        from_disk = weight_statistics(lazy, max_values=50)
+    np.testing.assert_allclose(from_disk["std"].values, weight_statistics(zoo)["std"].values)
