@@ -21,7 +21,8 @@ Claims (Zheng et al. 2024, arXiv 2408.11720, plus claim 5 which goes beyond it):
 5. ``early_warning``: the same with the weights of the epoch-1 snapshot, predicting the final accuracy/group.
 
 Verdicts: ``p_value`` is one-sided in the claim's direction and ``p_opposite`` in the other; both are
-Holm-adjusted within each (claim, statistic) family of rows. ``supported`` when the adjusted ``p_value``
+Holm-adjusted within each (claim, statistic) family of rows. Confidence intervals are percentile
+bootstrap intervals at level 1 − alpha (claims 3–5; claims 1–2 report p-values only). ``supported`` when the adjusted ``p_value``
 < alpha, ``contradicted`` when the adjusted ``p_opposite`` < alpha, else ``inconclusive``. Degenerate
 inputs (a group with fewer than ``min_group`` trials, constant accuracy, all trials diverged, too few trials
 to cross-validate) give ``inconclusive`` rows whose ``reason`` says why; nothing raises.
@@ -86,10 +87,10 @@ def claims_table(
     rows += _claim_lower_std(stats, labels, min_group)
     rows += _claim_more_alike(ds, labels, snapshot, min_group, n_permutations, max_values, rng)
     rows += _claim_strength(ds, labels, acc, snapshot, n_bootstrap, alpha, rng)
-    rows += _claim_prediction(4, stats, labels, acc, cv_folds, max_iter, n_bootstrap, seed, rng)
+    rows += _claim_prediction(4, stats, labels, acc, cv_folds, max_iter, n_bootstrap, alpha, seed, rng)
     if early_snapshot in ds["snapshot"].values:
         early = weight_statistics(ds, early_snapshot, include_network=False)
-        rows += _claim_prediction(5, early, labels, acc, cv_folds, max_iter, n_bootstrap, seed, rng)
+        rows += _claim_prediction(5, early, labels, acc, cv_folds, max_iter, n_bootstrap, alpha, seed, rng)
     else:
         rows += [
             _row(5, "all layers", stat, reason=f"no snapshot at epoch {early_snapshot}")
@@ -237,13 +238,13 @@ def _bootstrap_spearman(x, y, n_bootstrap, alpha, rng):
     return tuple(float(v) for v in np.percentile(rho, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
 
 
-def _claim_prediction(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, seed, rng):
+def _claim_prediction(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, alpha, seed, rng):
     # the trees of a zoo's few hundred trials are tiny: OpenMP threads cost more than they save
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _predictions(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, seed, rng)
+        return _predictions(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, alpha, seed, rng)
 
 
-def _predictions(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, seed, rng):
+def _predictions(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, alpha, seed, rng):
     features, names = feature_matrix(stats)
     epoch = stats.attrs.get("snapshot")
     keep = np.isfinite(features).all(axis=1) & np.isfinite(acc)
@@ -261,7 +262,7 @@ def _predictions(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, see
         folds = KFold(n_splits=min(cv_folds, n), shuffle=True, random_state=seed)
         predicted = cross_val_predict(model, X, y, cv=folds)
         r2 = _r2(y, predicted)
-        ci = _bootstrap_r2(y, predicted, n_bootstrap, rng)
+        ci = _bootstrap_r2(y, predicted, n_bootstrap, alpha, rng)
         if np.ptp(predicted) == 0:
             rows.append(_row(claim, "all layers", "cv_r2", value=r2, ci_low=ci[0], ci_high=ci[1], n=n,
                              reason="constant out-of-fold predictions", **base))
@@ -287,7 +288,7 @@ def _predictions(claim, stats, labels, acc, cv_folds, max_iter, n_bootstrap, see
     predicted = cross_val_predict(model, Xc, gc, cv=folds)
     chance = 1.0 / usable.size
     observed, boot = _balanced_accuracy(gc, predicted, usable, n_bootstrap, rng)
-    ci = tuple(float(v) for v in np.nanpercentile(boot, [2.5, 97.5]))
+    ci = tuple(float(v) for v in np.nanpercentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
     p_value = (1 + np.sum(boot <= chance)) / (boot.size + 1)
     rows.append(
         _row(claim, "all layers", "balanced_accuracy", value=observed, effect_name="above_chance",
@@ -311,13 +312,13 @@ def _r2(y, predicted, weights=None):
         return 1.0 - residual / total
 
 
-def _bootstrap_r2(y, predicted, n_bootstrap, rng):
+def _bootstrap_r2(y, predicted, n_bootstrap, alpha, rng):
     weights = rng.multinomial(y.size, np.full(y.size, 1.0 / y.size), size=n_bootstrap).astype(float)
     r2 = _r2(y[None, :], predicted[None, :], weights)
     r2 = r2[np.isfinite(r2)]
     if r2.size == 0:
         return np.nan, np.nan
-    return tuple(float(v) for v in np.percentile(r2, [2.5, 97.5]))
+    return tuple(float(v) for v in np.percentile(r2, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
 
 
 def _balanced_accuracy(truth, predicted, classes, n_bootstrap, rng):
