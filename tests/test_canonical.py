@@ -72,3 +72,14 @@ def test_not_a_dnn():
     assert layers is None and "DNN" in reason
     with pytest.raises(ValueError, match="DNN"):
         canonicalize(ds)
+
+
+def test_canonical_layer_matches_canonicalize():
+    from weightzoo.analysis.canonical import canonical_layer
+
+    ds = _random_biases(make_zoo(n_trials=6, n_in=9, hidden=7), np.random.default_rng(4))
+    whole = canonicalize(ds, snapshot=1)
+    for layer in ("fc1", "fc2", "fc3"):
+        weight, bias = canonical_layer(ds, layer, snapshot=1)
+        np.testing.assert_array_equal(weight, whole[f"{layer}_weight"].isel(snapshot=0).values)
+        np.testing.assert_array_equal(bias, whole[f"{layer}_bias"].isel(snapshot=0).values)

@@ -36,7 +36,7 @@ def test_separation_scores_planted_and_random():
 @pytest.mark.parametrize("features", ["raw", "canonical", "invariant"])
 def test_project_finds_planted_separation(features):
     ds, labels = _planted()
-    result = project(ds, labels, features=features, layer="fc1", perplexity=10)
+    result = project(ds, labels, features=features, layer="fc1", perplexity=10, max_iter=300)
     assert result["x"].dims == ("trial",) and np.isfinite(result["x"]).all()
     assert result.attrs["message"] == "" and result.attrs["features"] == features
     assert result.attrs["knn_accuracy"] >= 0.9 and result.attrs["chance_accuracy"] == 0.5
@@ -45,7 +45,7 @@ def test_project_finds_planted_separation(features):
 
 def test_project_random_zoo_near_chance():
     ds = make_zoo(n_trials=40, n_in=8, hidden=6, effect=0.0, seed=2)
-    result = project(ds, _two_groups(40), features="raw", perplexity=10)
+    result = project(ds, _two_groups(40), features="raw", perplexity=10, max_iter=300)
     assert result.attrs["knn_accuracy"] < 0.8
 
 
@@ -55,7 +55,7 @@ def test_project_few_trials_and_fallbacks():
     assert np.isnan(result["x"]).all() and "at least 4 trials" in result.attrs["message"]
     assert np.isnan(result.attrs["knn_accuracy"])
     vit = make_zoo(n_trials=8, model="vit")
-    result = project(vit, None, features="canonical", perplexity=5)
+    result = project(vit, None, features="canonical", perplexity=5, max_iter=300)
     assert result.attrs["features"] == "raw" and "DNN" in result.attrs["note"]
     assert result.attrs["perplexity"] == pytest.approx(7 / 3)
     assert "need >= 2 groups" in result.attrs["score_note"]
@@ -63,8 +63,27 @@ def test_project_few_trials_and_fallbacks():
     w = diverged["fc2_weight"].values.copy()
     w[0] = np.nan
     diverged["fc2_weight"] = diverged["fc2_weight"].copy(data=w)
-    result = project(diverged, _two_groups(8), features="invariant")
+    result = project(diverged, _two_groups(8), features="invariant", max_iter=300)
     assert np.isnan(result["x"][0]) and np.isfinite(result["x"][1:]).all() and "1 trial" in result.attrs["note"]
+
+
+def test_pca_scores_match_sklearn_and_identical_trials():
+    from sklearn.decomposition import PCA
+
+    from weightzoo.analysis.projection import pca_scores
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(3.0, 1.0, (30, 40)).astype(np.float32), rng.normal(size=(30, 25))
+    a[4, 2] = np.nan
+    scores, finite, n_values = pca_scores([a, b], n_components=5)
+    assert n_values == 65 and finite.sum() == 29 and not finite[4]
+    reference = PCA(5).fit_transform(np.hstack([a, b])[finite])
+    np.testing.assert_allclose(np.abs(scores), np.abs(reference), rtol=1e-3, atol=1e-4)
+    same = make_zoo(n_trials=6, effect=0.0)
+    same["fc1_weight"] = same["fc1_weight"] * 0 + 1
+    same["fc2_weight"] = same["fc2_weight"] * 0
+    same["fc3_weight"] = same["fc3_weight"] * 0
+    assert "identical" in project(same, None).attrs["message"]
 
 
 def test_invariant_features_are_permutation_invariant():

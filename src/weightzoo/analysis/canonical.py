@@ -94,3 +94,36 @@ def canonicalize(ds: xr.Dataset, snapshot: int = -1, all_snapshots: bool = False
             out[f"{layer}_bias"] = out[f"{layer}_bias"].copy(data=b)
     out.attrs["canonical"] = f"hidden units sorted by node strength at snapshot {snapshot}"
     return out
+
+
+def _orders(ds: xr.Dataset, layer: str, snapshot: int, chunk_values: int = 1 << 23) -> np.ndarray:
+    """Canonical order of ``layer``'s output units per trial, (trial, out), reading trials in chunks."""
+    weight = select_snapshot(ds[f"{layer}_weight"], snapshot)
+    bias = select_snapshot(ds[f"{layer}_bias"], snapshot) if f"{layer}_bias" in ds else None
+    step = max(1, chunk_values // int(np.prod(weight.shape[1:])))
+    parts = []
+    for start in range(0, weight.sizes["trial"], step):
+        rows = slice(start, start + step)
+        parts.append(canonical_order(weight.isel(trial=rows).values, None if bias is None else bias.isel(trial=rows).values))
+    return np.concatenate(parts, axis=0)
+
+
+def canonical_layer(ds: xr.Dataset, layer: str, snapshot: int = -1) -> tuple[np.ndarray, np.ndarray | None]:
+    """Canonical weight (trial, out, in) and bias (trial, out) of one layer of a DNN zoo.
+
+    The same values as ``canonicalize`` gives for that layer, but only this layer is held for all trials
+    (the previous layer is read a chunk of trials at a time for its order).
+    """
+    layers, reason = fc_chain(ds)
+    if layers is None:
+        raise ValueError(reason)
+    level = layers.index(layer)
+    weight = select_snapshot(ds[f"{layer}_weight"], snapshot).values
+    bias = select_snapshot(ds[f"{layer}_bias"], snapshot).values if f"{layer}_bias" in ds else None
+    if level < len(layers) - 1:
+        order = canonical_order(weight, bias)
+        weight = np.take_along_axis(weight, order[:, :, None], axis=1)
+        bias = None if bias is None else np.take_along_axis(bias, order, axis=1)
+    if level > 0:
+        weight = np.take_along_axis(weight, _orders(ds, layers[level - 1], snapshot)[:, None, :], axis=2)
+    return weight, bias

@@ -11,18 +11,25 @@ Features are reduced to at most ``n_pca`` dimensions by PCA before t-SNE, as is 
 import numpy as np
 import xarray as xr
 
-from weightzoo.analysis.canonical import canonicalize, fc_chain
+from weightzoo.analysis.canonical import canonical_layer, fc_chain
 from weightzoo.analysis.strength import node_strength
-from weightzoo.analysis.zoo import flat_weights, layer_names, ordered_groups, parameter_names, trial_groups
+from weightzoo.analysis.zoo import flat_weights, layer_names, ordered_groups, parameter_names, select_snapshot, trial_groups
 
 FEATURES = ("raw", "canonical", "invariant")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_TRIALS = 4
+# Reading and reducing happens in chunks of about this many values (64 MiB as float64).
+CHUNK_VALUES = 1 << 23
 
 
-def _weight_matrix(ds: xr.Dataset, layer: str | None, snapshot: int) -> np.ndarray:
-    layers = layer_names(ds) if layer is None else [layer]
-    return np.concatenate([flat_weights(ds, f"{name}_weight", snapshot) for name in layers], axis=1)
+def _weight_blocks(ds: xr.Dataset, layer: str | None, snapshot: int, canonical: bool):
+    """Yield each layer's weights as a (trial, n_values) matrix, one layer at a time."""
+    for name in layer_names(ds) if layer is None else [layer]:
+        if canonical:
+            weight, _ = canonical_layer(ds, name, snapshot)
+            yield weight.reshape(weight.shape[0], -1)
+        else:
+            yield flat_weights(ds, f"{name}_weight", snapshot)
 
 
 def invariant_features(ds: xr.Dataset, layer: str | None = None, snapshot: int = -1) -> np.ndarray:
@@ -36,8 +43,16 @@ def invariant_features(ds: xr.Dataset, layer: str | None = None, snapshot: int =
         names = [n for n in names if ds[n].attrs.get("layer", "").replace(".", "_") == layer]
     columns = []
     for name in names:
-        values = flat_weights(ds, name, snapshot).astype(np.float64)
-        columns += [np.quantile(values, QUANTILES, axis=1).T, values.mean(axis=1)[:, None], values.std(axis=1)[:, None]]
+        var = select_snapshot(ds[name], snapshot)
+        step = max(1, CHUNK_VALUES // max(1, int(np.prod(var.shape[1:]))))
+        parts = []
+        for start in range(0, var.sizes["trial"], step):
+            values = np.asarray(var.isel(trial=slice(start, start + step)).values, dtype=np.float64)
+            values = values.reshape(values.shape[0], -1)
+            parts.append(
+                np.column_stack([np.quantile(values, QUANTILES, axis=1).T, values.mean(axis=1), values.std(axis=1)])
+            )
+        columns.append(np.concatenate(parts, axis=0))
         if name.endswith("_weight") and ds[name].ndim >= 4:
             strength = node_strength(ds, name, snapshot).values
             columns.append(-np.sort(-strength, axis=1))
@@ -99,6 +114,7 @@ def project(
     perplexity: float = 30.0,
     n_pca: int = 50,
     k: int = 5,
+    max_iter: int = 1000,
 ) -> xr.Dataset:
     """t-SNE of the trials of one experiment: Dataset with ``x``, ``y`` (trial) and coordinate ``group``.
 
@@ -120,27 +136,30 @@ def project(
         if chain is None:
             used_features = "raw"
             notes.append(f"canonical: {reason}; projected raw weights instead")
-        else:
-            ds = canonicalize(ds, snapshot)
-            snapshot = -1
     if used_features == "invariant":
         matrix = invariant_features(ds, layer, snapshot)
+        rows = np.isfinite(matrix).all(axis=1)
+        matrix[rows] = _standardize(matrix[rows])
+        blocks = [matrix]
     else:
-        matrix = _weight_matrix(ds, layer, snapshot)
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        notes.append(f"{int((~finite).sum())} trial(s) with non-finite weights left out")
-    n = int(finite.sum())
+        blocks = _weight_blocks(ds, layer, snapshot, canonical=used_features == "canonical")
 
     xy = np.full((n_trials, 2), np.nan)
-    used_perplexity = float(min(perplexity, (n - 1) / 3)) if n > 1 else np.nan
-    message = ""
-    if n < MIN_TRIALS:
-        message = f"t-SNE needs at least {MIN_TRIALS} trials with finite weights, have {n}"
-    elif np.ptp(matrix[finite], axis=0).max() == 0:
-        message = "all trials have identical features; nothing to project"
+    message, n, n_features, n_components = "", 0, 0, 0
+    if n_trials < MIN_TRIALS:
+        message = f"t-SNE needs at least {MIN_TRIALS} trials, have {n_trials}"
     else:
-        xy[finite] = _tsne(matrix[finite], used_features == "invariant", used_perplexity, n_pca, seed)
+        components, finite, n_features = pca_scores(blocks, n_pca)
+        n, n_components = int(finite.sum()), components.shape[1]
+        if not finite.all():
+            notes.append(f"{int((~finite).sum())} trial(s) with non-finite weights left out")
+        if n < MIN_TRIALS:
+            message = f"t-SNE needs at least {MIN_TRIALS} trials with finite weights, have {n}"
+        elif n_components == 0:
+            message = "all trials have identical features; nothing to project"
+        else:
+            xy[finite] = _tsne(components, min(perplexity, (n - 1) / 3), seed, max_iter)
+    used_perplexity = float(min(perplexity, (n - 1) / 3)) if n >= MIN_TRIALS else np.nan
 
     if message:
         scores = dict(knn_k=0, knn_accuracy=np.nan, chance_accuracy=np.nan, silhouette=np.nan, n_scored=0, score_note=message)
@@ -152,8 +171,8 @@ def project(
         "layer": layer or "all",
         "snapshot": int(snapshot),
         "perplexity": used_perplexity,
-        "n_pca": int(min(n_pca, n, matrix.shape[1])),
-        "n_features": int(matrix.shape[1]),
+        "n_pca": int(n_components),
+        "n_features": int(n_features),
         "seed": int(seed),
         "n_trials": n,
         "message": message,
@@ -170,14 +189,51 @@ def project(
     )
 
 
-def _tsne(matrix: np.ndarray, standardize: bool, perplexity: float, n_pca: int, seed: int) -> np.ndarray:
-    from sklearn.decomposition import PCA
+def pca_scores(blocks, n_components: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
+    """Principal-component scores of the rows of the column-wise concatenation of ``blocks``.
+
+    ``blocks`` yields (trial, n_values) arrays (e.g. one layer at a time) that are never concatenated: the
+    trial x trial Gram matrix of the centred data is accumulated a column chunk at a time and
+    eigendecomposed, which for n trials << n values is exact and cheaper than an SVD. Rows with any
+    non-finite value are left out. Returns (scores (n_finite, k), finite mask (trial,), n_values); k is at
+    most ``n_components`` and drops components with no variance.
+    """
+    gram, finite, n_values = None, None, 0
+    for block in blocks:
+        block = np.asarray(block)
+        block = block.reshape(block.shape[0], -1)
+        dtype = np.result_type(block.dtype, np.float32)
+        n_rows = block.shape[0]
+        gram = np.zeros((n_rows, n_rows)) if gram is None else gram
+        finite = np.ones(n_rows, bool) if finite is None else finite
+        n_values += block.shape[1]
+        step = max(1, CHUNK_VALUES // max(1, n_rows))
+        for start in range(0, block.shape[1], step):
+            chunk = block[:, start : start + step].astype(dtype)
+            ok = np.isfinite(chunk)
+            finite &= ok.all(axis=1)
+            # subtracting any per-column constant leaves the double-centred Gram matrix unchanged; the mean
+            # keeps float32 products accurate
+            chunk = np.where(ok, chunk, 0)
+            chunk -= chunk.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+            chunk[~ok] = 0
+            gram += chunk @ chunk.T
+    if gram is None:
+        return np.zeros((0, 0)), np.zeros(0, bool), 0
+    gram = gram[np.ix_(finite, finite)]
+    gram = gram - gram.mean(axis=0) - gram.mean(axis=1)[:, None] + gram.mean()
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
+    k = min(n_components, len(eigenvalues), n_values)
+    tolerance = max(eigenvalues[0], 0.0) * len(eigenvalues) * np.finfo(np.float32).eps if len(eigenvalues) else 0.0
+    k = min(k, int(np.sum(eigenvalues > tolerance)))
+    return eigenvectors[:, :k] * np.sqrt(eigenvalues[:k]), finite, n_values
+
+
+def _tsne(features: np.ndarray, perplexity: float, seed: int, max_iter: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
-    features = _standardize(matrix.astype(np.float64)) if standardize else matrix
-    n_components = min(n_pca, features.shape[0], features.shape[1])
-    if features.shape[1] > n_components:
-        solver = "randomized" if features.shape[1] > 4 * n_components else "full"
-        features = PCA(n_components=n_components, svd_solver=solver, random_state=seed).fit_transform(features)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
+    tsne = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed, max_iter=max_iter
+    )
     return tsne.fit_transform(np.asarray(features, dtype=np.float64))
