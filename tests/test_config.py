@@ -1,0 +1,90 @@
+import copy
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from weightzoo.config import ConfigError, architectures, dataset_settings, load_experiments
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+def config(**overrides):
+    base = {
+        "datasets": {"digits": {}, "mnist5k": {}},
+        "experiments": [
+            {"model": "dnn", "datasets": ["digits"], "arch": {"hidden": [2, 8]}, "trials": 5, "trials_per_job": 2},
+            {"model": "vit", "datasets": ["digits", "mnist5k"], "arch": {"heads": [1, 2], "embed_dim": 8}},
+        ],
+    }
+    base.update(overrides)
+    return base
+
+
+def checked(cfg):
+    cfg = copy.deepcopy(cfg)
+    validate(cfg, schema=SCHEMA)
+    return cfg, load_experiments(cfg)
+
+
+def test_schema_fills_defaults_and_grid_expands():
+    cfg, exps = checked(config())
+    assert cfg["training"]["epochs"] == 20 and cfg["training"]["batch_size"] == 100
+    assert cfg["experiments"][1]["trials"] == 32
+    assert [e.id for e in exps] == ["dnn/digits/h2", "dnn/digits/h8", "vit/digits/heads1", "vit/mnist5k/heads1",
+                                    "vit/digits/heads2", "vit/mnist5k/heads2"]
+    dnn = exps[0]
+    assert dnn.n_chunks == 3 and dnn.chunk_trials(2) == [4]
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml", "tests/config/tiny.yaml"])
+def test_shipped_configs_are_valid(path):
+    _, experiments = checked(yaml.safe_load(open(path)))
+    assert experiments
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda c: c["experiments"][0].update(trials=0), "trials"),
+    (lambda c: c["experiments"][0]["arch"].update(hidden=[0]), "hidden"),
+    (lambda c: c["experiments"][0].update(model="rnn"), "rnn"),
+    (lambda c: c.update(trainig={}), "trainig"),
+    (lambda c: c["datasets"].update(svhn={}), "svhn"),
+    (lambda c: c["experiments"][0].update(batchsize=3), "batchsize"),
+])
+def test_schema_errors_name_the_key(mutate, message):
+    cfg = config()
+    mutate(cfg)
+    with pytest.raises(Exception, match=message):
+        validate(cfg, schema=SCHEMA)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda c: c["experiments"][1]["arch"].update(heads=3), r"experiments\[1\].arch.heads: 3 does not divide embed_dim 8"),
+    (lambda c: c["experiments"][1]["arch"].update(patch_size=3), r"patch_size: 3 does not divide the 8x8 images of 'digits'"),
+    (lambda c: c["experiments"][0].update(datasets=["cifar10"]), r"experiments\[0\].datasets: 'cifar10' is not configured"),
+    (lambda c: c["experiments"][0]["arch"].update(channels=3), r"keys \['channels'\] do not apply to model 'dnn'"),
+    (lambda c: c["experiments"].append(copy.deepcopy(c["experiments"][0])), r"dnn/digits/h2 is already defined"),
+    (lambda c: c.update(datasets={**c["datasets"], "fmnist": {}}, experiments=[
+        {"model": "dnn", "datasets": ["fmnist"], "arch": {"hidden": 3}}]), r"datasets.fmnist.data_dir: required"),
+    (lambda c: c.update(datasets={**c["datasets"], "fmnist": {"data_dir": "/nonexistent/fm"}}, experiments=[
+        {"model": "dnn", "datasets": ["fmnist"], "arch": {"hidden": 3}}]), r"'/nonexistent/fm' is not a directory"),
+    (lambda c: c.update(training={"epochs": 3, "snapshots": [0, 5]}), r"training.snapshots: \[5\] exceed"),
+])
+def test_cross_field_errors_name_key_and_value(mutate, message):
+    cfg = config()
+    mutate(cfg)
+    validate(cfg, schema=SCHEMA)
+    with pytest.raises(ConfigError, match=message):
+        load_experiments(cfg)
+
+
+def test_vit_paper_preset():
+    (label, params), *_ = architectures("vit", {"preset": "paper", "heads": [2, 16]}, "experiments[0]")
+    assert label == "heads2" and params["embed_dim"] == 784 and params["depth"] == 1 and params["patch_size"] == 0
+    with pytest.raises(ConfigError, match="preset 'paper' fixes everything but heads"):
+        architectures("vit", {"preset": "paper", "depth": 2}, "experiments[0]")
+
+
+def test_download_points_data_dir_at_raw_folder():
+    cfg = {"datasets": {"mnist": {"download": True}}}
+    assert dataset_settings(cfg, "mnist") == {"data_dir": "resources/raw/mnist"}

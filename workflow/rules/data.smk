@@ -1,0 +1,27 @@
+localrules:
+    download_dataset,
+
+
+rule download_dataset:
+    output:
+        raw=directory("resources/raw/{dataset}"),
+    params:
+        name="{dataset}",
+    log:
+        "logs/download_dataset/{dataset}.log",
+    script:
+        "../scripts/download_dataset.py"
+
+
+rule prepare_dataset:
+    input:
+        unpack(raw_data),
+    output:
+        dataset="resources/datasets/{dataset}.nc",
+    params:
+        name="{dataset}",
+        settings=lambda wildcards: dataset_settings(config, wildcards.dataset),
+    log:
+        "logs/prepare_dataset/{dataset}.log",
+    script:
+        "../scripts/prepare_dataset.py"

@@ -1,0 +1,20 @@
+rule gather_zoo:
+    input:
+        chunks=chunk_files,
+    output:
+        zoo="results/zoo/{model}/{dataset}/{arch}.nc",
+    log:
+        "logs/gather_zoo/{model}/{dataset}/{arch}.log",
+    script:
+        "../scripts/gather_zoo.py"
+
+
+rule summarize_zoo:
+    input:
+        zoos=zoo_files(),
+    output:
+        summary="results/zoo/summary.csv",
+    log:
+        "logs/summarize_zoo/summary.log",
+    script:
+        "../scripts/summarize_zoo.py"

@@ -1,0 +1,7 @@
+"""Snakemake script: train one chunk of trials of one experiment (vectorised in this process)."""
+
+from weightzoo.jobs import train_chunk
+from weightzoo.logs import to_file
+
+to_file(snakemake.log[0])
+train_chunk(snakemake.input.dataset, snakemake.output.chunk, threads=snakemake.threads, **snakemake.params.job)
