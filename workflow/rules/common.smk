@@ -1,10 +1,22 @@
 import json
+import os
+import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from weightzoo.config import ConfigError, dataset_settings, load_experiments
+# The package lives beside the Snakefile: import it here and in every job (venv, conda env or cluster
+# node alike) without requiring an install into the environment that runs the job.
+PACKAGE_SRC = str(Path(workflow.main_snakefile).resolve().parent / "src")
+sys.path.insert(0, PACKAGE_SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [PACKAGE_SRC, os.environ.get("PYTHONPATH")])
+    )
+)
 
+from weightzoo.config import ConfigError, dataset_settings, load_experiments
 
 validate(config, schema="../schemas/config.schema.yaml")
 try:

@@ -5,10 +5,12 @@ localrules:
 rule download_dataset:
     output:
         raw=directory("resources/raw/{dataset}"),
-    params:
-        name="{dataset}",
     log:
         "logs/download_dataset/{dataset}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        name="{dataset}",
     script:
         "../scripts/download_dataset.py"
 
@@ -18,10 +20,12 @@ rule prepare_dataset:
         unpack(raw_data),
     output:
         dataset="resources/datasets/{dataset}.nc",
+    log:
+        "logs/prepare_dataset/{dataset}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
     params:
         name="{dataset}",
         settings=lambda wildcards: dataset_settings(config, wildcards.dataset),
-    log:
-        "logs/prepare_dataset/{dataset}.log",
     script:
         "../scripts/prepare_dataset.py"

@@ -5,6 +5,8 @@ rule gather_zoo:
         zoo="results/zoo/{model}/{dataset}/{arch}.nc",
     log:
         "logs/gather_zoo/{model}/{dataset}/{arch}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
     script:
         "../scripts/gather_zoo.py"
 
@@ -16,5 +18,7 @@ rule summarize_zoo:
         summary="results/zoo/summary.csv",
     log:
         "logs/summarize_zoo/summary.log",
+    conda:
+        "../../envs/weightzoo.yaml"
     script:
         "../scripts/summarize_zoo.py"

@@ -3,15 +3,17 @@ rule train_trials:
         dataset=rules.prepare_dataset.output.dataset,
     output:
         chunk="results/train/{model}/{dataset}/{arch}/chunk{chunk}.nc",
-    params:
-        job=train_params,
-    threads: 1
-    resources:
-        gpu=gpus_requested(),
-        trials=trials_in_job,
     log:
         "logs/train_trials/{model}/{dataset}/{arch}/chunk{chunk}.log",
     benchmark:
         "benchmarks/train_trials/{model}/{dataset}/{arch}/chunk{chunk}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    threads: 1
+    resources:
+        gpu=gpus_requested(),
+        trials=trials_in_job,
+    params:
+        job=train_params,
     script:
         "../scripts/train_trials.py"
