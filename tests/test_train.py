@@ -74,3 +74,19 @@ def test_divergence_is_isolated(data):
         np.testing.assert_allclose(mixed.weights[name][[0, 2]], healthy.weights[name], atol=1e-6)
     # the diverged trial never moved from its initial weights
     np.testing.assert_array_equal(mixed.weights["fc1.weight"][1, 0], mixed.weights["fc1.weight"][1, -1])
+
+
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir(FMNIST), reason=f"real Fashion-MNIST not installed at {FMNIST} "
+                    "(Debian package dataset-fashion-mnist; `make test` installs it when run as root)")
+def test_trains_on_real_fashion_mnist():
+    from weightzoo.data import prepare_dataset
+
+    data = TensorData.from_dataset(prepare_dataset("fmnist", {"data_dir": FMNIST}))
+    assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
+    data.train_x, data.train_y = data.train_x[:10000], data.train_y[:10000]  # keep the test quick
+    kwargs = model_kwargs("dnn", {"hidden": 32}, data.input_shape, data.n_classes)
+    result = train_trials("dnn", kwargs, data, [0, 1], Hyperparameters(epochs=2))
+    assert (result.test_accuracy[:, -1] > 0.7).all()  # a 784-32-32-10 net on 10k images: about 80%
