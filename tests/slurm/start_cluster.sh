@@ -15,11 +15,13 @@
 #   WEIGHTZOO_SLURM_STATE  state folder: config, PIDs, logs, spool  [/tmp/weightzoo-slurm]
 #   WEIGHTZOO_SLURM_GPUS   fake GPUs on the node                    [2]
 #   WEIGHTZOO_SLURM_CPUS   CPUs the node advertises (may exceed the real ones) [max(nproc, 8)]
+#   WEIGHTZOO_SLURM_MEM_MB memory the node advertises, MB (not enforced: no cgroups) [262144]
 #   WEIGHTZOO_SLURM_PARTITION  partition name                       [debug]
 set -euo pipefail
 
 STATE="${WEIGHTZOO_SLURM_STATE:-/tmp/weightzoo-slurm}"
 GPUS="${WEIGHTZOO_SLURM_GPUS:-2}"
+MEM_MB="${WEIGHTZOO_SLURM_MEM_MB:-262144}"
 CPUS="${WEIGHTZOO_SLURM_CPUS:-$(($(nproc) > 8 ? $(nproc) : 8))}"
 PARTITION="${WEIGHTZOO_SLURM_PARTITION:-debug}"
 NODE="$(hostname -s)"
@@ -54,8 +56,6 @@ write_config() {
     done
     files="$STATE/dev/fakegpu[0-$((GPUS - 1))]"
     ((GPUS == 1)) && files="$STATE/dev/fakegpu0"
-    local mem
-    mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 8 / 10))
     cat >"$STATE/slurm.conf" <<EOF
 # Written by tests/slurm/start_cluster.sh: one-node test cluster, daemons as root, no accounting.
 ClusterName=weightzoo
@@ -83,14 +83,15 @@ SelectTypeParameters=CR_Core_Memory
 GresTypes=gpu
 ReturnToService=2
 # The node advertises what this file says, not what slurmd detects: two GPU jobs asking for
-# cpus-per-gpu=2 plus a CPU job fit on a 2-core test machine (they mostly wait on each other).
+# cpus-per-gpu=2 plus a CPU job fit on a 2-core test machine (they mostly wait on each other), and
+# a retry's doubled mem_mb still fits (memory is not enforced: proctrack/linuxproc, no cgroups).
 SlurmdParameters=config_overrides
 # Finished jobs stay visible to squeue for 10 min: the profile's status command is squeue (no slurmdbd).
 MinJobAge=600
 SchedulerParameters=sched_interval=2
 KillWait=5
 InactiveLimit=0
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$mem Gres=gpu:$GPUS State=UNKNOWN
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$GPUS State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
     cat >"$STATE/gres.conf" <<EOF
