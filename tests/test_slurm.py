@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow
 def _daemons_alive() -> bool:
     for name in ("munged", "slurmctld", "slurmd"):
         pidfile = STATE / f"{name}.pid"
-        try:
-            os.kill(int(pidfile.read_text()), 0)
+        try:  # the PID must still be that daemon: PIDs of an earlier boot get reused
+            if Path(f"/proc/{int(pidfile.read_text())}/comm").read_text().strip() != name:
+                return False
         except (OSError, ValueError):
             return False
     return True
@@ -77,7 +78,7 @@ def workdir(tmp_path) -> Path:
     """A copy of the workflow, so runs never touch the repository's results/ and .snakemake/."""
     wd = tmp_path / "wf"
     wd.mkdir()
-    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs", "src"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, wd / name, ignore=shutil.ignore_patterns("__pycache__"))

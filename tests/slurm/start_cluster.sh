@@ -33,7 +33,8 @@ if [[ "$(id -u)" != 0 ]]; then
     exit 2
 fi
 
-alive() { [[ -s "$STATE/$1.pid" ]] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+# A recorded PID counts only while it is still that daemon (a PID from an earlier boot may be reused).
+alive() { [[ -s "$STATE/$1.pid" && "$(cat "/proc/$(cat "$STATE/$1.pid")/comm" 2>/dev/null)" == "$1" ]]; }
 
 install_packages() {
     local missing=()

@@ -10,7 +10,8 @@ stop_pid() {
     local name="$1" pidfile="$STATE/$1.pid" pid
     [[ -s "$pidfile" ]] || return 0
     pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
+    # Only while the PID is still that daemon: a PID from an earlier boot may belong to anything now.
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]; then
         kill -TERM "$pid" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
@@ -19,7 +20,7 @@ stop_pid() {
     rm -f "$pidfile"
 }
 
-if [[ -s "$STATE/slurmctld.pid" ]] && kill -0 "$(cat "$STATE/slurmctld.pid")" 2>/dev/null; then
+if [[ -s "$STATE/slurmctld.pid" && "$(cat "/proc/$(cat "$STATE/slurmctld.pid")/comm" 2>/dev/null)" == slurmctld ]]; then
     scancel --full --quiet --partition="${WEIGHTZOO_SLURM_PARTITION:-debug}" 2>/dev/null || true
     sleep 1
 fi
