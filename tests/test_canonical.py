@@ -17,7 +17,9 @@ def _forward(weights, biases, x):
 
 def _random_biases(ds, rng):
     for layer in ("fc1", "fc2", "fc3"):
-        ds[f"{layer}_bias"] = ds[f"{layer}_bias"].copy(data=rng.normal(0, 0.1, ds[f"{layer}_bias"].shape).astype(np.float32))
+        ds[f"{layer}_bias"] = ds[f"{layer}_bias"].copy(
+            data=rng.normal(0, 0.1, ds[f"{layer}_bias"].shape).astype(np.float32)
+        )
     return ds
 
 
@@ -63,7 +65,9 @@ def test_permuted_copy_gives_same_weights():
     assert every.sizes["snapshot"] == ds.sizes["snapshot"]
     np.testing.assert_allclose(every["fc2_weight"].isel(snapshot=-1).values, a_w[1], rtol=1e-6)
     x0 = rng.normal(size=(20, 10))
-    np.testing.assert_allclose(_forward(*_params(every, snapshot=0), x0), _forward(*_params(ds, snapshot=0), x0), atol=1e-5)
+    np.testing.assert_allclose(
+        _forward(*_params(every, snapshot=0), x0), _forward(*_params(ds, snapshot=0), x0), atol=1e-5
+    )
 
 
 def test_not_a_dnn():

@@ -18,7 +18,11 @@ def _cnn_zoo(n_trials=5, channels=4, side=5, seed=0):
 
     return xr.Dataset(
         {
-            "conv1_weight": (("trial", "snapshot", "conv1_out", "conv1_in", "conv1_kh", "conv1_kw"), conv, attrs("conv1", "weight")),
+            "conv1_weight": (
+                ("trial", "snapshot", "conv1_out", "conv1_in", "conv1_kh", "conv1_kw"),
+                conv,
+                attrs("conv1", "weight"),
+            ),
             "conv1_bias": (("trial", "snapshot", "conv1_out"), conv[:, :, :, 0, 0, 0], attrs("conv1", "bias")),
             "fc_weight": (("trial", "snapshot", "fc_out", "fc_in"), fc, attrs("fc", "weight")),
         },
@@ -33,8 +37,11 @@ def test_abs_in_strength_dnn_rows():
     w = ds["fc1_weight"].isel(snapshot=-1).values
     assert strength.dims == ("trial", "node") and strength.shape == (6, 5)
     np.testing.assert_allclose(strength.values, np.abs(w).sum(axis=2), rtol=1e-6)
-    np.testing.assert_allclose(mean_node_strength(ds, "fc1_weight", snapshot=0),
-                               np.abs(ds["fc1_weight"].sel(snapshot=0).values).sum(axis=2).mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(
+        mean_node_strength(ds, "fc1_weight", snapshot=0),
+        np.abs(ds["fc1_weight"].sel(snapshot=0).values).sum(axis=2).mean(axis=1),
+        rtol=1e-6,
+    )
     assert strength_layers(ds) == ["fc1", "fc2", "fc3"]
 
 

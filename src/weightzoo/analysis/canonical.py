@@ -104,7 +104,9 @@ def _orders(ds: xr.Dataset, layer: str, snapshot: int, chunk_values: int = 1 << 
     parts = []
     for start in range(0, weight.sizes["trial"], step):
         rows = slice(start, start + step)
-        parts.append(canonical_order(weight.isel(trial=rows).values, None if bias is None else bias.isel(trial=rows).values))
+        parts.append(
+            canonical_order(weight.isel(trial=rows).values, None if bias is None else bias.isel(trial=rows).values)
+        )
     return np.concatenate(parts, axis=0)
 
 

@@ -15,6 +15,8 @@ from weightzoo.analysis.zoo import ordered_groups, select_snapshot, trial_groups
 
 # A chunk of this many values is read at a time (64 MiB as float64).
 CHUNK_VALUES = 1 << 23
+# Values are binned in blocks of this many (32 MiB as float64); each block costs O(grid) extra.
+BLOCK_VALUES = 1 << 22
 MAX_BINNING_POINTS = 1 << 16
 
 
@@ -37,7 +39,8 @@ class _Moments:
         if n_b == 0:
             return
         mean_b = float(values.mean())
-        m2_b = float(np.square(values - mean_b).sum())
+        deviation = values - mean_b
+        m2_b = float(np.dot(deviation, deviation))
         n = self.n + n_b
         delta = mean_b - self.mean
         self.m2 += m2_b + delta * delta * self.n * n_b / n
@@ -53,7 +56,8 @@ class _Moments:
 
 def _finite(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64).ravel()
-    return values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
 
 
 def scott_bandwidth(std: float, n: int) -> float:
@@ -106,17 +110,30 @@ class BinnedKDE:
     def add(self, values) -> "BinnedKDE":
         """Add a chunk of values (any shape)."""
         values = _finite(values)
-        self._moments.add(values)
-        position = (values - self.grid[0]) / self.step
-        inside = (position >= 0) & (position <= len(self.grid) - 1)
-        self.n_outside += int(values.size - np.count_nonzero(inside))
-        position = position[inside]
-        left = np.minimum(position.astype(np.int64), len(self.grid) - 2)
-        right_share = position - left
-        size = len(self.grid)
-        self.mass += np.bincount(left, weights=1.0 - right_share, minlength=size)
-        self.mass += np.bincount(left + 1, weights=right_share, minlength=size)
+        # bounded blocks bound the temporaries when a caller passes a huge chunk
+        for start in range(0, values.size, BLOCK_VALUES):
+            block = values[start : start + BLOCK_VALUES]
+            self._moments.add(block)
+            self._bin(block)
         return self
+
+    def _bin(self, values: np.ndarray) -> None:
+        """Linear binning of finite float64 values onto the grid (moments not updated)."""
+        if values.size == 0:
+            return
+        size = len(self.grid)
+        position = values - self.grid[0]
+        position *= 1.0 / self.step
+        if position.min() < 0 or position.max() > size - 1:
+            inside = (position >= 0) & (position <= size - 1)
+            self.n_outside += int(values.size - np.count_nonzero(inside))
+            position = position[inside]
+        left = position.astype(np.intp)
+        np.minimum(left, size - 2, out=left)
+        position -= left  # now the share of each value's mass that goes to the right neighbour
+        right_mass = np.bincount(left, weights=position, minlength=size)
+        self.mass += np.bincount(left, minlength=size) - right_mass
+        self.mass[1:] += right_mass[:-1]
 
     def quantile(self, q):
         """Quantile(s) of the added values, from the binned mass (accurate to about one grid step)."""
@@ -220,10 +237,12 @@ def layer_density(
     narrowest = float(bandwidth) if _is_number(bandwidth) else min(scott, default=np.inf)
     n_binning = int(np.clip((grid[-1] - grid[0]) / (narrowest / 8) + 1, max(len(grid), 2048), MAX_BINNING_POINTS))
     estimators = {g: BinnedKDE(grid[0], grid[-1], n_binning, bandwidth) for g in names}
+    for g in names:
+        estimators[g]._moments = moments[g]  # already complete from the first pass
     for rows, values in _trial_chunks(var):
         chunk_labels = labels[rows]
         for g in names:
-            estimators[g].add(values[chunk_labels == g])
+            estimators[g]._bin(_finite(values[chunk_labels == g]))
     density = np.stack([estimators[g].density(grid) for g in names]) if names else np.zeros((0, len(grid)))
     return xr.DataArray(
         density,

@@ -13,7 +13,14 @@ import xarray as xr
 
 from weightzoo.analysis.canonical import canonical_layer, fc_chain
 from weightzoo.analysis.strength import node_strength
-from weightzoo.analysis.zoo import flat_weights, layer_names, ordered_groups, parameter_names, select_snapshot, trial_groups
+from weightzoo.analysis.zoo import (
+    flat_weights,
+    layer_names,
+    ordered_groups,
+    parameter_names,
+    select_snapshot,
+    trial_groups,
+)
 
 FEATURES = ("raw", "canonical", "invariant")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -115,6 +122,7 @@ def project(
     n_pca: int = 50,
     k: int = 5,
     max_iter: int = 1000,
+    n_threads: int | None = 1,
 ) -> xr.Dataset:
     """t-SNE of the trials of one experiment: Dataset with ``x``, ``y`` (trial) and coordinate ``group``.
 
@@ -123,6 +131,8 @@ def project(
     (``knn_accuracy``, ``chance_accuracy``, ``silhouette``, ``knn_k``, ``score_note``) and ``message``:
     empty when the projection was made, otherwise why not (x and y are then NaN), e.g. fewer than 4 trials.
     Trials with non-finite features (diverged) get NaN coordinates and are counted in ``note``.
+    ``n_threads`` caps t-SNE's OpenMP threads (None: no cap); on shared cores more threads than free cores
+    make scikit-learn's t-SNE several times slower.
     """
     if features not in FEATURES:
         raise ValueError(f"unknown feature set {features!r}; choose one of {FEATURES}")
@@ -158,11 +168,13 @@ def project(
         elif n_components == 0:
             message = "all trials have identical features; nothing to project"
         else:
-            xy[finite] = _tsne(components, min(perplexity, (n - 1) / 3), seed, max_iter)
+            xy[finite] = _tsne(components, min(perplexity, (n - 1) / 3), seed, max_iter, n_threads)
     used_perplexity = float(min(perplexity, (n - 1) / 3)) if n >= MIN_TRIALS else np.nan
 
     if message:
-        scores = dict(knn_k=0, knn_accuracy=np.nan, chance_accuracy=np.nan, silhouette=np.nan, n_scored=0, score_note=message)
+        scores = dict(
+            knn_k=0, knn_accuracy=np.nan, chance_accuracy=np.nan, silhouette=np.nan, n_scored=0, score_note=message
+        )
     else:
         scores = separation_scores(xy, labels, k)
     attrs = {
@@ -174,6 +186,7 @@ def project(
         "n_pca": int(n_components),
         "n_features": int(n_features),
         "seed": int(seed),
+        "max_iter": int(max_iter),
         "n_trials": n,
         "message": message,
         "note": "; ".join(notes),
@@ -230,10 +243,12 @@ def pca_scores(blocks, n_components: int = 50) -> tuple[np.ndarray, np.ndarray, 
     return eigenvectors[:, :k] * np.sqrt(eigenvalues[:k]), finite, n_values
 
 
-def _tsne(features: np.ndarray, perplexity: float, seed: int, max_iter: int) -> np.ndarray:
+def _tsne(features: np.ndarray, perplexity: float, seed: int, max_iter: int, n_threads: int | None) -> np.ndarray:
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     tsne = TSNE(
         n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed, max_iter=max_iter
     )
-    return tsne.fit_transform(np.asarray(features, dtype=np.float64))
+    with threadpool_limits(limits=n_threads, user_api="openmp"):
+        return tsne.fit_transform(np.asarray(features, dtype=np.float64))
