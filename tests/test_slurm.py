@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM_SCRIPTS = ROOT / "tests" / "slurm"
 STATE = Path(os.environ.get("WEIGHTZOO_SLURM_STATE", "/tmp/weightzoo-slurm"))
 # Every snakemake call is bounded: a lost status check makes Snakemake wait forever.
-RUN_TIMEOUT_S = 420
+RUN_TIMEOUT_S = 600
 REPORT_TIMEOUT_S = 180
 
 pytestmark = pytest.mark.slow
@@ -112,10 +112,21 @@ def squeue_jobs(workdir: Path) -> list[dict]:
     return jobs
 
 
-def tres_per_job(jobid: str) -> str:
+def job_field(jobid: str, field: str) -> str:
     out = subprocess.run(["scontrol", "-o", "show", "job", jobid], capture_output=True, text=True).stdout
-    match = re.search(r"TresPerJob=(\S+)", out)
+    match = re.search(rf"\b{field}=(\S+)", out)
     return match[1] if match else ""
+
+
+def tres_per_job(jobid: str) -> str:
+    return job_field(jobid, "TresPerJob")
+
+
+def minutes(time_limit: str) -> int:
+    """SLURM's [D-]HH:MM:SS as minutes."""
+    days, _, hms = time_limit.rpartition("-")
+    h, m, _ = (int(x) for x in hms.split(":"))
+    return int(days or 0) * 1440 + h * 60 + m
 
 
 def cancel_one_running_training_job(workdir: Path, proc: subprocess.Popen, wait_s: float = 240) -> str:
@@ -175,6 +186,13 @@ def test_tiny_workflow_on_slurm(slurm_cluster, workdir):
     for job in train:
         assert tres_per_job(job["id"]) == "gres:gpu:1", (job, tres_per_job(job["id"]))
     assert not any("download_dataset" in j["comment"] for j in jobs), "download must run on the login node"
+
+    # The retry of the cancelled chunk (attempt 2) asked for twice the memory and time.
+    comment = next(j["comment"] for j in train if j["id"] == cancelled)
+    retry = next(j["id"] for j in train if j["comment"] == comment and j["state"] == "COMPLETED")
+    mem = {jid: int(job_field(jid, "MinMemoryNode").rstrip("M")) for jid in (cancelled, retry)}
+    limit = {jid: minutes(job_field(jid, "TimeLimit")) for jid in (cancelled, retry)}
+    assert mem[retry] == 2 * mem[cancelled] and limit[retry] == 2 * limit[cancelled], (mem, limit)
 
     # The report is built from this run's metadata, in the same working directory.
     t1 = time.monotonic()
