@@ -6,6 +6,7 @@ CORES ?= 2
 SNAKEMAKE := $(PY) -m snakemake
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 FMNIST := /usr/share/datasets/fashion-mnist
+SNAKEMAKE_PROFILES ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
 
 .PHONY: install run report test test-data lint dry-run-paper install-profile clean
 
@@ -42,6 +43,14 @@ lint: install
 
 dry-run-paper: install
 	time $(SNAKEMAKE) -n --configfile config/paper.yaml --quiet rules
+
+# `snakemake --profile slurm` resolves NAME as ./NAME, then the user's and the site's Snakemake config
+# folders (not profiles/): link ours there once.
+install-profile:
+	mkdir -p $(SNAKEMAKE_PROFILES)
+	ln -sfn $(CURDIR)/profiles/slurm $(SNAKEMAKE_PROFILES)/slurm
+	ln -sfn $(CURDIR)/profiles/workstation $(SNAKEMAKE_PROFILES)/workstation
+	@echo "snakemake --profile slurm now reads $(SNAKEMAKE_PROFILES)/slurm -> $(CURDIR)/profiles/slurm"
 
 clean:
 	rm -rf .snakemake results/zoo results/train results/analysis logs benchmarks
