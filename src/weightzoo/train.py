@@ -79,7 +79,15 @@ class TensorData:
         return tuple(self.train_x.shape[1:])
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x.float(), self.scale)
+        # In place on the fresh float copy: torch.addcmul with a (C, 1, 1) operand is ~10x slower on CPU.
+        return x.float().mul_(self.scale).add_(self.shift)
+
+    def train_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images (*idx.shape, C, H, W) and labels of the training samples ``idx``."""
+        flat = idx.reshape(-1)
+        # index_select on rows is a plain row copy; advanced indexing of the 4-d tensor is ~5x slower
+        x = self.train_x.view(len(self.train_x), -1).index_select(0, flat).view(*idx.shape, *self.input_shape)
+        return self.normalise(x), self.train_y.index_select(0, flat).view(idx.shape)
 
 
 @dataclass
@@ -135,7 +143,13 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def prefer_vectorized(model: str, device: torch.device) -> bool:
-    """Measured in bench/train_speed.py (docs/benchmarks.md): the CNN trains faster one by one on a CPU."""
+    """Vectorise everything except the CNN on a CPU (bench/train_speed.py, docs/benchmarks.md).
+
+    Per CPU second on the 2-core EPYC: DNN vectorised is ~2x (h=5) and several x (h=200) faster than one by
+    one, the ViT ~1.2x; the CNN under vmap becomes a grouped convolution whose oneDNN backward is slower
+    than K plain convolutions (C=4: equal, C=16: 0.7x), so there it trains one trial at a time. On a GPU,
+    stacking is what fills the device, so everything is vectorised.
+    """
     return not (model == "cnn" and device.type == "cpu")
 
 
@@ -169,21 +183,27 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
     network = build_model(model, **kwargs).to(device).eval()  # eval: no dropout/batch-norm state anywhere
     if stacked:
         params = {name: torch.stack([p[name] for p in inits]).to(device).requires_grad_() for name in inits[0]}
-        forward = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, 0))
-        forward_shared = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, None))
+        if model == "dnn":
+            forward = forward_shared = _dnn_stacked
+        else:
+            forward = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, 0))
+            forward_shared = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, None))
     else:
         network.load_state_dict(inits[0], strict=False)
         params = {name: p.unsqueeze(0) for name, p in network.named_parameters()}  # views for recording
         forward = forward_shared = None
     leaves = list(params.values()) if stacked else list(network.parameters())
-    optimizer = torch.optim.Adam(leaves, lr=hp.lr)
+    optimizer = _adam(leaves, hp.lr, device)
+    # A host sync is ~free on the CPU, so there the masking below only runs once a trial has gone bad; on a
+    # GPU it would stall the queue every step, so there the step is always masked on the device.
+    check_on_host = device.type == "cpu"
 
     n_trials, n_epochs = len(seeds), hp.epochs
     curves = {k: np.full((n_trials, n_epochs), np.nan) for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
     snapshots = hp.snapshot_epochs()
     weights = {name: np.empty((n_trials, len(snapshots), *p.shape[1:]), np.float32) for name, p in params.items()}
     diverged = torch.zeros(n_trials, dtype=torch.bool, device=device)
-    diverged_epoch = np.zeros(n_trials, np.int32)
+    diverged_epoch = torch.zeros(n_trials, dtype=torch.int32, device=device)
 
     def logits_for(x, shared):
         if not stacked:
@@ -203,25 +223,25 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
         epoch_loss = torch.zeros(n_trials, device=device)
         n_batches = math.ceil(perm.shape[1] / hp.batch_size)
         for step in range(n_batches):
-            idx = perm[:, step * hp.batch_size : (step + 1) * hp.batch_size]
-            x = data.normalise(data.train_x[idx])
-            y = data.train_y[idx]
+            x, y = data.train_batch(perm[:, step * hp.batch_size : (step + 1) * hp.batch_size])
             logits = logits_for(x, shared=False)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
-            finite = torch.isfinite(loss)
-            newly = ~finite & ~diverged
-            if newly.any():
-                diverged_epoch[newly.cpu().numpy()] = epoch
-                diverged |= newly
+            bad = ~torch.isfinite(loss) | diverged
+            optimizer.zero_grad()
+            if check_on_host and not bool(bad.any()):
+                loss.sum().backward()
+                epoch_loss += loss.detach()
+            else:
+                diverged_epoch.masked_fill_(bad & ~diverged, epoch)
+                diverged |= bad
                 _freeze(optimizer, leaves, diverged)
-            active = ~diverged
-            optimizer.zero_grad(set_to_none=False)
-            torch.where(active, loss, 0.0).sum().backward()
-            if not bool(active.all()):
+                active = ~diverged
+                torch.where(active, loss, 0.0).sum().backward()
                 for leaf in leaves:  # a diverged trial's NaN gradient stays in its own slice: zero it there
-                    leaf.grad.copy_(torch.where(_expand(active, leaf.grad), leaf.grad, 0.0))
+                    if leaf.grad is not None:
+                        leaf.grad.copy_(torch.where(_expand(active, leaf.grad), leaf.grad, 0.0))
+                epoch_loss += torch.where(active, loss.detach(), 0.0)
             optimizer.step()
-            epoch_loss += torch.where(active, loss.detach(), 0.0)
         with torch.no_grad():
             for split in ("train", "test"):
                 mean_loss, accuracy = _evaluate(logits_for, data, split)
@@ -232,8 +252,54 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
         _log_epoch(epoch, n_epochs, epoch_loss / n_batches, diverged, n_trials * perm.shape[1] * epoch, start)
     return TrainResult(
         trials=None, seeds=seeds, snapshots=snapshots, weights=weights,
-        diverged=diverged.cpu().numpy(), diverged_epoch=diverged_epoch, **curves,
+        diverged=diverged.cpu().numpy(), diverged_epoch=diverged_epoch.cpu().numpy(), **curves,
     )
+
+
+def _adam(leaves, lr, device):
+    """Adam with its fused kernel (one pass per tensor) where this torch has one for the device."""
+    try:
+        return torch.optim.Adam(leaves, lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(leaves, lr=lr, foreach=device.type != "cpu")
+
+
+def _dnn_stacked(params, x):
+    """The DNN for stacked parameters by hand (batched matmuls), as vmap would but with less overhead.
+
+    ``x`` is (trials, batch, C, H, W) or, shared by all trials, (batch, C, H, W); returns (trials, batch,
+    classes). Shared inputs go through the first layer as one wide GEMM against all trials' weights.
+    """
+    h = x.flatten(-3)
+    for i, layer in enumerate(("fc1", "fc2", "fc3")):
+        weight, bias = params[f"{layer}.weight"], params[f"{layer}.bias"]
+        if h.dim() == 2:
+            n_trials, n_out, _ = weight.shape
+            h = (h @ weight.flatten(0, 1).T).view(len(h), n_trials, n_out).transpose(0, 1) + bias.unsqueeze(1)
+        else:
+            h = _StackedLinear.apply(h, weight, bias)
+        if i < 2:
+            h = torch.relu(h)
+    return h
+
+
+class _StackedLinear(torch.autograd.Function):
+    """(trials, batch, in) x (trials, out, in) weights + (trials, out) bias -> (trials, batch, out).
+
+    Autograd's own backward of ``baddbmm(bias, x, weight.mT)`` forms the weight gradient as x^T g; forming
+    it as g^T x, already in the weight's layout, is ~3x faster on the CPU for narrow layers (784 -> 5).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
 
 
 def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
