@@ -77,4 +77,52 @@ def gpus_requested():
 
 
 def all_targets():
-    return [*zoo_files(), "results/zoo/summary.csv"]
+    return [*zoo_files(), "results/zoo/summary.csv", *analysis_targets()]
+
+
+# ------------------------------------------------------------------------------------------ analysis
+
+ANALYSIS = config["analysis"]
+ANALYSIS_OUTPUTS = {
+    "convergence": "results/analysis/convergence/{id}.png",
+    "weight_statistics": "results/analysis/weight_statistics/{id}.png",
+    "distributions": "results/analysis/distributions/{id}.png",
+    "node_strength": "results/analysis/node_strength/{id}.png",
+    "strength_pairs": "results/analysis/node_strength/{id}_pairs.png",
+    "projection": "results/analysis/projection/{id}_raw.png",
+    "claims": "results/analysis/claims/{id}.html",
+}
+
+
+def figure_labels(figure):
+    """Report labels of a per-experiment item: model, dataset, architecture and what it shows."""
+    return {
+        "model": "{model}",
+        "dataset": "{dataset}",
+        "arch": "{arch}",
+        "figure": figure,
+    }
+
+
+def projection_scores(wildcards, output):
+    """t-SNE separation scores for the captions (read when the report is built; {} before the job ran).
+
+    A function of `output` counts as derived, so it never triggers a rerun."""
+    from weightzoo.analysis_jobs import read_scores
+
+    return read_scores(output.scores)
+
+
+def claims_tables():
+    return [f"results/analysis/claims/{e.id}.csv" for e in EXPERIMENTS]
+
+
+def analysis_targets():
+    per_experiment = [
+        path.format(id=e.id) for e in EXPERIMENTS for path in ANALYSIS_OUTPUTS.values()
+    ]
+    return [
+        "results/analysis/table2.html",
+        "results/analysis/claims.html",
+        *per_experiment,
+    ]

@@ -1,0 +1,7 @@
+"""Snakemake script: accuracy group of every trial, added to the trial summary."""
+
+from weightzoo.analysis_jobs import group_trials
+from weightzoo.logs import to_file
+
+to_file(snakemake.log[0])
+group_trials(snakemake.input.summary, snakemake.params.datasets, snakemake.output.summary, snakemake.params.groups)

@@ -1,0 +1,11 @@
+"""Snakemake script: paper Figs 11–13, t-SNE of one zoo's trials (raw, canonical, invariant) with scores."""
+
+from weightzoo.analysis_jobs import project_trials
+from weightzoo.logs import to_file
+
+to_file(snakemake.log[0])
+tsne = snakemake.params.tsne
+figures = {features: snakemake.output[features] for features in ("raw", "canonical", "invariant")}
+project_trials(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment, figures,
+               snakemake.output.scores, perplexity=tsne["perplexity"], seed=snakemake.params.seed,
+               per_layer=tsne["per_layer"])

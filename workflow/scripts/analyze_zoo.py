@@ -1,0 +1,8 @@
+"""Snakemake script: paper Figs 1–10 (convergence, weight statistics, distributions, node strength) of one zoo."""
+
+from weightzoo.analysis_jobs import characterize
+from weightzoo.logs import to_file
+
+to_file(snakemake.log[0])
+characterize(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment, dict(snakemake.output.items()),
+             strength_kind=snakemake.params.strength_kind, seed=snakemake.params.seed)
