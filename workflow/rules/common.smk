@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -70,6 +71,16 @@ def train_params(wildcards):
 
 def trials_in_job(wildcards):
     return len(experiment(wildcards).chunk_trials(int(wildcards.chunk)))
+
+
+# Minutes one trial-epoch may take on a GPU node (vectorised; calibrate from docs/benchmarks.md).
+MINUTES_PER_TRIAL_EPOCH = 0.05
+
+
+def train_runtime(wildcards, attempt):
+    """SLURM time limit (minutes) of a training job: start-up plus its trial-epochs, times the attempt."""
+    trial_epochs = trials_in_job(wildcards) * TRAINING["epochs"]
+    return attempt * (10 + math.ceil(trial_epochs * MINUTES_PER_TRIAL_EPOCH))
 
 
 def gpus_requested():

@@ -1,3 +1,8 @@
+# The trial table is small and fast: no cluster job (and no queue wait) for it.
+localrules:
+    summarize_zoo,
+
+
 rule gather_zoo:
     input:
         chunks=chunk_files,

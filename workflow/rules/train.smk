@@ -13,6 +13,7 @@ rule train_trials:
     resources:
         gpu=gpus_requested(),
         trials=trials_in_job,
+        runtime=train_runtime,
     params:
         job=train_params,
     script:
