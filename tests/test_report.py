@@ -3,16 +3,10 @@
 import base64
 import json
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 CATEGORIES = ["Convergence", "Accuracy groups", "Weight statistics", "Distributions", "Node strength", "Projections",
               "Claims"]
 
@@ -20,16 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("report")
-    shutil.copy(ROOT / "tests/config/tiny.yaml", workdir / "tiny.yaml")
-    common = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "tiny.yaml")]
-    run = subprocess.run([*common, "--cores", "2"], capture_output=True, text=True, timeout=1500)
-    assert run.returncode == 0, run.stderr[-5000:]
-    built = subprocess.run([*common, "--report", str(workdir / "report.html")], capture_output=True, text=True,
-                           timeout=300)
-    assert built.returncode == 0, built.stderr[-5000:]
-    return workdir, (workdir / "report.html").read_text(encoding="utf-8")
+def report(tiny_report):
+    return tiny_report
 
 
 def test_every_category_is_in_the_report(report):

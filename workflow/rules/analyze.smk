@@ -1,3 +1,10 @@
+# These read only the small trial tables: no cluster job (and no queue wait) for them.
+localrules:
+    group_trials,
+    tabulate_groups,
+    collect_claims,
+
+
 rule group_trials:
     input:
         summary=rules.summarize_zoo.output.summary,
