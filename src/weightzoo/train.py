@@ -145,10 +145,10 @@ def resolve_device(device: str = "auto") -> torch.device:
 def prefer_vectorized(model: str, device: torch.device) -> bool:
     """Vectorise everything except the CNN on a CPU (bench/train_speed.py, docs/benchmarks.md).
 
-    Per CPU second on the 2-core EPYC: DNN vectorised is ~2x (h=5) and several x (h=200) faster than one by
-    one, the ViT ~1.2x; the CNN under vmap becomes a grouped convolution whose oneDNN backward is slower
-    than K plain convolutions (C=4: equal, C=16: 0.7x), so there it trains one trial at a time. On a GPU,
-    stacking is what fills the device, so everything is vectorised.
+    Per CPU second on the 2-core EPYC (K=16, 1 thread): the DNN vectorised is 4.5x (h=5), 2.5x (h=50) and
+    1.5x (h=200) faster than one by one, the ViT 1.1x; the CNN under vmap becomes a grouped convolution
+    whose oneDNN backward is slower than K plain convolutions (C=4: equal, C=16: 0.55-0.7x), so on a CPU
+    it trains one trial at a time. On a GPU stacking is what fills the device, so everything is vectorised.
     """
     return not (model == "cnn" and device.type == "cpu")
 
