@@ -126,8 +126,3 @@ def init_normal_(net: nn.Module, std: float, generator: torch.Generator) -> nn.M
             param.copy_(torch.randn(param.shape, generator=generator) * std)
     return net
 
-
-def layer_of(parameter: str) -> str:
-    """Module path of a state-dict key: ``blocks.0.attn.qkv.weight`` → ``blocks.0.attn.qkv``."""
-    head, _, last = parameter.rpartition(".")
-    return head if last in ("weight", "bias") and head else parameter
