@@ -45,7 +45,7 @@ LAYERS = (("fc1", 784), ("fc2", 200), ("fc3", 200))  # (layer, fan-in); outputs:
 SNAPSHOTS = (0, 1, 20)
 EPOCHS = 20
 INIT_STD = 0.05
-FORMAT = 1  # bump when the synthetic zoo changes, so a stale cached file is not reused
+FORMAT = 2  # bump when the synthetic zoo or the stored layout changes (2: one chunk per trial and snapshot)
 TARGET_SECONDS = 60.0
 TARGET_PEAK_MB = 2000.0
 
@@ -60,12 +60,6 @@ def parse_args(argv=None):
         help="folder of the synthetic zoo file (kept between runs)",
     )
     p.add_argument("--block", type=int, default=25, help="trials per block written")
-    p.add_argument(
-        "--snapshot-chunks",
-        action="store_true",
-        help="write (and time) a variant zoo with one chunk per trial *and snapshot* instead of "
-        "encoding_for's one chunk per trial (all snapshots); not the stored layout, for comparison",
-    )
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {STAGES}")
     p.add_argument("--repeat", type=int, default=2, help="runs per stage; the best wall time is kept")
     p.add_argument("--json", help="also write the results here")
@@ -182,13 +176,12 @@ def _block_dataset(trials, hidden, seed=0):
     )
 
 
-def write_synthetic_zoo(path: Path, n_trials: int, hidden: int, block: int, snapshot_chunks: bool = False) -> None:
+def write_synthetic_zoo(path: Path, n_trials: int, hidden: int, block: int) -> None:
     """Stream ``n_trials`` synthetic trials into ``path`` (atomic rename), ``block`` trials at a time.
 
     Coordinates, variables and attributes are laid out by xarray from a one-block template exactly as
     ``write_zoo`` would (same ``encoding_for``); the data variables are then filled block by block with
-    netCDF4, so neither side ever holds more than one block. ``snapshot_chunks``: chunk size 1 along
-    ``snapshot`` too (a variant layout, for comparison only).
+    netCDF4, so neither side ever holds more than one block.
     """
     import netCDF4
     import numpy as np
@@ -207,7 +200,7 @@ def write_synthetic_zoo(path: Path, n_trials: int, hidden: int, block: int, snap
         }
     )
     # full-size stand-ins, lazily broadcast (no memory): only their names, dims, dtypes and attributes are used,
-    # and encoding_for gives them write_zoo's encoding (zlib 4, one chunk per trial)
+    # and encoding_for gives them write_zoo's encoding (zlib 4, one chunk per trial and snapshot)
     full = xr.Dataset(
         {
             name: var.isel(trial=0, drop=True).expand_dims(trial=n_trials).assign_attrs(var.attrs)
@@ -227,11 +220,6 @@ def write_synthetic_zoo(path: Path, n_trials: int, hidden: int, block: int, snap
                 nc.createDimension(dim, size)
         for name, var in full.data_vars.items():
             enc = encoding[name]
-            if snapshot_chunks and "snapshot" in var.dims:
-                enc = {
-                    **enc,
-                    "chunksizes": tuple(1 if d == "snapshot" else c for d, c in zip(var.dims, enc["chunksizes"])),
-                }
             fill = np.nan if var.dtype.kind == "f" else None
             v = nc.createVariable(
                 name,
@@ -261,8 +249,7 @@ def write_synthetic_zoo(path: Path, n_trials: int, hidden: int, block: int, snap
 
 
 def zoo_path(args) -> Path:
-    variant = "_snapchunks" if args.snapshot_chunks else ""
-    return Path(args.cache) / f"dnn_h{args.hidden}_{args.trials}trials{variant}_v{FORMAT}.nc"
+    return Path(args.cache) / f"dnn_h{args.hidden}_{args.trials}trials_v{FORMAT}.nc"
 
 
 # ---------------------------------------------------------------------------------------------- stages
@@ -388,13 +375,12 @@ def main(argv=None):
                 "import sys, runpy; sys.argv = sys.argv[1:]; "
                 "m = runpy.run_path(sys.argv[0]); from pathlib import Path; "
                 "m['write_synthetic_zoo'](Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), "
-                "int(sys.argv[4]), sys.argv[5] == '1'); print('PEAK', m['_rss_mb']())",
+                "int(sys.argv[4])); print('PEAK', m['_rss_mb']())",
                 __file__,
                 str(path),
                 str(args.trials),
                 str(args.hidden),
                 str(args.block),
-                str(int(args.snapshot_chunks)),
             ],
             stdout=subprocess.PIPE,
             text=True,
