@@ -93,3 +93,11 @@ def test_invariant_features_are_permutation_invariant():
     permuted["fc2_weight"] = ds["fc2_weight"].isel(fc2_out=[5, 3, 1, 0, 2, 4], fc2_in=[2, 0, 1, 5, 4, 3])
     np.testing.assert_allclose(invariant_features(permuted, "fc2"), features, rtol=1e-6)
     assert features.shape == (4, 2 * 7 + 6)
+
+
+def test_project_one_unit_layer():
+    """A minimal DNN (h=1) has a 1x1 middle layer: one feature, still projected (no PCA initialisation)."""
+    zoo = make_zoo(n_trials=12, hidden=1, effect=1.0, seed=3)
+    result = project(zoo, groups=None, features="raw", layer="fc2", max_iter=250)
+    assert result.attrs["message"] == ""
+    assert np.isfinite(result["x"].values).all() and np.isfinite(result["y"].values).all()

@@ -247,8 +247,10 @@ def _tsne(features: np.ndarray, perplexity: float, seed: int, max_iter: int, n_t
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    # PCA initialisation needs two feature dimensions; a one-unit layer (DNN h=1) has one.
+    init = "pca" if features.shape[1] >= 2 else "random"
     tsne = TSNE(
-        n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed, max_iter=max_iter
+        n_components=2, perplexity=perplexity, init=init, learning_rate="auto", random_state=seed, max_iter=max_iter
     )
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         return tsne.fit_transform(np.asarray(features, dtype=np.float64))
