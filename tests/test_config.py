@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import yaml
@@ -88,3 +89,22 @@ def test_vit_paper_preset():
 def test_download_points_data_dir_at_raw_folder():
     cfg = {"datasets": {"mnist": {"download": True}}}
     assert dataset_settings(cfg, "mnist") == {"data_dir": "resources/raw/mnist"}
+
+
+def _schema_keys(node):
+    for name, sub in node.get("properties", {}).items():
+        yield name
+        yield from _schema_keys(sub)
+    for key in ("additionalProperties", "items"):
+        if isinstance(node.get(key), dict):
+            yield from _schema_keys(node[key])
+
+
+def test_config_readme_explains_every_schema_key():
+    schema = yaml.safe_load(open(SCHEMA))
+    readme = open("config/README.md").read()
+    def explained(key):  # `key`, `parent.key`, `key.child` or `key: value` in backticks
+        return re.search(rf"`([\w.]*\.)?{key}(\.[\w.]+)?(:[^`]*)?`", readme)
+
+    missing = sorted({key for key in _schema_keys(schema) if not explained(key)})
+    assert not missing, f"config/README.md does not explain {missing}"
