@@ -150,9 +150,9 @@ def prefer_vectorized(model: str, device: torch.device) -> bool:
     Per CPU second on the 2-core EPYC (K=16, 1 thread): the DNN vectorised is 4.5x (h=5), 2.5x (h=50) and
     1.5x (h=200) faster than one by one, the ViT 1.1x. The CNN used to train one trial at a time on a CPU
     (under vmap its convolution became a grouped oneDNN convolution whose backward was slower than K plain
-    ones); run by hand (``_cnn_stacked``: im2col + batched GEMMs) it is 1.9-2.4x (C=4) and 2.2-2.5x
-    (C=16) faster than one by one for K=8-32, 1 thread and 2 processes x 1 thread. On a GPU stacking is
-    what fills the device.
+    ones); run by hand (``_cnn_stacked``: im2col + batched GEMMs) it is 1.8-2.4x (C=4) and 1.9-2.5x
+    (C=16) faster than one by one for K=8-32, 1 thread and 2 processes x 1 thread (load 0.7-1.6). On a
+    GPU stacking is what fills the device.
     """
     return True
 
