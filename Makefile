@@ -30,7 +30,7 @@ report: install
 
 # Real Fashion-MNIST (Debian package) for the tests; installed when we are root, else those tests skip.
 test-data:
-	@if [ ! -d $(FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	@if [ ! -d $(FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then export DEBIAN_FRONTEND=noninteractive; \
 		(apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) \
 		|| echo "could not install dataset-fashion-mnist: its tests will skip"; fi
 
