@@ -84,3 +84,11 @@ def test_pairwise_strength_correlation_and_small_groups():
     assert int(result["n"].sel(pair="fc1~fc2", group="low")) == 28
     everything = pairwise_strength(ds, layers=["fc1", "fc3"], pairs="all", kind="signed")
     assert list(everything["pair"].values) == ["fc1~fc3"] and list(everything["group"].values) == ["all"]
+
+
+def test_pairwise_strength_reuses_precomputed_strengths():
+    zoo = make_zoo(n_trials=20, effect=1.0, seed=5)
+    layers = strength_layers(zoo)
+    direct = pairwise_strength(zoo, layers)
+    reused = pairwise_strength(zoo, layers, strengths=[node_strength(zoo, layer) for layer in layers])
+    xr.testing.assert_allclose(direct, reused)

@@ -172,7 +172,7 @@ def characterize(zoo_path, summary_groups_path, experiment: str, outputs: Mappin
         layers = strength_layers(ds)
         strengths = [node_strength(ds, layer, kind=strength_kind) for layer in layers]
         save_figure(plots.node_strength(strengths, labels, title, seed=seed), outputs["node_strength"])
-        pairs = pairwise_strength(ds, layers, groups=labels, kind=strength_kind)
+        pairs = pairwise_strength(ds, layers, groups=labels, kind=strength_kind, strengths=strengths)
         save_figure(plots.strength_pairs(pairs, title), outputs["strength_pairs"])
         for pair in pairs["pair"].values:
             log.info("Spearman %s: %s", pair, dict(zip(pairs["group"].values.tolist(),

@@ -114,6 +114,7 @@ def pairwise_strength(
     snapshot: int = -1,
     kind: str = "abs_in",
     pairs: str = "consecutive",
+    strengths=None,
 ) -> xr.Dataset:
     """Per-trial mean node strength of ``layers`` and the Spearman correlation of layer pairs per group.
 
@@ -121,10 +122,15 @@ def pairwise_strength(
     ``groups``: see ``zoo.trial_groups``. Returns a Dataset with ``mean_strength`` (trial, layer),
     coordinate ``trial_group`` (trial), and per (pair, group) ``spearman_rho``, ``spearman_p``, ``n`` and
     ``reason`` (empty when computed; e.g. ``n=2 < 3``); the group axis ends with ``all`` (every trial).
+    ``strengths``: the ``node_strength`` arrays of ``layers``, if the caller already has them (saves
+    reading every layer's weights again).
     """
     layers = [_layer(layer) for layer in (strength_layers(ds) if layers is None else layers)]
     labels = trial_groups(ds, groups)
-    means = np.stack([mean_node_strength(ds, layer, snapshot, kind) for layer in layers], axis=1)
+    if strengths is None:
+        means = np.stack([mean_node_strength(ds, layer, snapshot, kind) for layer in layers], axis=1)
+    else:
+        means = np.stack([s.values.mean(axis=1) for s in strengths], axis=1)
     if pairs == "consecutive":
         pair_list = list(zip(layers[:-1], layers[1:]))
     elif pairs == "all":
