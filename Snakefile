@@ -19,4 +19,4 @@ include: "workflow/rules/analyze.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_targets,

@@ -3,7 +3,8 @@ import pytest
 import scipy.stats
 from zoo_factory import make_zoo
 
-from weightzoo.analysis.claims import COLUMNS, VERDICTS, claims_table, holm
+from weightzoo.analysis.claims import COLUMNS, VERDICTS, holm
+from weightzoo.analysis.claims import zoo_claims as claims_table
 from weightzoo.analysis.groups import group_zoo
 
 FAST = dict(n_permutations=199, n_bootstrap=199, max_iter=20)
@@ -21,8 +22,9 @@ def null():
     return ds, claims_table(ds, group_zoo(ds), **FAST)
 
 
-def rows(table, claim, statistic=None):
-    selected = table[table["claim"] == claim]
+def rows(table, claim, statistic=None, scope=None):
+    scope = scope or ("pooled" if claim in (1, 2, 3) else "kfold")
+    selected = table[(table["claim"] == claim) & (table["scope"] == scope)]
     return selected if statistic is None else selected[selected["statistic"] == statistic]
 
 
@@ -44,6 +46,7 @@ def test_planted_effect_supports_claims_1_2_and_prediction(planted):
     assert (rows(table, 2)["effect_size"] < 1).all()
     assert rows(table, 4, "cv_r2")["verdict"].item() == "supported"
     assert rows(table, 4, "cv_r2")["value"].item() > 0.5
+    assert rows(table, 4, "kendall_tau")["verdict"].item() == "supported"
     assert rows(table, 5, "balanced_accuracy")["verdict"].item() == "supported"
 
 
@@ -72,8 +75,9 @@ def test_claim_1_statistics_by_hand(planted):
     row = rows(table, 1).set_index("layer").loc["fc3"]
     u = scipy.stats.mannwhitneyu(high, low, alternative="less")
     cliff = (np.sign(high[:, None] - low[None, :])).mean()
-    assert row["value"] == pytest.approx(u.statistic)
-    assert row["effect_size"] == pytest.approx(cliff)
+    assert row["value"] == pytest.approx(cliff) and row["effect_size"] == pytest.approx(cliff)
+    assert cliff == pytest.approx(2 * u.statistic / (high.size * low.size) - 1)
+    assert row["ci_low"] <= cliff <= row["ci_high"]
     assert row["n"] == high.size + low.size
 
 

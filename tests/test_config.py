@@ -108,3 +108,12 @@ def test_config_readme_explains_every_schema_key():
 
     missing = sorted({key for key in _schema_keys(schema) if not explained(key)})
     assert not missing, f"config/README.md does not explain {missing}"
+
+
+def test_windows_need_a_paper_dataset_for_every_dataset():
+    from weightzoo.config import ConfigError, check_grouping
+
+    config = {"analysis": {"groups": {"method": "windows"}, "paper_datasets": {"mnist5k": "mnist"}}}
+    check_grouping(config, {"mnist5k", "fmnist"})
+    with pytest.raises(ConfigError, match="analysis.paper_datasets.digits"):
+        check_grouping(config, {"digits", "mnist5k"})

@@ -72,3 +72,17 @@ def test_group_zoo_uses_dataset_attributes_and_per_dataset_bins():
     assert (binned.values[2:][converged] == expected[converged]).all()
     with pytest.raises(ValueError):
         group_zoo(ds, method="bins", bins={"mnist": (0.4, 0.8)})
+
+
+def test_windows_are_the_papers_table_2():
+    from weightzoo.analysis.groups import UNGROUPED, paper_windows
+
+    windows = paper_windows("dnn", "fmnist")
+    assert windows == {"low": (0.30, 0.75), "mid": (0.835, 0.84), "high": (0.95, 1.0)}
+    labels = assign_groups([0.1, 0.5, 0.80, 0.838, 0.96, 0.90], [0, 0, 0, 0, 0, 1], n_classes=10,
+                           method="windows", windows=windows)
+    assert labels.tolist() == ["non", "low", UNGROUPED, "mid", "high", "non"]
+    # touching windows: the better group wins
+    assert assign_groups([0.85], n_classes=10, method="windows", windows=paper_windows("vit", "mnist")).tolist() == ["high"]
+    with pytest.raises(ValueError, match="no accuracy windows"):
+        paper_windows("dnn", "digits")

@@ -1,4 +1,5 @@
-"""The Snakemake HTML report of a tiny run holds every category, figure and table, with rendered captions."""
+"""The Snakemake HTML report of a tiny run holds every category, the findings page, the pooled figures of every
+(model, dataset), per-architecture figures only where an architecture has two groups, and rendered captions."""
 
 import base64
 import json
@@ -7,8 +8,11 @@ import re
 import pandas as pd
 import pytest
 
-CATEGORIES = ["Convergence", "Accuracy groups", "Weight statistics", "Distributions", "Node strength", "Projections",
-              "Claims"]
+from weightzoo.scope_jobs import figure_experiments
+
+CATEGORIES = ["1 Findings", "2 Accuracy groups", "3 Convergence", "4 Weight statistics", "5 Distributions",
+              "6 Node strength", "7 Projections", "8 Claims"]
+POOLED = ("convergence", "weight_statistics", "distributions", "node_strength", "strength_pairs", "projection")
 
 pytestmark = pytest.mark.slow
 
@@ -18,41 +22,54 @@ def report(tiny_report):
     return tiny_report
 
 
+def embedded(html, name):
+    match = re.search(re.escape(name) + r";base64,([A-Za-z0-9+/=]+)", html)
+    return base64.b64decode(match.group(1)).decode() if match else ""
+
+
 def test_every_category_is_in_the_report(report):
     _, html = report
     for category in CATEGORIES:
-        assert f'"{category}"' in html or f"{category}" in html, category
+        assert f'"{category}"' in html, category
 
 
-def test_every_experiment_has_its_figures_and_captions(report):
+def test_pooled_figures_of_every_model_and_dataset(report):
     workdir, html = report
-    for experiment in ("dnn/digits/h2", "dnn/digits/h8", "cnn/digits/base", "vit/digits/base"):
+    for model in ("dnn", "cnn", "vit"):
+        for figure in POOLED:
+            assert (workdir / f"results/analysis/pooled/{model}/digits/{figure}.png").stat().st_size > 10_000
+    assert "at the paper's scope: dnn on digits, all" in html or "at the paper\\u2019s scope" in html or "scope" in html
+    scores = json.loads((workdir / "results/analysis/pooled/dnn/digits/projection_scores.json").read_text())
+    assert scores["statistics"][0]["n_trials"] == 12
+
+
+def test_per_architecture_figures_only_where_two_groups(report):
+    workdir, html = report
+    summary = pd.read_csv(workdir / "results/analysis/summary_groups.csv", keep_default_na=False)
+    chosen = figure_experiments(summary, 2)
+    assert chosen, "the tiny run should exercise per-architecture figures"
+    findings = embedded(html, "findings.html")
+    for experiment in summary["experiment"].unique():
         model, dataset, arch = experiment.split("/")
-        for figure in ("convergence", "weight_statistics", "distributions", "node_strength"):
-            assert (workdir / f"results/analysis/{figure}/{experiment}.png").stat().st_size > 10_000
-        assert f"Paper Fig. 1 for {model} on {dataset} ({arch})" in html
-    assert html.count("Paper Figs 11–13") + html.count("Paper Figs 11\\u201313") >= 12
+        drawn = (workdir / f"results/analysis/convergence/{experiment}.png").exists()
+        assert drawn == (experiment in chosen), experiment
+        if drawn:
+            assert f"Paper Fig. 1 for {model} on {dataset} ({arch})" in html
+        else:
+            assert f"{experiment}: no per-architecture figures" in findings
 
 
-def test_projection_captions_carry_the_scores(report):
+def test_groups_table2_claims_and_findings(report):
     workdir, html = report
-    scores = json.loads((workdir / "results/analysis/projection/dnn/digits/h8_scores.json").read_text())
-    assert set(scores) == {"raw", "canonical", "invariant"}
-    assert "scores appear once" not in html
-    text = scores["invariant"][0]["text"]
-    escaped = text.replace(">", "&gt;").replace("<", "&lt;")
-    assert escaped in html or escaped in html.encode().decode("unicode_escape")
-
-
-def test_groups_table2_and_claims(report):
-    workdir, html = report
-    groups = pd.read_csv(workdir / "results/analysis/summary_groups.csv")
-    assert set(groups["group"]) <= {"non", "low", "mid", "high"} and len(groups) == 14
+    groups = pd.read_csv(workdir / "results/analysis/summary_groups.csv", keep_default_na=False)
+    assert set(groups["group"]) <= {"non", "low", "mid", "high", ""} and len(groups) == 18
     table2 = pd.read_csv(workdir / "results/analysis/table2.csv")
     assert {"paper_min", "paper_median", "paper_max", "n"} <= set(table2.columns)
     claims = pd.read_csv(workdir / "results/analysis/claims.csv")
-    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "no effect", "never trained", "inconclusive"}
     assert set(claims["claim"]) == {1, 2, 3, 4, 5}
-    assert "beside the paper's numbers" in html and '"name": "table2.html"' in html
-    embedded = re.search(r"table2\.html;base64,([A-Za-z0-9+/=]+)", html)
-    assert embedded and "this run vs. the paper" in base64.b64decode(embedded.group(1)).decode()
+    assert {"pooled", "controlled", "kfold", "loao"} <= set(claims["scope"])
+    assert "beside the paper's numbers" in html
+    assert "this run vs. the paper" in embedded(html, "table2.html")
+    findings = embedded(html, "findings.html")
+    assert "<h2>Findings: the paper" in findings and "dnn on digits" in findings

@@ -16,15 +16,15 @@ pytestmark = pytest.mark.slow
 def test_gathered_zoo_dims_coords_attrs(tiny_run):
     path = tiny_run / "results/zoo/dnn/digits/h8.nc"
     with xr.open_dataset(path) as zoo:
-        assert (zoo.sizes["trial"], zoo.sizes["epoch"], zoo.sizes["snapshot"]) == (4, 2, 3)
-        assert zoo["trial"].values.tolist() == [0, 1, 2, 3] and zoo["seed"].values.tolist() == [0, 1, 2, 3]
+        assert (zoo.sizes["trial"], zoo.sizes["epoch"], zoo.sizes["snapshot"]) == (6, 2, 3)
+        assert zoo["trial"].values.tolist() == list(range(6)) and zoo["seed"].values.tolist() == list(range(6))
         assert zoo["fc1_weight"].dims == ("trial", "snapshot", "fc1_out", "fc1_in")
         assert zoo.sizes["fc1_out"] == 8 and zoo.sizes["fc1_in"] == 64
         assert zoo["snapshot"].values.tolist() == [0, 1, 2]
         assert zoo.attrs["model"] == "dnn" and zoo.attrs["dataset"] == "digits" and zoo.attrs["arch"] == "h8"
         assert json.loads(zoo.attrs["model_kwargs"]) == {"in_features": 64, "hidden": 8, "n_classes": 10}
         assert json.loads(zoo.attrs["hyperparameters"])["epochs"] == 2
-        assert json.loads(zoo.attrs["config"])["trials_per_job"] == 2
+        assert json.loads(zoo.attrs["config"])["trials_per_job"] == 3
         assert len(json.loads(zoo.attrs["gathered_from"])) == 2
         assert zoo["test_accuracy"].attrs["units"] == "1"
     with xr.open_dataset(tiny_run / "results/zoo/vit/digits/base.nc") as vit:
@@ -35,7 +35,7 @@ def test_summary_covers_every_trial(tiny_run):
     table = pd.read_csv(tiny_run / "results/zoo/summary.csv")
     assert sorted(table["experiment"].unique()) == ["cnn/digits/base", "dnn/digits/h2", "dnn/digits/h8",
                                                     "vit/digits/base"]
-    assert len(table) == 4 + 4 + 3 + 3
+    assert len(table) == 6 + 6 + 3 + 3
     assert table["final_test_accuracy"].between(0, 1).all()
 
 

@@ -73,3 +73,61 @@ def make_zoo(
         },
     )
     return ds
+
+
+def make_features(widths=(5, 20, 50, 200), n_per_arch=30, width_effect=True, within_effect=0.0, spread=0.08,
+                  seed=0, n_levels=64, model="dnn"):
+    """Synthetic pooled features (``analysis.features`` layout) of a width sweep with known truth.
+
+    Accuracy rises with width and varies inside each width (sd ``spread``); with ``width_effect`` the weight
+    std falls with width (as measured on Fashion-MNIST: 0.26 / 0.16 / 0.13 / 0.12), so pooled groups differ
+    in std through width alone; ``within_effect`` > 0 also lowers std with accuracy inside a width.
+    Groups are the pooled accuracy tertiles (``assign_groups`` with bins): low and high trials exist inside
+    most widths, but the high group is mostly wide nets. Node strength is std x width.
+    """
+    import scipy.stats
+
+    from weightzoo.analysis.features import quantile_levels, pool
+    from weightzoo.analysis.groups import assign_groups
+
+    rng = np.random.default_rng(seed)
+    base_acc = np.linspace(0.70, 0.84, len(widths))
+    base_std = np.array([0.26, 0.16, 0.13, 0.12, 0.11, 0.10])[: len(widths)] if width_effect else np.full(len(widths), 0.15)
+    parts = []
+    for w, (width, acc0, std0) in enumerate(zip(widths, base_acc, base_std)):
+        acc = np.clip(acc0 + rng.normal(0, spread, n_per_arch), 0.15, 1.0)
+        z = (acc - acc.mean()) / acc.std()
+        std = std0 * np.exp(-within_effect * z + rng.normal(0, 0.05, n_per_arch))
+        layers = ["fc1", "fc2", "fc3", "network"]
+        stats = np.zeros((n_per_arch, len(layers), 7))
+        stats[:, :, 1] = std[:, None] * rng.lognormal(0, 0.02, (n_per_arch, len(layers)))
+        stats[:, :, 0] = rng.normal(0, 0.01, (n_per_arch, len(layers)))
+        stats[:, :, 2:] = stats[:, :, 1:2] * np.array([-3, -0.67, 0, 0.67, 3])
+        levels = quantile_levels(n_levels)
+        quantiles = stats[:, :, 1:2] * scipy.stats.norm.ppf(levels)[None, None, :]
+        strength = stats[:, :3, 1] * np.array([width, width, width])
+        curve = np.linspace(0.5, 1.0, 3)
+        parts.append(xr.Dataset(
+            {
+                "statistic": (("trial", "layer", "stat"), stats),
+                "quantile_function": (("trial", "layer", "level"), quantiles.astype(np.float32)),
+                "mean_strength": (("trial", "strength_layer"), strength),
+                "train_accuracy": (("trial", "epoch"), acc[:, None] * curve),
+                "test_accuracy": (("trial", "epoch"), acc[:, None] * curve * 0.97),
+                "diverged": (("trial",), np.zeros(n_per_arch, np.uint8)),
+            },
+            coords={
+                "trial": np.arange(n_per_arch), "group": ("trial", np.full(n_per_arch, "")),
+                "arch": ("trial", np.full(n_per_arch, f"h{width}")),
+                "experiment": ("trial", np.full(n_per_arch, f"{model}/synthetic/h{width}")),
+                "layer": layers, "stat": ["mean", "std", "q0", "q25", "q50", "q75", "q100"],
+                "strength_layer": ["fc1", "fc2", "fc3"], "level": levels, "epoch": [1, 2, 3],
+            },
+            attrs={"model": model, "dataset": "synthetic", "snapshot": 3, "early_snapshot": -1, "network_layer": "network"},
+        ))
+    pooled = pool(parts)
+    final = pooled["train_accuracy"].isel(epoch=-1).values
+    cuts = np.quantile(final, [1 / 3, 2 / 3])
+    groups = assign_groups(final, n_classes=10, method="bins", bins=cuts)
+    pooled = pooled.assign_coords(group=("trial", groups.astype(str)))
+    return pooled

@@ -14,15 +14,14 @@ import pandas as pd
 import xarray as xr
 
 from weightzoo import plots
-from weightzoo.analysis.claims import claims_table
-from weightzoo.analysis.groups import assign_groups
+from weightzoo.analysis.groups import assign_groups, paper_windows
 from weightzoo.analysis.kde import layer_density
 from weightzoo.analysis.projection import FEATURES, project
 from weightzoo.analysis.stats import weight_statistics
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.table2 import compare_with_paper, table2, to_html
 from weightzoo.analysis.zoo import layer_names
-from weightzoo.atomic import atomic_path, write_netcdf_atomic
+from weightzoo.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +65,13 @@ def class_shares(dataset_path, accuracy: str = "train") -> tuple[int, float]:
 def group_summary(summary: pd.DataFrame, datasets: Mapping[str, tuple[int, float]], accuracy: str = "train",
                   method: str = "delta", delta: float = 0.1, margin: float = 0.02,
                   bins: Mapping[str, Sequence[float]] | None = None, seed: int = 0,
-                  scope: str = "model_dataset") -> pd.DataFrame:
+                  scope: str = "model_dataset", paper_datasets: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The trial summary with columns ``group`` and ``chance`` added.
 
     Groups are formed over all trials of a (model, dataset), architectures pooled as in the paper's
     Table 2 (``scope="model_dataset"``), or per experiment (``scope="experiment"``). ``datasets`` maps a
-    dataset name to ``(n_classes, majority_share)`` (``class_shares``).
+    dataset name to ``(n_classes, majority_share)`` (``class_shares``). Method ``windows`` takes the paper's
+    windows of the model on ``paper_datasets.get(dataset, dataset)``.
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown grouping scope {scope!r}; choose one of {SCOPES}")
@@ -88,9 +88,12 @@ def group_summary(summary: pd.DataFrame, datasets: Mapping[str, tuple[int, float
             if not bins or dataset not in bins:
                 raise ValueError(f"analysis.groups.method is 'bins' but analysis.groups.bins has no entry for {dataset!r}")
             dataset_bins = bins[dataset]
+        windows = None
+        if method == "windows":
+            windows = paper_windows(str(rows["model"].iloc[0]), (paper_datasets or {}).get(dataset, dataset))
         labels = assign_groups(rows[column].astype(float).to_numpy(), rows["diverged"].astype(bool).to_numpy(),
                                n_classes, method=method, delta=delta, margin=margin, majority_share=majority,
-                               bins=dataset_bins, seed=seed)
+                               bins=dataset_bins, seed=seed, windows=windows)
         out.loc[rows.index, "group"] = labels
         out.loc[rows.index, "chance"] = max(1.0 / n_classes if n_classes else 0.0,
                                             majority if majority is not None and np.isfinite(majority) else 0.0)
@@ -107,6 +110,7 @@ def group_trials(summary_path, dataset_paths: Mapping[str, str], out_path, setti
         pd.read_csv(summary_path), datasets, accuracy=accuracy, method=settings.get("method", "delta"),
         delta=settings.get("delta", 0.1), margin=settings.get("margin", 0.02), bins=settings.get("bins") or None,
         seed=settings.get("seed", 0), scope=settings.get("scope", "model_dataset"),
+        paper_datasets=settings.get("paper_datasets"),
     )
     counts = table.groupby(["experiment", "group"]).size().unstack(fill_value=0)
     log.info("groups per experiment (%s accuracy, method %s):\n%s", accuracy, settings.get("method"), counts)
@@ -150,10 +154,10 @@ def experiment_title(ds: xr.Dataset) -> str:
 
 def characterize(zoo_path, summary_groups_path, experiment: str, outputs: Mapping[str, str],
                  strength_kind: str = "abs_in", seed: int = 0) -> None:
-    """Workflow job: paper Figs 1–10 of one experiment and its weight statistics (netCDF).
+    """Workflow job: paper Figs 1–10 of one experiment (its numbers are in ``scope_jobs.extract_features``).
 
-    ``outputs`` keys: ``convergence``, ``statistics`` (netCDF), ``weight_statistics``, ``distributions``,
-    ``node_strength``, ``strength_pairs`` (figure paths).
+    ``outputs`` keys: ``convergence``, ``weight_statistics``, ``distributions``, ``node_strength``,
+    ``strength_pairs`` (figure paths).
     """
     groups = experiment_groups(summary_groups_path, experiment)
     with xr.open_dataset(zoo_path) as ds:
@@ -163,7 +167,6 @@ def characterize(zoo_path, summary_groups_path, experiment: str, outputs: Mappin
         save_figure(plots.convergence(ds, labels, title), outputs["convergence"])
 
         stats = weight_statistics(ds)
-        write_netcdf_atomic(stats.assign_coords(group=("trial", labels.astype(str))), outputs["statistics"])
         save_figure(plots.weight_statistics(stats, labels, title), outputs["weight_statistics"])
 
         densities = [layer_density(ds, f"{layer}_weight", groups=labels) for layer in layer_names(ds)]
@@ -236,51 +239,19 @@ def read_scores(path) -> dict:
 
 # ---------------------------------------------------------------------------------------------- claims
 
-CLAIM_HTML_COLUMNS = ["claim", "claim_name", "layer", "statistic", "value", "effect_name", "effect_size", "ci_low",
-                      "ci_high", "p_value", "n", "verdict", "reason"]
+CLAIM_HTML_COLUMNS = ["scope", "arch", "claim", "claim_name", "layer", "statistic", "value", "effect_name",
+                      "effect_size", "ci_low", "ci_high", "detectable", "p_value", "n", "verdict", "reason"]
 
 
 def claims_html(table: pd.DataFrame, title: str) -> str:
     """The claims table as a self-contained HTML page (verdict column coloured)."""
+    from weightzoo.analysis.findings import VERDICT_COLOURS
+
     if table.empty:
         shown = pd.DataFrame({"message": ["no claims could be tested"]})
     else:
-        columns = [c for c in ["model", "dataset", "arch"] if table[c].nunique() > 1]
-        shown = table[columns + CLAIM_HTML_COLUMNS]
+        shown = table[CLAIM_HTML_COLUMNS]
     page = to_html(shown, title=title, digits=3)
-    colours = {"supported": "#0072B2", "contradicted": "#D55E00", "inconclusive": "#777777"}
-    for verdict, colour in colours.items():
+    for verdict, colour in VERDICT_COLOURS.items():
         page = page.replace(f"<td>{verdict}</td>", f'<td style="color:{colour};font-weight:bold">{verdict}</td>')
     return page
-
-
-def check_claims(zoo_path, summary_groups_path, experiment: str, csv_path, html_path, settings: Mapping,
-                accuracy: str = "train", seed: int = 0) -> None:
-    """Workflow job: the claims table of one experiment (CSV, HTML)."""
-    groups = experiment_groups(summary_groups_path, experiment)
-    with xr.open_dataset(zoo_path) as ds:
-        labels = _labels(ds, groups)
-        table = claims_table(ds, groups=labels, seed=seed, accuracy=accuracy, **dict(settings))
-        title = f"Claims of the paper tested on {experiment_title(ds)}"
-    _write_csv(table, csv_path)
-    _write_text(claims_html(table, title), html_path)
-    log.info("verdicts: %s", table["verdict"].value_counts().to_dict())
-
-
-def collect_claims(csv_paths: Sequence[str], csv_path, html_path) -> None:
-    """Workflow job: all experiments' claims tables in one CSV and one HTML overview (verdict counts)."""
-    tables = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in csv_paths]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    _write_csv(table, csv_path)
-    if table.empty:
-        overview = pd.DataFrame({"message": ["no claims tables"]})
-    else:
-        overview = (table.groupby(["model", "dataset", "arch", "claim", "claim_name", "verdict"]).size()
-                    .unstack("verdict", fill_value=0).reset_index())
-        for verdict in ("supported", "contradicted", "inconclusive"):
-            if verdict not in overview:
-                overview[verdict] = 0
-        overview = overview[["model", "dataset", "arch", "claim", "claim_name", "supported", "contradicted",
-                             "inconclusive"]]
-    _write_text(to_html(overview, title="Claims of the paper: verdicts (rows) per experiment and claim"), html_path)
-

@@ -140,11 +140,29 @@ def check_training(config: dict):
         raise ConfigError(f"training.snapshots: {bad} exceed training.epochs = {training['epochs']}")
 
 
+PAPER_DATASETS = ("mnist", "fmnist", "cifar10")
+
+
+def check_grouping(config: dict, used: set[str]):
+    """``groups.method: windows`` needs the paper's dataset of every dataset used."""
+    analysis = config.get("analysis", {})
+    if analysis.get("groups", {}).get("method") != "windows":
+        return
+    aliases = analysis.get("paper_datasets", {})
+    for name in sorted(used):
+        paper = aliases.get(name, name)
+        if paper not in PAPER_DATASETS:
+            raise ConfigError(f"analysis.groups.method: 'windows' takes the paper's accuracy windows, but dataset "
+                              f"{name!r} has none; map it with analysis.paper_datasets.{name}: one of "
+                              f"{list(PAPER_DATASETS)}, or use another method (delta, bins, kmeans)")
+
+
 def load_experiments(config: dict) -> list[Experiment]:
     """All checks, then the experiment list (call after schema validation filled the defaults)."""
     check_training(config)
     experiments = expand(config)
     check_datasets(config, {e.dataset for e in experiments})
+    check_grouping(config, {e.dataset for e in experiments})
     return experiments
 
 

@@ -97,6 +97,51 @@ def _group_legend(ax_or_fig, labels, extra: dict | None = None, **kwargs) -> Non
         ax_or_fig.legend(handles=handles, title="accuracy group", **kwargs)
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def natural_key(text) -> list:
+    """Sort key that orders embedded numbers by value: h2 < h8 < h32 < h200."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
+
+
+def _arch_markers(arch, n: int) -> tuple[np.ndarray, dict]:
+    """Per-trial architecture labels and a marker per architecture (natural order); one marker without ``arch``."""
+    if arch is None:
+        return np.full(n, "", dtype=object), {"": "o"}
+    arch = np.asarray(arch, dtype=object).ravel()
+    names = sorted({str(a) for a in arch}, key=natural_key)
+    return arch, {a: MARKERS[i % len(MARKERS)] for i, a in enumerate(names)}
+
+
+def _scatter_groups(ax, x, y, labels, arch, markers, size=18, **kwargs) -> None:
+    """Scatter coloured by group and shaped by architecture."""
+    for g in ordered_groups(labels):
+        for a, marker in markers.items():
+            rows = (labels == g) & (arch == a) & np.isfinite(x) & np.isfinite(y)
+            if rows.any():
+                ax.scatter(x[rows], y[rows], s=size, color=group_color(g), marker=marker, alpha=0.75,
+                           edgecolors="none", **kwargs)
+
+
+def _arch_legend(fig, markers: dict, **kwargs) -> None:
+    if len(markers) < 2:
+        return
+    handles = [Line2D([], [], color=OTHER_COLOR, marker=m, linestyle="", label=a) for a, m in markers.items()]
+    fig.legend(handles=handles, title="architecture", **kwargs)
+
+
+def _legends(fig, labels, markers) -> None:
+    """Group colours (and architecture markers when several) below the panels, outside the data."""
+    if len(markers) > 1:
+        _group_legend(fig, labels, loc="upper right", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
+        _arch_legend(fig, markers, loc="upper left", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(markers)), frameon=False)
+    else:
+        _group_legend(fig, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
+
+
 def _title(model_title: str, what: str) -> str:
     return f"{what} — {model_title}" if model_title else what
 
@@ -143,11 +188,13 @@ def convergence(ds: xr.Dataset, groups=None, title: str = "") -> Figure:
 # ---------------------------------------------------------------------------------------------- Figs 2–4
 
 
-def weight_statistics(stats: xr.Dataset, groups=None, title: str = "") -> Figure:
+def weight_statistics(stats: xr.Dataset, groups=None, title: str = "", arch=None) -> Figure:
     """Paper Figs 2–4: mean vs standard deviation of the weights per trial, one panel per layer and one for
-    the whole network (``weightzoo.analysis.stats.weight_statistics`` output)."""
+    the whole network (``weightzoo.analysis.stats.weight_statistics`` output). ``arch``: one architecture
+    label per trial (pooled zoos), shown as marker shapes."""
     n = stats.sizes["trial"]
     labels = _labels(groups, n)
+    arch, markers = _arch_markers(arch, n)
     layers = [str(layer) for layer in stats["layer"].values]
     with plt.rc_context(STYLE):
         if not layers or n == 0:
@@ -160,15 +207,13 @@ def weight_statistics(stats: xr.Dataset, groups=None, title: str = "") -> Figure
             if not finite.any():
                 _message(ax, f"{layer}: no finite weights (all trials diverged)")
                 continue
-            for g in ordered_groups(labels):
-                rows = (labels == g) & finite
-                ax.scatter(mean[rows], std[rows], s=18, color=group_color(g), alpha=0.75, edgecolors="none")
+            _scatter_groups(ax, mean, std, labels, arch, markers)
             n_weights = int(stats["n_weights"].sel(layer=layer)) if "n_weights" in stats.coords else None
             ax.set_title(f"{layer}" + (f" ({n_weights:,} weights)" if n_weights else ""))
             ax.set_xlabel("mean of weights (weight units)")
             ax.set_ylabel("std of weights (weight units)")
             ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 3))
-        _group_legend(fig, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
+        _legends(fig, labels, markers)
         epoch = stats.attrs.get("snapshot")
         fig.suptitle(_title(title, "Mean vs standard deviation of weights per trial" + (f" (epoch {epoch})" if epoch is not None else "")))
         fig.tight_layout()
@@ -215,7 +260,7 @@ def distributions(densities: Sequence[xr.DataArray], title: str = "", log_densit
 # ---------------------------------------------------------------------------------------------- Figs 8–10
 
 
-def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "", seed: int = 0) -> Figure:
+def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "", seed: int = 0, arch=None) -> Figure:
     """Paper Figs 8–10: per layer, the per-trial mean node strength by group (top row; dots are trials) and
     the distribution of all nodes' strengths per group (bottom row). ``strengths``: ``node_strength``
     outputs (trial, node), one per layer."""
@@ -224,6 +269,7 @@ def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "
             return message_figure("no layer with incoming weights per node", _title(title, "Node strength"))
         n = strengths[0].sizes["trial"]
         labels = _labels(groups, n)
+        arch, markers = _arch_markers(arch, n)
         names = ordered_groups(labels)
         rng = np.random.default_rng(seed)
         columns = min(MAX_COLUMNS, len(strengths))
@@ -248,7 +294,10 @@ def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "
             for i, g in enumerate(names):
                 rows = (labels == g) & np.isfinite(mean)
                 x = i + rng.uniform(-0.18, 0.18, rows.sum())
-                top.scatter(x, mean[rows], s=16, color=group_color(g), alpha=0.8, edgecolors="none")
+                for a, marker in markers.items():
+                    mine = arch[rows] == a
+                    top.scatter(x[mine], mean[rows][mine], s=16, color=group_color(g), marker=marker, alpha=0.8,
+                                edgecolors="none")
                 if rows.sum() >= 1:
                     top.hlines(np.median(mean[rows]), i - 0.3, i + 0.3, color=group_color(g), linewidth=2)
                 nodes = values[labels == g].ravel()
@@ -259,16 +308,17 @@ def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "
             top.set_xticks(range(len(names)), names)
             top.set_xlabel("accuracy group")
             top.set_ylabel(f"mean node strength\n({unit})")
-            top.set_title(f"{layer}: {values.shape[1]} nodes")
+            top.set_title(f"{layer}: {values.shape[1]} nodes" if len(markers) < 2 else f"{layer}: up to {values.shape[1]} nodes")
             bottom.set_xlabel(f"node strength ({unit})")
             bottom.set_ylabel("density (1 / strength unit)")
             bottom.legend(frameon=False)
+        _arch_legend(fig, markers, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(markers)), frameon=False)
         fig.suptitle(_title(title, "Node strength per layer (top: per-trial mean, line = median; bottom: all nodes)"))
         fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig
 
 
-def strength_pairs(pairs: xr.Dataset, title: str = "") -> Figure:
+def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
     """Paper Figs 8–10, pairwise panels: per-trial mean node strength of layer i vs layer j, coloured by
     group, with Spearman rho per group in the legend (``weightzoo.analysis.strength.pairwise_strength``)."""
     with plt.rc_context(STYLE):
@@ -277,6 +327,7 @@ def strength_pairs(pairs: xr.Dataset, title: str = "") -> Figure:
             return message_figure(f"{n_layers} layer(s) with node strength: no pair of layers to compare",
                                   _title(title, "Node strength, layer vs layer"))
         labels = np.asarray(pairs["trial_group"].values, dtype=object)
+        arch, markers = _arch_markers(arch, labels.size)
         fig, axes = _panels(pairs.sizes["pair"])
         for ax, pair in zip(axes, pairs["pair"].values):
             a, b = str(pairs["layer_i"].sel(pair=pair).values), str(pairs["layer_j"].sel(pair=pair).values)
@@ -291,14 +342,14 @@ def strength_pairs(pairs: xr.Dataset, title: str = "") -> Figure:
                 if g == "all":
                     handles.append(Line2D([], [], color="none", label=f"all (n={count}): {text}"))
                     continue
-                rows = labels == g
-                ax.scatter(x[rows], y[rows], s=18, color=group_color(g), alpha=0.8, edgecolors="none")
+                _scatter_groups(ax, np.where(labels == g, x, np.nan), y, labels, arch, markers)
                 handles.append(Line2D([], [], color=group_color(g), marker="o", linestyle="", label=f"{g} (n={count}): {text}"))
-            ax.legend(handles=handles, frameon=False, title="Spearman per group", loc="best")
+            ax.legend(handles=handles, frameon=False, title="Spearman per group", loc="upper left", bbox_to_anchor=(1.0, 1.0))
             ax.set_xlabel(f"{a}: mean node strength")
             ax.set_ylabel(f"{b}: mean node strength")
             ax.set_title(f"{a} vs {b}")
         kind = pairs.attrs.get("kind", "abs_in")
+        _arch_legend(fig, markers, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(markers)), frameon=False)
         fig.suptitle(_title(title, f"Mean node strength per trial, layer vs layer ({kind})"))
         fig.tight_layout()
     return fig
@@ -315,7 +366,11 @@ def score_text(projection: xr.Dataset) -> str:
     knn, chance, sil = attrs.get("knn_accuracy"), attrs.get("chance_accuracy"), attrs.get("silhouette")
     if knn is None or not np.isfinite(knn):
         return f"no scores: {attrs.get('score_note', '')}".strip()
-    return f"{attrs.get('knn_k')}-NN acc {knn:.2f} (chance {chance:.2f}), silhouette {sil:.2f}"
+    text = f"{attrs.get('knn_k')}-NN acc {knn:.2f} (chance {chance:.2f}), silhouette {sil:.2f}"
+    arch_knn = attrs.get("arch_knn_accuracy")
+    if arch_knn is not None and np.isfinite(arch_knn):
+        text += f"; architecture {arch_knn:.2f} (chance {attrs.get('arch_chance_accuracy'):.2f})"
+    return text
 
 
 def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
@@ -324,8 +379,10 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
     with plt.rc_context(STYLE):
         if not projections:
             return message_figure("nothing to project", _title(title, "t-SNE"))
-        fig, axes = _panels(len(projections), size=(3.8, 3.6))
+        fig, axes = _panels(len(projections), size=(3.8, 3.6) if len(projections) > 1 else (6.0, 5.0))
         all_labels = []
+        arch, markers = _arch_markers(projections[0]["arch"].values if "arch" in projections[0].coords else None,
+                                      projections[0].sizes["trial"])
         for ax, proj in zip(axes, projections):
             labels = np.asarray(proj["group"].values, dtype=object)
             all_labels.extend(labels)
@@ -335,9 +392,7 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
                 _message(ax, f"{head}:\n{proj.attrs['message']}")
                 continue
             x, y = proj["x"].values, proj["y"].values
-            for g in ordered_groups(labels):
-                rows = (labels == g) & np.isfinite(x)
-                ax.scatter(x[rows], y[rows], s=20, color=group_color(g), alpha=0.8, edgecolors="none")
+            _scatter_groups(ax, x, y, labels, arch, markers, size=20)
             ax.set_title(f"{head}\n{score_text(proj)}")
             ax.set_xlabel("t-SNE 1 (arbitrary units)")
             ax.set_ylabel("t-SNE 2 (arbitrary units)")
@@ -345,7 +400,7 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
                 ax.text(0.01, 0.01, str(proj.attrs["note"]), transform=ax.transAxes, fontsize=6, color="#555555",
                         va="bottom", wrap=True)
         labels = np.asarray(all_labels[: projections[0].sizes["trial"]], dtype=object)
-        _group_legend(fig, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
+        _legends(fig, labels, markers)
         first = projections[0].attrs
         features = first.get("features", "")
         perplexity = first.get("perplexity")

@@ -5,7 +5,8 @@ localrules:
     collect_claims,
 
 
-rule group_trials:
+# A checkpoint: which architectures get figures of their own depends on the groups it finds.
+checkpoint group_trials:
     input:
         summary=rules.summarize_zoo.output.summary,
         datasets=expand(rules.prepare_dataset.output.dataset, dataset=DATASETS),
@@ -13,7 +14,7 @@ rule group_trials:
         summary=report(
             "results/analysis/summary_groups.csv",
             caption="../report/summary_groups.rst",
-            category="Accuracy groups",
+            category="2 Accuracy groups",
             subcategory="Trials",
             labels={"table": "trial summary with groups"},
         ),
@@ -28,7 +29,7 @@ rule group_trials:
                 expand(rules.prepare_dataset.output.dataset, dataset=DATASETS),
             )
         ),
-        groups=ANALYSIS["groups"],
+        groups={**ANALYSIS["groups"], "paper_datasets": ANALYSIS["paper_datasets"]},
     script:
         "../scripts/analyze_groups.py"
 
@@ -41,7 +42,7 @@ rule tabulate_groups:
         html=report(
             "results/analysis/table2.html",
             caption="../report/table2.rst",
-            category="Accuracy groups",
+            category="2 Accuracy groups",
             subcategory="Table 2",
             labels={"table": "Table 2: ours vs. paper"},
         ),
@@ -52,8 +53,96 @@ rule tabulate_groups:
     params:
         accuracy=ANALYSIS["groups"]["accuracy"],
         paper_datasets=ANALYSIS["paper_datasets"],
+        method=ANALYSIS["groups"]["method"],
     script:
         "../scripts/analyze_table2.py"
+
+
+rule extract_features:
+    input:
+        zoo=rules.gather_zoo.output.zoo,
+        groups=rules.group_trials.output.summary,
+    output:
+        features="results/analysis/features/{model}/{dataset}/{arch}.nc",
+        strengths="results/analysis/node_strength/{model}/{dataset}/{arch}.nc",
+    log:
+        "logs/extract_features/{model}/{dataset}/{arch}.log",
+    benchmark:
+        "benchmarks/extract_features/{model}/{dataset}/{arch}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        experiment="{model}/{dataset}/{arch}",
+        strength_kind=ANALYSIS["strength"]["kind"],
+        early_snapshot=ANALYSIS["claims"]["early_snapshot"],
+        max_values=ANALYSIS["claims"]["max_values"],
+        seed=ANALYSIS["groups"]["seed"],
+    script:
+        "../scripts/extract_features.py"
+
+
+rule characterize_scope:
+    input:
+        features=scope_inputs("features"),
+        strengths=scope_inputs("strengths"),
+        zoos=scope_inputs("zoo"),
+    output:
+        convergence=report(
+            "results/analysis/pooled/{model}/{dataset}/convergence.png",
+            caption="../report/pooled_convergence.rst",
+            category="3 Convergence",
+            subcategory="{model} / {dataset}",
+            labels=scope_labels("loss and accuracy per epoch"),
+        ),
+        weight_statistics=report(
+            "results/analysis/pooled/{model}/{dataset}/weight_statistics.png",
+            caption="../report/pooled_weight_statistics.rst",
+            category="4 Weight statistics",
+            subcategory="{model} / {dataset}",
+            labels=scope_labels("mean vs std, per layer and network"),
+        ),
+        distributions=report(
+            "results/analysis/pooled/{model}/{dataset}/distributions.png",
+            caption="../report/pooled_distributions.rst",
+            category="5 Distributions",
+            subcategory="{model} / {dataset}",
+            labels=scope_labels("weight density per layer"),
+        ),
+        node_strength=report(
+            "results/analysis/pooled/{model}/{dataset}/node_strength.png",
+            caption="../report/pooled_node_strength.rst",
+            category="6 Node strength",
+            subcategory="{model} / {dataset}",
+            labels=scope_labels("per layer"),
+        ),
+        strength_pairs=report(
+            "results/analysis/pooled/{model}/{dataset}/strength_pairs.png",
+            caption="../report/pooled_strength_pairs.rst",
+            category="6 Node strength",
+            subcategory="{model} / {dataset}",
+            labels=scope_labels("layer vs layer"),
+        ),
+        projection=report(
+            "results/analysis/pooled/{model}/{dataset}/projection.png",
+            caption="../report/pooled_projection.rst",
+            category="7 Projections",
+            subcategory="{model} / {dataset}",
+            labels=scope_labels("t-SNE, weight statistics"),
+        ),
+        scores="results/analysis/pooled/{model}/{dataset}/projection_scores.json",
+    log:
+        "logs/characterize_scope/{model}/{dataset}.log",
+    benchmark:
+        "benchmarks/characterize_scope/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+        scores=projection_scores,
+    script:
+        "../scripts/analyze_scope.py"
 
 
 rule characterize_zoo:
@@ -64,36 +153,35 @@ rule characterize_zoo:
         convergence=report(
             "results/analysis/convergence/{model}/{dataset}/{arch}.png",
             caption="../report/convergence.rst",
-            category="Convergence",
+            category="3 Convergence",
             subcategory="{model} / {dataset}",
             labels=figure_labels("loss and accuracy per epoch"),
         ),
-        statistics="results/analysis/weight_statistics/{model}/{dataset}/{arch}.nc",
         weight_statistics=report(
             "results/analysis/weight_statistics/{model}/{dataset}/{arch}.png",
             caption="../report/weight_statistics.rst",
-            category="Weight statistics",
+            category="4 Weight statistics",
             subcategory="{model} / {dataset}",
             labels=figure_labels("mean vs std, per layer and network"),
         ),
         distributions=report(
             "results/analysis/distributions/{model}/{dataset}/{arch}.png",
             caption="../report/distributions.rst",
-            category="Distributions",
+            category="5 Distributions",
             subcategory="{model} / {dataset}",
             labels=figure_labels("weight density per layer"),
         ),
         node_strength=report(
             "results/analysis/node_strength/{model}/{dataset}/{arch}.png",
             caption="../report/node_strength.rst",
-            category="Node strength",
+            category="6 Node strength",
             subcategory="{model} / {dataset}",
             labels=figure_labels("per layer"),
         ),
         strength_pairs=report(
             "results/analysis/node_strength/{model}/{dataset}/{arch}_pairs.png",
             caption="../report/strength_pairs.rst",
-            category="Node strength",
+            category="6 Node strength",
             subcategory="{model} / {dataset}",
             labels=figure_labels("layer vs layer"),
         ),
@@ -119,21 +207,21 @@ rule project_trials:
         raw=report(
             "results/analysis/projection/{model}/{dataset}/{arch}_raw.png",
             caption="../report/projection_raw.rst",
-            category="Projections",
+            category="7 Projections",
             subcategory="{model} / {dataset}",
             labels=figure_labels("t-SNE, raw weights"),
         ),
         canonical=report(
             "results/analysis/projection/{model}/{dataset}/{arch}_canonical.png",
             caption="../report/projection_canonical.rst",
-            category="Projections",
+            category="7 Projections",
             subcategory="{model} / {dataset}",
             labels=figure_labels("t-SNE, canonical order"),
         ),
         invariant=report(
             "results/analysis/projection/{model}/{dataset}/{arch}_invariant.png",
             caption="../report/projection_invariant.rst",
-            category="Projections",
+            category="7 Projections",
             subcategory="{model} / {dataset}",
             labels=figure_labels("t-SNE, invariant features"),
         ),
@@ -155,25 +243,24 @@ rule project_trials:
 
 rule evaluate_claims:
     input:
-        zoo=rules.gather_zoo.output.zoo,
-        groups=rules.group_trials.output.summary,
+        features=scope_inputs("features"),
     output:
-        csv="results/analysis/claims/{model}/{dataset}/{arch}.csv",
+        csv="results/analysis/claims/{model}/{dataset}.csv",
         html=report(
-            "results/analysis/claims/{model}/{dataset}/{arch}.html",
+            "results/analysis/claims/{model}/{dataset}.html",
             caption="../report/claims.rst",
-            category="Claims",
+            category="8 Claims",
             subcategory="{model} / {dataset}",
-            labels=figure_labels("claims table"),
+            labels=scope_labels("claims table, every scope"),
         ),
     log:
-        "logs/evaluate_claims/{model}/{dataset}/{arch}.log",
+        "logs/evaluate_claims/{model}/{dataset}.log",
     benchmark:
-        "benchmarks/evaluate_claims/{model}/{dataset}/{arch}.tsv"
+        "benchmarks/evaluate_claims/{model}/{dataset}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     params:
-        experiment="{model}/{dataset}/{arch}",
+        title="{model} on {dataset}",
         claims=ANALYSIS["claims"],
         accuracy=ANALYSIS["groups"]["accuracy"],
         seed=ANALYSIS["groups"]["seed"],
@@ -183,25 +270,37 @@ rule evaluate_claims:
 
 rule collect_claims:
     input:
-        tables=claims_tables(),
+        tables=expand(
+            "results/analysis/claims/{scope[0]}/{scope[1]}.csv", scope=SCOPES
+        ),
+        groups=rules.group_trials.output.summary,
     output:
         csv=report(
             "results/analysis/claims.csv",
             caption="../report/claims_all.rst",
-            category="Claims",
+            category="8 Claims",
             subcategory="All experiments",
             labels={"table": "all claims (CSV)"},
         ),
         html=report(
             "results/analysis/claims.html",
             caption="../report/claims_all.rst",
-            category="Claims",
+            category="8 Claims",
             subcategory="All experiments",
             labels={"table": "verdict counts"},
+        ),
+        findings=report(
+            "results/analysis/findings.html",
+            caption="../report/findings.rst",
+            category="1 Findings",
+            subcategory="All experiments",
+            labels={"table": "findings: the paper's claims, pooled and controlled"},
         ),
     log:
         "logs/collect_claims/claims.log",
     conda:
         "../../envs/weightzoo.yaml"
+    params:
+        min_group=ANALYSIS["claims"]["min_group"],
     script:
         "../scripts/analyze_claims_all.py"

@@ -87,30 +87,40 @@ def gpus_requested():
     return 1 if TRAINING["device"] == "cuda" else 0
 
 
-def all_targets():
+def all_targets(wildcards):
     return [*zoo_files(), "results/zoo/summary.csv", *analysis_targets()]
 
 
 # ------------------------------------------------------------------------------------------ analysis
 
 ANALYSIS = config["analysis"]
-ANALYSIS_OUTPUTS = {
+SCOPES = sorted({(e.model, e.dataset) for e in EXPERIMENTS})
+PER_ARCH_FIGURES = {
     "convergence": "results/analysis/convergence/{id}.png",
     "weight_statistics": "results/analysis/weight_statistics/{id}.png",
     "distributions": "results/analysis/distributions/{id}.png",
     "node_strength": "results/analysis/node_strength/{id}.png",
     "strength_pairs": "results/analysis/node_strength/{id}_pairs.png",
     "projection": "results/analysis/projection/{id}_raw.png",
-    "claims": "results/analysis/claims/{id}.html",
 }
 
 
 def figure_labels(figure):
-    """Report labels of a per-experiment item: model, dataset, architecture and what it shows."""
+    """Report labels of a per-architecture item: model, dataset, architecture and what it shows."""
     return {
         "model": "{model}",
         "dataset": "{dataset}",
         "arch": "{arch}",
+        "figure": figure,
+    }
+
+
+def scope_labels(figure):
+    """Report labels of an item at the paper's scope (architectures pooled)."""
+    return {
+        "model": "{model}",
+        "dataset": "{dataset}",
+        "arch": "all (pooled)",
         "figure": figure,
     }
 
@@ -124,16 +134,50 @@ def projection_scores(wildcards, output):
     return read_scores(output.scores)
 
 
-def claims_tables():
-    return [f"results/analysis/claims/{e.id}.csv" for e in EXPERIMENTS]
+def experiments_of(wildcards):
+    return [e for e in EXPERIMENTS if (e.model, e.dataset) == (wildcards.model, wildcards.dataset)]
+
+
+def scope_inputs(kind):
+    """Input function: one file per experiment of the (model, dataset) in `wildcards`."""
+    paths = {
+        "features": "results/analysis/features/{id}.nc",
+        "strengths": "results/analysis/node_strength/{id}.nc",
+        "zoo": "results/zoo/{id}.nc",
+    }[kind]
+
+    def inputs(wildcards):
+        return [paths.format(id=e.id) for e in experiments_of(wildcards)]
+
+    return inputs
+
+
+def figure_experiments():
+    """Experiments with two or more accuracy groups (known once the checkpoint group_trials ran)."""
+    from weightzoo.scope_jobs import figure_experiments as chosen
+
+    import pandas as pd
+
+    path = checkpoints.group_trials.get().output.summary
+    summary = pd.read_csv(path, keep_default_na=False)
+    return chosen(summary, ANALYSIS["claims"]["min_group"])
 
 
 def analysis_targets():
-    per_experiment = [
-        path.format(id=e.id) for e in EXPERIMENTS for path in ANALYSIS_OUTPUTS.values()
+    pooled = [
+        f"results/analysis/pooled/{model}/{dataset}/{name}"
+        for model, dataset in SCOPES
+        for name in ("convergence.png", "projection.png")
+    ]
+    per_arch = [
+        path.format(id=experiment)
+        for experiment in figure_experiments()
+        for path in PER_ARCH_FIGURES.values()
     ]
     return [
         "results/analysis/table2.html",
+        "results/analysis/findings.html",
         "results/analysis/claims.html",
-        *per_experiment,
+        *pooled,
+        *per_arch,
     ]

@@ -1,9 +1,8 @@
-"""Snakemake script: the paper's claims as statistics for one zoo (CSV and HTML)."""
+"""Snakemake script: the paper's claims as statistics for one (model, dataset), at every scope (CSV and HTML)."""
 
-from weightzoo.analysis_jobs import check_claims
 from weightzoo.logs import to_file
+from weightzoo.scope_jobs import evaluate_claims
 
 to_file(snakemake.log[0])
-check_claims(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment, snakemake.output.csv,
-             snakemake.output.html, snakemake.params.claims, accuracy=snakemake.params.accuracy,
-             seed=snakemake.params.seed)
+evaluate_claims(list(snakemake.input.features), snakemake.output.csv, snakemake.output.html, snakemake.params.claims,
+                snakemake.params.title, accuracy=snakemake.params.accuracy, seed=snakemake.params.seed)

@@ -1,7 +1,8 @@
-"""Snakemake script: all experiments' claims tables in one CSV and a verdict overview (HTML)."""
+"""Snakemake script: all claims in one CSV, verdict counts, and the findings page (HTML)."""
 
-from weightzoo.analysis_jobs import collect_claims
 from weightzoo.logs import to_file
+from weightzoo.scope_jobs import collect_findings
 
 to_file(snakemake.log[0])
-collect_claims(list(snakemake.input.tables), snakemake.output.csv, snakemake.output.html)
+collect_findings(list(snakemake.input.tables), snakemake.input.groups, snakemake.output.csv, snakemake.output.html,
+                 snakemake.output.findings, min_group=snakemake.params.min_group)

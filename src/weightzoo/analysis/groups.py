@@ -13,6 +13,9 @@ Every trial gets one label of ``GROUPS``:
   ``kmeans`` 1-D k-means with three clusters (scikit-learn ``KMeans``, ``n_init=10``, ``random_state=seed``)
              on the converged accuracies; clusters named by their centres. With fewer than three distinct
              accuracies it uses as many clusters as there are values: two are ``low``/``high``, one is ``high``.
+  ``windows`` the paper's own reading: fixed accuracy windows ``{group: (min, max)}`` per (model, dataset),
+             taken from its Table 2 (``paper_windows``). A converged trial outside every window gets the
+             empty label ``""`` (ungrouped): it stays in the zoo but out of every group comparison.
 
 Accuracies, ``delta``, ``margin`` and bin edges are fractions (0–1), like the zoo's accuracy variables.
 """
@@ -30,7 +33,9 @@ GROUPS = ("non", "low", "mid", "high")
 GROUP_COLORS = {"non": "#999999", "low": "#D55E00", "mid": "#E69F00", "high": "#0072B2"}
 """One colour per group (Okabe–Ito, colour-blind safe); every figure uses these."""
 
-METHODS = ("delta", "bins", "kmeans")
+METHODS = ("delta", "bins", "kmeans", "windows")
+UNGROUPED = ""
+"""Label of a converged trial outside every accuracy window (method ``windows``)."""
 
 
 def chance_level(n_classes: int | None, majority_share: float | None = None) -> float:
@@ -51,8 +56,10 @@ def assign_groups(
     majority_share: float | None = None,
     bins: Sequence[float] | None = None,
     seed: int = 0,
+    windows: Mapping[str, Sequence[float]] | None = None,
 ) -> np.ndarray:
-    """Group label (one of ``GROUPS``) per trial, from final accuracies (fractions) and divergence flags."""
+    """Group label (one of ``GROUPS``, or ``UNGROUPED`` with method ``windows``) per trial, from final
+    accuracies (fractions) and divergence flags."""
     if method not in METHODS:
         raise ValueError(f"unknown grouping method {method!r}; choose one of {METHODS}")
     accuracy = np.asarray(accuracy, dtype=float).reshape(-1)
@@ -61,6 +68,8 @@ def assign_groups(
         raise ValueError(f"accuracy has {accuracy.size} trials but diverged has {diverged.size}")
 
     labels = np.full(accuracy.shape, "non", dtype="<U4")
+    if method == "windows" and not windows:
+        raise ValueError("method 'windows' needs accuracy windows {group: (min, max)} (paper_windows)")
     chance = chance_level(n_classes, majority_share)
     converged = ~diverged & np.isfinite(accuracy) & (accuracy > chance + margin)
     if not converged.any():
@@ -75,9 +84,42 @@ def assign_groups(
         if bins is None or len(bins) != 2 or bins[0] > bins[1]:
             raise ValueError(f"method 'bins' needs two increasing cut points (low_mid, mid_high), got {bins!r}")
         labels[converged] = np.where(acc >= bins[1], "high", np.where(acc >= bins[0], "mid", "low"))
+    elif method == "windows":
+        labels[converged] = _window_groups(acc, windows)
     else:
         labels[converged] = _kmeans_groups(acc, seed)
     return labels
+
+
+def _window_groups(acc: np.ndarray, windows: Mapping[str, Sequence[float]]) -> np.ndarray:
+    out = np.full(acc.shape, UNGROUPED, dtype="<U4")
+    # best group first: where the paper's windows touch (ViT MNIST mid 70-85, high 85-100) the better one wins
+    for group in reversed(GROUPS):
+        if group in windows:
+            lo, hi = windows[group]
+            out[(out == UNGROUPED) & (acc >= lo - 1e-9) & (acc <= hi + 1e-9)] = group
+    return out
+
+
+def paper_windows(model: str, paper_dataset: str) -> dict[str, tuple[float, float]]:
+    """Accuracy windows (fractions) of the paper's groups low, mid, high for one (model, dataset), read as
+    Table 2's min and max (Zheng et al. 2024, arXiv 2408.11720; shipped as ``paper_table2.csv``).
+
+    The minima and maxima are round numbers (30, 75, 83.5, 95, 100): fixed windows, not observed extremes.
+    Its ``non`` row has no minimum: non-convergence stays defined by divergence and chance (``margin``).
+    """
+    from weightzoo.analysis.table2 import paper_table2
+
+    table = paper_table2()
+    rows = table[(table["model"] == model) & (table["dataset"] == paper_dataset) & (table["group"] != "non")]
+    windows = {
+        str(r.group): (float(r.min) / 100.0, float(r.max) / 100.0)
+        for r in rows.itertuples()
+        if np.isfinite(r.min) and np.isfinite(r.max)
+    }
+    if not windows:
+        raise ValueError(f"the paper's Table 2 has no accuracy windows for model {model!r} on {paper_dataset!r}")
+    return windows
 
 
 def _kmeans_groups(acc: np.ndarray, seed: int) -> np.ndarray:

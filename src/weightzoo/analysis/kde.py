@@ -210,14 +210,26 @@ def layer_density(
     holds the whole layer in memory. Returns a
     DataArray (group, x) with coordinates ``n_values``, ``n_trials`` and ``bandwidth`` per group.
     """
-    var = select_snapshot(ds[variable], snapshot)
-    labels = trial_groups(ds, groups)
-    names = ordered_groups(labels)
-    members = {g: labels == g for g in names}
+    return pooled_layer_density([(ds, groups)], variable, snapshot, grid, n_points, bandwidth)
+
+
+def pooled_layer_density(
+    sources, variable: str, snapshot: int = -1, grid=None, n_points: int = 1024, bandwidth="scott"
+) -> xr.DataArray:
+    """``layer_density`` over the trials of several zoos together: ``sources`` is a sequence of
+    ``(ds, groups)``, e.g. every architecture of a (model, dataset); a group's density pools its trials
+    of all zoos (the paper's figures pool architectures this way)."""
+    sources = [(select_snapshot(ds[variable], snapshot), trial_groups(ds, groups)) for ds, groups in sources]
+    names = ordered_groups(np.concatenate([labels for _, labels in sources]) if sources else [])
+    n_members = {g: sum(int(np.sum(labels == g)) for _, labels in sources) for g in names}
+
+    def chunks():
+        for var, labels in sources:
+            for rows, values in _trial_chunks(var):
+                yield labels[rows], values
 
     moments = {g: _Moments() for g in names}
-    for rows, values in _trial_chunks(var):
-        chunk_labels = labels[rows]
+    for chunk_labels, values in chunks():
         for g in names:
             moments[g].add(_finite(values[chunk_labels == g]))
     filled = [m for m in moments.values() if m.n]
@@ -239,11 +251,11 @@ def layer_density(
     estimators = {g: BinnedKDE(grid[0], grid[-1], n_binning, bandwidth) for g in names}
     for g in names:
         estimators[g]._moments = moments[g]  # already complete from the first pass
-    for rows, values in _trial_chunks(var):
-        chunk_labels = labels[rows]
+    for chunk_labels, values in chunks():
         for g in names:
             estimators[g]._bin(_finite(values[chunk_labels == g]))
     density = np.stack([estimators[g].density(grid) for g in names]) if names else np.zeros((0, len(grid)))
+    first = sources[0][0] if sources else None
     return xr.DataArray(
         density,
         dims=("group", "x"),
@@ -251,7 +263,7 @@ def layer_density(
             "group": np.array(names, dtype=object),
             "x": grid,
             "n_values": ("group", np.array([estimators[g].n for g in names], dtype=np.int64)),
-            "n_trials": ("group", np.array([int(members[g].sum()) for g in names], dtype=np.int64)),
+            "n_trials": ("group", np.array([n_members[g] for g in names], dtype=np.int64)),
             "bandwidth": ("group", np.array([estimators[g].bandwidth for g in names])),
         },
         name=f"{variable}_density",
@@ -259,8 +271,9 @@ def layer_density(
             "long_name": f"density of {variable}",
             "units": "1 / weight unit",
             "variable": variable,
-            "snapshot": int(var["snapshot"].values) if "snapshot" in var.coords else snapshot,
+            "snapshot": int(first["snapshot"].values) if first is not None and "snapshot" in first.coords else snapshot,
             "bandwidth_rule": str(bandwidth),
             "method": "linear binning + FFT Gaussian smoothing",
+            "n_sources": len(sources),
         },
     )

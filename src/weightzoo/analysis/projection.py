@@ -254,3 +254,58 @@ def _tsne(features: np.ndarray, perplexity: float, seed: int, max_iter: int, n_t
     )
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         return tsne.fit_transform(np.asarray(features, dtype=np.float64))
+
+
+def project_matrix(
+    matrix: np.ndarray,
+    groups,
+    arch=None,
+    seed: int = 0,
+    perplexity: float = 30.0,
+    n_pca: int = 50,
+    k: int = 5,
+    max_iter: int = 1000,
+    n_threads: int | None = 1,
+    features: str = "statistics",
+) -> xr.Dataset:
+    """t-SNE of trials given as rows of a feature matrix (standardised per column here), e.g. the per-layer
+    weight statistics of every architecture of a (model, dataset), which unlike raw weights have the same
+    length whatever the width. Scores as in ``project``; with ``arch`` also the k-NN accuracy of the
+    architecture (``arch_knn_accuracy``): when it beats the group's, the map mostly shows architecture.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    labels = np.asarray(groups, dtype=object)
+    finite = np.isfinite(matrix).all(axis=1)
+    xy = np.full((matrix.shape[0], 2), np.nan)
+    n = int(finite.sum())
+    message, notes = "", []
+    if not finite.all():
+        notes.append(f"{int((~finite).sum())} trial(s) with non-finite statistics left out")
+    if n < MIN_TRIALS:
+        message = f"t-SNE needs at least {MIN_TRIALS} trials with finite weights, have {n}"
+    else:
+        components, ok, _ = pca_scores([_standardize(matrix[finite])], n_pca)
+        if components.shape[1] == 0:
+            message = "all trials have identical features; nothing to project"
+        else:
+            rows = np.flatnonzero(finite)[ok]
+            xy[rows] = _tsne(components, min(perplexity, (rows.size - 1) / 3), seed, max_iter, n_threads)
+    empty = dict(knn_k=0, knn_accuracy=np.nan, chance_accuracy=np.nan, silhouette=np.nan, n_scored=0, score_note=message)
+    scores = empty if message else separation_scores(xy, labels, k)
+    coords = {"trial": np.arange(matrix.shape[0]), "group": ("trial", labels)}
+    if arch is not None:
+        arch = np.asarray(arch, dtype=object)
+        coords["arch"] = ("trial", arch)
+        arch_scores = empty if message else separation_scores(xy, arch, k)
+        scores["arch_knn_accuracy"] = arch_scores["knn_accuracy"]
+        scores["arch_chance_accuracy"] = arch_scores["chance_accuracy"]
+    attrs = {
+        "features": features, "requested_features": features, "layer": "all", "n_trials": n,
+        "perplexity": float(min(perplexity, (n - 1) / 3)) if n >= MIN_TRIALS else np.nan, "seed": int(seed),
+        "n_features": int(matrix.shape[1]), "message": message, "note": "; ".join(notes), **scores,
+    }
+    return xr.Dataset(
+        {"x": ("trial", xy[:, 0], {"long_name": "t-SNE 1", "units": "1"}),
+         "y": ("trial", xy[:, 1], {"long_name": "t-SNE 2", "units": "1"})},
+        coords=coords, attrs=attrs | {"groups": " ".join(ordered_groups(labels))},
+    )

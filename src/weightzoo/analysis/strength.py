@@ -131,6 +131,17 @@ def pairwise_strength(
         means = np.stack([mean_node_strength(ds, layer, snapshot, kind) for layer in layers], axis=1)
     else:
         means = np.stack([s.values.mean(axis=1) for s in strengths], axis=1)
+    result = strength_correlations(means, layers, labels, pairs)
+    result.attrs.update(kind=kind, snapshot=snapshot)
+    return result.assign_coords(trial=ds["trial"].values)
+
+
+def strength_correlations(means, layers, labels, pairs: str = "consecutive") -> xr.Dataset:
+    """``pairwise_strength`` from per-trial mean strengths ``means`` (trial, layer) already at hand, e.g.
+    of several architectures pooled (``analysis.features``)."""
+    means = np.asarray(means, dtype=float)
+    labels = np.asarray(labels, dtype=object)
+    layers = [str(layer) for layer in layers]
     if pairs == "consecutive":
         pair_list = list(zip(layers[:-1], layers[1:]))
     elif pairs == "all":
@@ -156,7 +167,7 @@ def pairwise_strength(
             "reason": (pair_group, reason, {"long_name": "why rho is NaN (empty when computed)"}),
         },
         coords={
-            "trial": ds["trial"].values,
+            "trial": np.arange(means.shape[0]),
             "layer": np.array(layers, dtype=object),
             "group": np.array(names, dtype=object),
             "trial_group": ("trial", labels),
@@ -164,5 +175,5 @@ def pairwise_strength(
             "layer_i": (pair_dims, np.array([a for a, _ in pair_list], dtype=object)),
             "layer_j": (pair_dims, np.array([b for _, b in pair_list], dtype=object)),
         },
-        attrs={"kind": kind, "snapshot": snapshot, "pairs": pairs},
+        attrs={"pairs": pairs},
     )

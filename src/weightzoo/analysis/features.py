@@ -1,0 +1,139 @@
+"""Per-trial features of one experiment, the common currency of every scope of the analysis.
+
+A zoo's weights are large and their shapes differ between architectures; what the paper's questions need
+per trial is small and comparable across architectures of a (model, dataset): weight statistics per layer,
+the weights' quantile function per layer (Wasserstein-1 distances between any two trials, whatever their
+widths), mean node strength per layer, curves, accuracies, the group, the architecture and the trial's
+hyperparameters. ``trial_features`` extracts them from one zoo; ``pool`` stacks several experiments'
+features along ``trial`` so one analysis runs per experiment, pooled, or stratified by architecture.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from weightzoo.analysis.stats import NETWORK, sorted_sample, weight_statistics
+from weightzoo.analysis.strength import strength_layers
+from weightzoo.analysis.zoo import trial_groups
+
+HYPERPARAMETERS = ("lr", "init_std", "batch_size", "train_fraction")
+"""Per-trial hyperparameter coordinates a zoo may carry (swept inside an architecture)."""
+
+CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+def quantile_levels(n: int) -> np.ndarray:
+    """Midpoint probability levels ``(i + 0.5) / n``: the mean |difference| of two quantile functions on them
+    is the Wasserstein-1 distance of the two distributions (up to the discretisation)."""
+    return (np.arange(n) + 0.5) / n
+
+
+def quantile_function(sorted_values: np.ndarray, n: int) -> np.ndarray:
+    """(trial, m) sorted samples -> (trial, n) quantile functions at ``quantile_levels(n)``."""
+    m = sorted_values.shape[1]
+    # the empirical quantile function of m values is a step function: value k covers levels [k/m, (k+1)/m)
+    index = np.minimum((quantile_levels(n) * m).astype(np.int64), m - 1)
+    return sorted_values[:, index]
+
+
+def trial_features(
+    ds: xr.Dataset,
+    groups=None,
+    snapshot: int = -1,
+    early_snapshot: int | None = 1,
+    n_quantiles: int = 2000,
+    strength_kind: str = "abs_in",
+    strengths: Sequence[xr.DataArray] | None = None,
+    seed: int = 0,
+    experiment: str | None = None,
+) -> xr.Dataset:
+    """Features of every trial of the zoo ``ds`` (dims ``trial``, ``layer``, ``stat``, ``level``, ...).
+
+    ``groups``: see ``zoo.trial_groups``. ``strengths``: the ``node_strength`` arrays of
+    ``strength_layers(ds)`` if the caller has them already. Quantile functions use at most ``n_quantiles``
+    weights per trial and layer, at the same random positions in every trial of the zoo.
+    """
+    labels = trial_groups(ds, groups).astype(str)
+    final = weight_statistics(ds, snapshot)
+    layers = [str(layer) for layer in final["layer"].values]
+    stats = final.to_array("stat").transpose("trial", "layer", "stat")
+    quantiles = np.stack(
+        [quantile_function(sorted_sample(ds, layer, snapshot, n_quantiles, seed=seed), n_quantiles) for layer in layers],
+        axis=1,
+    )
+    strength_names = strength_layers(ds)
+    if strengths is None:
+        from weightzoo.analysis.strength import node_strength
+
+        strengths = [node_strength(ds, layer, snapshot, strength_kind) for layer in strength_names]
+    mean_strength = np.stack([s.values.mean(axis=1) for s in strengths], axis=1) if strengths else np.zeros((len(labels), 0))
+
+    experiment = experiment or f"{ds.attrs.get('model', '')}/{ds.attrs.get('dataset', '')}/{ds.attrs.get('arch', '')}"
+    data_vars = {
+        "statistic": (("trial", "layer", "stat"), stats.values, {"long_name": "weight statistic of the final snapshot", "units": "1"}),
+        "quantile_function": (("trial", "layer", "level"), quantiles.astype(np.float32),
+                              {"long_name": "quantile function of the layer's weights (W1 = mean |difference|)", "units": "1"}),
+        "mean_strength": (("trial", "strength_layer"), mean_strength,
+                          {"long_name": "mean node strength", "units": "1", "kind": strength_kind}),
+        "diverged": (("trial",), ds["diverged"].values.astype(np.uint8) if "diverged" in ds else np.zeros(len(labels), np.uint8)),
+    }
+    for name in CURVES:
+        if name in ds:
+            data_vars[name] = (("trial", "epoch"), ds[name].values, dict(ds[name].attrs))
+    if early_snapshot is not None and early_snapshot in ds["snapshot"].values:
+        early = weight_statistics(ds, early_snapshot, include_network=False).to_array("stat")
+        early = early.transpose("trial", "layer", "stat").reindex(layer=layers)
+        data_vars["early_statistic"] = (("trial", "layer", "stat"), early.values,
+                                        {"long_name": f"weight statistic of the epoch-{early_snapshot} snapshot", "units": "1"})
+    coords = {
+        "trial": ds["trial"].values,
+        "group": ("trial", labels),
+        "arch": ("trial", np.full(len(labels), str(ds.attrs.get("arch", "")))),
+        "experiment": ("trial", np.full(len(labels), experiment)),
+        "layer": np.array(layers, dtype=str),
+        "stat": np.array([str(s) for s in stats["stat"].values]),
+        "strength_layer": np.array(strength_names, dtype=str),
+        "n_weights": ("layer", final["n_weights"].values),
+        "level": quantile_levels(n_quantiles),
+    }
+    if "epoch" in ds.coords:
+        coords["epoch"] = ds["epoch"].values
+    for name in ("seed", *HYPERPARAMETERS):
+        if name in ds.coords and ds[name].dims == ("trial",):
+            coords[name] = ("trial", ds[name].values)
+    return xr.Dataset(
+        data_vars,
+        coords=coords,
+        attrs={
+            "model": ds.attrs.get("model", ""),
+            "dataset": ds.attrs.get("dataset", ""),
+            "snapshot": int(final.attrs["snapshot"]),
+            "early_snapshot": -1 if early_snapshot is None else int(early_snapshot),
+            "network_layer": NETWORK,
+            "n_classes": int(ds.attrs.get("n_classes", 0) or 0),
+        },
+    )
+
+
+def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Stack the features of several experiments along ``trial`` (index renumbered, the experiment's own
+    trial index kept as ``trial_in_experiment``). Layers missing in some experiments are NaN there."""
+    parts = []
+    for f in features:
+        f = f.assign_coords(trial_in_experiment=("trial", f["trial"].values)).drop_vars("trial")
+        # per-layer coordinates differ between architectures; keep them out of the trial-wise concatenation
+        parts.append(f.drop_vars([c for c in ("n_weights",) if c in f.coords]))
+    if not parts:
+        raise ValueError("no features to pool")
+    pooled = xr.concat(parts, dim="trial", join="outer", data_vars="minimal", coords="different", compat="equals",
+                       combine_attrs="drop_conflicts", fill_value=np.nan)
+    pooled = pooled.assign_coords(trial=np.arange(pooled.sizes["trial"]))
+    for name in ("group", "arch", "experiment"):
+        pooled[name] = pooled[name].astype(str)
+    return pooled
+
+
+def accuracy(features: xr.Dataset, which: str = "train") -> np.ndarray:
+    """Final accuracy (fraction) per trial."""
+    return features[f"{which}_accuracy"].isel(epoch=-1).values.astype(float)

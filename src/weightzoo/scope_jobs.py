@@ -1,0 +1,225 @@
+"""Workflow jobs at the paper's scope: per-trial features of each experiment, then per (model, dataset) the
+pooled figures (architectures together, groups coloured, architectures as markers), the claims at every
+scope, and the findings page. The layer between ``workflow/scripts/*`` and the package, like
+``analysis_jobs`` (which keeps the per-architecture figures).
+"""
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from weightzoo import plots
+from weightzoo.analysis.claims import claims_table
+from weightzoo.analysis.features import pool, trial_features
+from weightzoo.analysis.findings import findings_html, findings_table
+from weightzoo.analysis.kde import pooled_layer_density
+from weightzoo.analysis.projection import project_matrix
+from weightzoo.analysis.stats import feature_matrix
+from weightzoo.analysis.strength import node_strength, strength_correlations, strength_layers
+from weightzoo.analysis.table2 import to_html
+from weightzoo.analysis.zoo import GROUP_ORDER, layer_names
+from weightzoo.analysis_jobs import (
+    _score_record,
+    _write_csv,
+    _write_text,
+    claims_html,
+    experiment_groups,
+    save_figure,
+)
+from weightzoo.atomic import write_netcdf_atomic
+from weightzoo.plots import natural_key
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------- features
+
+
+def extract_features(zoo_path, summary_groups_path, experiment: str, features_path, strengths_path,
+                     strength_kind: str = "abs_in", early_snapshot: int = 1, max_values: int = 2000,
+                     seed: int = 0) -> None:
+    """Workflow job: per-trial features (``analysis.features``) and every node's strength of one zoo."""
+    groups = experiment_groups(summary_groups_path, experiment)
+    with xr.open_dataset(zoo_path) as ds:
+        layers = strength_layers(ds)
+        strengths = [node_strength(ds, layer, kind=strength_kind) for layer in layers]
+        features = trial_features(ds, groups, early_snapshot=early_snapshot, n_quantiles=max_values,
+                                  strength_kind=strength_kind, strengths=strengths, seed=seed, experiment=experiment)
+        write_netcdf_atomic(features, features_path)
+        write_netcdf_atomic(strength_dataset(ds, strengths, groups), strengths_path)
+    log.info("%s: features of %d trials, strengths of layers %s", experiment, features.sizes["trial"], layers)
+
+
+def strength_dataset(ds: xr.Dataset, strengths: Sequence[xr.DataArray], groups) -> xr.Dataset:
+    """Node strengths per trial, layer and node as one self-describing dataset (dims ``{layer}_node``)."""
+    data_vars = {}
+    for s in strengths:
+        layer = s.attrs["layer"]
+        data_vars[f"{layer}_strength"] = xr.Variable(("trial", f"{layer}_node"), s.values, dict(s.attrs))
+    labels = groups.reindex(ds["trial"].values).fillna("").astype(str).to_numpy()
+    return xr.Dataset(
+        data_vars,
+        coords={"trial": ds["trial"].values, "group": ("trial", labels)},
+        attrs={k: ds.attrs[k] for k in ("model", "dataset", "arch") if k in ds.attrs}
+        | {"snapshot": int(ds["snapshot"].values[-1]), "title": "node strength per trial, layer and node"},
+    )
+
+
+def _open_features(paths) -> xr.Dataset:
+    parts = []
+    for path in paths:
+        with xr.open_dataset(path) as f:
+            parts.append(f.load())
+    return pool(parts)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def characterize_scope(feature_paths: Sequence[str], zoo_paths: Sequence[str], strength_paths: Sequence[str],
+                       outputs: Mapping[str, str], title: str, perplexity: float = 30.0, seed: int = 0) -> None:
+    """Workflow job: the paper's Figs 1–13 for one (model, dataset), architectures pooled.
+
+    ``outputs`` keys: ``convergence``, ``weight_statistics``, ``distributions``, ``node_strength``,
+    ``strength_pairs``, ``projection`` (figures), ``scores`` (JSON)."""
+    features = _open_features(feature_paths)
+    labels = features["group"].values.astype(object)
+    arch = features["arch"].values.astype(object)
+    n_arch = len(set(arch))
+    title = f"{title}, {n_arch} architecture(s) pooled"
+    save_figure(plots.convergence(features, labels, title), outputs["convergence"])
+    stats = features["statistic"].to_dataset("stat")
+    save_figure(plots.weight_statistics(stats, labels, title, arch=arch), outputs["weight_statistics"])
+    save_figure(plots.distributions(_pooled_densities(zoo_paths, feature_paths), title), outputs["distributions"])
+    strengths = _pooled_strengths(strength_paths)
+    save_figure(plots.node_strength(strengths, labels, title, seed=seed, arch=arch), outputs["node_strength"])
+    layers = [str(layer) for layer in features["strength_layer"].values]
+    pairs = strength_correlations(features["mean_strength"].values, layers, labels)
+    save_figure(plots.strength_pairs(pairs, title, arch=arch), outputs["strength_pairs"])
+
+    network = features.attrs.get("network_layer", "network")
+    kept = [str(layer) for layer in features["layer"].values if layer != network]
+    matrix, _ = feature_matrix(stats.sel(layer=kept))
+    projection = project_matrix(matrix, labels, arch=arch, seed=seed, perplexity=perplexity)
+    save_figure(plots.projection([projection], title), outputs["projection"])
+    record = _score_record(projection)
+    record.update(arch_knn_accuracy=projection.attrs.get("arch_knn_accuracy"),
+                  arch_chance_accuracy=projection.attrs.get("arch_chance_accuracy"))
+    _write_text(json.dumps({"statistics": [record]}, indent=1, default=float), outputs["scores"])
+    log.info("%s: t-SNE %s", title, plots.score_text(projection))
+
+
+def _pooled_densities(zoo_paths, feature_paths):
+    sources, order = [], []
+    opened = []
+    try:
+        for zoo_path, feature_path in zip(zoo_paths, feature_paths):
+            ds = xr.open_dataset(zoo_path)
+            opened.append(ds)
+            with xr.open_dataset(feature_path) as f:
+                labels = f["group"].values.astype(str)
+            sources.append((ds, labels))
+            order += [layer for layer in layer_names(ds) if layer not in order]
+        return [pooled_layer_density([(ds, g) for ds, g in sources if f"{layer}_weight" in ds], f"{layer}_weight")
+                for layer in order]
+    finally:
+        for ds in opened:
+            ds.close()
+
+
+def _pooled_strengths(strength_paths) -> list[xr.DataArray]:
+    """Per layer, every trial's node strengths (NaN-padded to the widest architecture)."""
+    per_layer: dict[str, list] = {}
+    attrs = {}
+    for path in strength_paths:
+        with xr.open_dataset(path) as ds:
+            for name, var in ds.data_vars.items():
+                layer = name.removesuffix("_strength")
+                per_layer.setdefault(layer, []).append(var.values)
+                attrs[layer] = dict(var.attrs)
+    out = []
+    for layer, blocks in per_layer.items():
+        width = max(b.shape[1] for b in blocks)
+        padded = np.concatenate([np.pad(b.astype(float), ((0, 0), (0, width - b.shape[1])), constant_values=np.nan)
+                                 for b in blocks])
+        out.append(xr.DataArray(padded, dims=("trial", "node"), name=f"{layer}_strength", attrs=attrs[layer]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- claims
+
+
+def evaluate_claims(feature_paths: Sequence[str], csv_path, html_path, settings: Mapping, title: str,
+                    accuracy: str = "train", seed: int = 0, untrained: Mapping | None = None) -> None:
+    """Workflow job: the claims of one (model, dataset) at every scope (CSV, HTML)."""
+    features = _open_features(feature_paths)
+    settings = dict(settings)
+    settings.pop("early_snapshot", None)
+    settings.pop("max_values", None)
+    table = claims_table(features, seed=seed, accuracy=accuracy, untrained=dict(untrained or {}), **settings)
+    _write_csv(table, csv_path)
+    _write_text(claims_html(table, f"Claims of the paper tested on {title}"), html_path)
+    log.info("verdicts by scope:\n%s", table.groupby(["scope", "verdict"]).size().unstack(fill_value=0))
+
+
+def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path, overview_path, findings_path,
+                     min_group: int = 3) -> None:
+    """Workflow job: all claims in one CSV, verdict counts per scope, and the findings page."""
+    tables = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in claims_paths]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    _write_csv(table, csv_path)
+    if table.empty:
+        overview = pd.DataFrame({"message": ["no claims tables"]})
+    else:
+        overview = table.groupby(["model", "dataset", "scope", "claim", "claim_name", "verdict"]).size().unstack(
+            "verdict", fill_value=0).reset_index()
+        overview.columns.name = None
+    _write_text(to_html(overview, title="Claims of the paper: number of rows per verdict, scope and claim", digits=0),
+                overview_path)
+    summary = pd.read_csv(summary_groups_path, keep_default_na=False)
+    counts = group_counts(summary)
+    notes = absent_figure_notes(summary, figure_experiments(summary, min_group), min_group)
+    findings = findings_table(table)
+    _write_text(findings_html(findings, counts, notes, "Findings: the paper's claims on this zoo"), findings_path)
+    log.info("findings:\n%s", findings[["model", "dataset", "claim", "layer", "pooled", "controlled"]].to_string())
+
+
+def group_counts(summary: pd.DataFrame) -> pd.DataFrame:
+    """Trials per accuracy group for every experiment (natural order of architectures)."""
+    summary = summary.assign(group=summary["group"].replace("", "ungrouped"))
+    counts = summary.groupby(["model", "dataset", "arch", "group"]).size().unstack("group", fill_value=0)
+    columns = [g for g in (*GROUP_ORDER, "ungrouped") if g in counts.columns]
+    counts = counts[columns].reset_index()
+    counts.columns.name = None
+    order = sorted(range(len(counts)), key=lambda i: (counts["model"].iat[i], counts["dataset"].iat[i],
+                                                      natural_key(counts["arch"].iat[i])))
+    return counts.iloc[order].reset_index(drop=True)
+
+
+def figure_experiments(summary: pd.DataFrame, min_group: int = 3) -> list[str]:
+    """Experiments with at least two accuracy groups of ``min_group`` trials: only these get per-architecture
+    figures (one group would draw one colour and an empty projection)."""
+    chosen = []
+    for experiment, rows in summary.groupby("experiment", sort=True):
+        sizes = rows["group"][rows["group"] != ""].value_counts()
+        if int((sizes >= min_group).sum()) >= 2:
+            chosen.append(str(experiment))
+    return chosen
+
+
+def absent_figure_notes(summary: pd.DataFrame, chosen: Sequence[str], min_group: int) -> list[str]:
+    notes = []
+    for experiment, rows in summary.groupby("experiment", sort=False):
+        if experiment in chosen:
+            continue
+        sizes = rows["group"].replace("", "ungrouped").value_counts().to_dict()
+        text = ", ".join(f"{g} {n}" for g, n in sizes.items())
+        notes.append(f"{experiment}: no per-architecture figures or projections (groups: {text}; fewer than two groups "
+                     f"of {min_group} or more trials). Its trials are in the pooled figures of "
+                     f"{rows['model'].iat[0]} / {rows['dataset'].iat[0]}; to compare groups inside this architecture, "
+                     "sweep experiments[].hyperparameters (e.g. init_std, lr) or use analysis.groups.scope: experiment.")
+    return notes

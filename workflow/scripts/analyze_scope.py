@@ -1,0 +1,9 @@
+"""Snakemake script: paper Figs 1–13 for one (model, dataset), architectures pooled."""
+
+from weightzoo.logs import to_file
+from weightzoo.scope_jobs import characterize_scope
+
+to_file(snakemake.log[0])
+characterize_scope(list(snakemake.input.features), list(snakemake.input.zoos), list(snakemake.input.strengths),
+                   dict(snakemake.output.items()), snakemake.params.title,
+                   perplexity=snakemake.params.tsne["perplexity"], seed=snakemake.params.seed)

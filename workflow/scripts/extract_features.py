@@ -1,0 +1,10 @@
+"""Snakemake script: per-trial features and node strengths of one zoo (netCDF), for the analyses at every scope."""
+
+from weightzoo.logs import to_file
+from weightzoo.scope_jobs import extract_features
+
+to_file(snakemake.log[0])
+extract_features(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment,
+                 snakemake.output.features, snakemake.output.strengths, strength_kind=snakemake.params.strength_kind,
+                 early_snapshot=snakemake.params.early_snapshot, max_values=snakemake.params.max_values,
+                 seed=snakemake.params.seed)
