@@ -270,9 +270,7 @@ rule evaluate_claims:
 
 rule collect_claims:
     input:
-        tables=expand(
-            "results/analysis/claims/{scope[0]}/{scope[1]}.csv", scope=SCOPES
-        ),
+        tables=expand("results/analysis/claims/{scope[0]}/{scope[1]}.csv", scope=SCOPES),
         groups=rules.group_trials.output.summary,
     output:
         csv=report(

@@ -135,7 +135,11 @@ def projection_scores(wildcards, output):
 
 
 def experiments_of(wildcards):
-    return [e for e in EXPERIMENTS if (e.model, e.dataset) == (wildcards.model, wildcards.dataset)]
+    return [
+        e
+        for e in EXPERIMENTS
+        if (e.model, e.dataset) == (wildcards.model, wildcards.dataset)
+    ]
 
 
 def scope_inputs(kind):
