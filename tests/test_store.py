@@ -6,6 +6,8 @@ import torch
 import xarray as xr
 
 from helpers import tiny_dataset
+from weightzoo.data import save_dataset
+from weightzoo.jobs import train_chunk
 from weightzoo.models import model_kwargs
 from weightzoo.store import gather, load_network, open_zoo, result_to_dataset, summary_table, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, train_trials
@@ -104,3 +106,41 @@ def test_summary_table(chunks, tmp_path):
     assert {"final_test_accuracy", "diverged", "n_parameters", "experiment"} <= set(table.columns)
     assert table["n_parameters"].iloc[0] == 2 * 9 + 2 + 10 * 2 * 36 + 10
     assert np.all((table["final_test_accuracy"] >= 0) & (table["final_test_accuracy"] <= 1))
+
+
+@pytest.fixture(scope="module")
+def dataset_file(tmp_path_factory, dataset):
+    path = tmp_path_factory.mktemp("data") / "tiny.nc"
+    save_dataset(dataset, path)
+    return path
+
+
+def train_job(dataset_file, out, trials, hyperparameters=None, **training):
+    train_chunk(dataset_file, out, model="dnn", dataset="tiny", arch="h8", arch_params={"hidden": 8}, trials=trials,
+                training={"epochs": 2, "batch_size": 50, "snapshots": [0, 1, -1], **training},
+                hyperparameters=hyperparameters)
+
+
+def test_sweep_is_in_trial_coordinates_gathered_zoo_and_summary(dataset_file, tmp_path):
+    sweep = {"lr": [0.001, 0.01], "init_std": 0.1, "batch_size": [25, 50], "train_fraction": 0.5}
+    paths = [tmp_path / "chunk0.nc", tmp_path / "chunk1.nc"]
+    train_job(dataset_file, paths[0], [0, 1, 2], sweep)
+    train_job(dataset_file, paths[1], [3, 4], sweep)
+    expected = {"lr": [0.001, 0.001, 0.01, 0.01, 0.001], "batch_size": [25, 50, 25, 50, 25],
+                "init_std": [0.1] * 5, "train_fraction": [0.5] * 5}
+    with open_zoo(paths[1]) as ds:
+        assert ds["lr"].values.tolist() == expected["lr"][3:] and ds["lr"].dims == ("trial",)
+        assert ds["batch_size"].attrs["long_name"] and ds["train_fraction"].attrs["units"] == "1"
+    zoo = tmp_path / "zoo.nc"
+    gather(paths, zoo)
+    with open_zoo(zoo) as ds:
+        for key, values in expected.items():
+            assert key in ds.coords and ds[key].values.tolist() == values, key
+        attribute = json.loads(ds.attrs["hyperparameters"])
+    assert attribute["sweep"] == {"lr": [0.001, 0.01], "batch_size": [25, 50]}
+    assert "lr" not in attribute and attribute["init_std"] == 0.1 and attribute["train_fraction"] == 0.5
+    table = summary_table([zoo])
+    for key, values in expected.items():
+        assert table[key].tolist() == values, key
+    assert list(table.columns[:11]) == ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed",
+                                        "lr", "init_std", "batch_size", "train_fraction"]

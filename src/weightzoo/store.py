@@ -15,6 +15,13 @@ CURVES = {
     "train_accuracy": ("training accuracy (whole train split after the epoch)", "1"),
     "test_accuracy": ("test accuracy", "1"),
 }
+# Per-trial training values (a sweep inside an architecture varies them): coordinates along ``trial``
+TRIAL_HYPERPARAMETERS = {
+    "lr": ("Adam learning rate of the trial", "1"),
+    "init_std": ("standard deviation of the trial's normal weight initialisation", "1"),
+    "batch_size": ("samples per optimiser step of the trial", "1"),
+    "train_fraction": ("fraction of the train split the trial trained on (its own fixed random subset)", "1"),
+}
 REQUIRED_ATTRS = ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters")
 
 
@@ -72,6 +79,9 @@ def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparame
         "snapshot": ("snapshot", np.asarray(result.snapshots, np.int64),
                      {"long_name": "epoch after which weights were saved (0: initial)"}),
     }
+    for key, values in result.hyperparameters.items():
+        long_name, units = TRIAL_HYPERPARAMETERS[key]
+        coords[key] = ("trial", values, {"long_name": long_name, "units": units})
     attrs = {
         "title": f"weightzoo {model} on {dataset} ({arch})",
         "model": model, "dataset": dataset, "arch": arch,
@@ -163,14 +173,22 @@ def summary_table(zoo_paths) -> pd.DataFrame:
                 "model": ds.attrs["model"], "dataset": ds.attrs["dataset"], "arch": ds.attrs["arch"],
                 "model_kwargs": ds.attrs["model_kwargs"],
                 "trial": ds["trial"].values, "seed": ds["seed"].values,
+                **trial_hyperparameters(ds),
                 **{f"final_{k}": ds[k].isel(epoch=-1).values for k in CURVES},
                 "diverged": ds["diverged"].values.astype(bool),
                 "diverged_epoch": ds["diverged_epoch"].values,
                 "n_parameters": n_params,
             }))
-    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed"]
+    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed", *TRIAL_HYPERPARAMETERS]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return table[[*columns, *(c for c in table.columns if c not in columns)]]
+
+
+def trial_hyperparameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """Each trial's lr, init_std, batch_size, train_fraction; zoos written before sweeps existed hold them
+    only in the ``hyperparameters`` attribute (shared by all trials)."""
+    shared = {"train_fraction": 1.0, **json.loads(ds.attrs["hyperparameters"])}
+    return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared[k]) for k in TRIAL_HYPERPARAMETERS}
 
 
 def write_csv_atomic(table: pd.DataFrame, path) -> None:
