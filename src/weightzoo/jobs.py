@@ -9,6 +9,7 @@ import torch
 from weightzoo.config import HYPERPARAMETER_KEYS, resolved_model_arch, trial_hyperparameters
 from weightzoo.data import load_dataset
 from weightzoo.models import model_kwargs
+from weightzoo.provenance import code_revision, file_sha256
 from weightzoo.store import gather, result_to_dataset, summary_table, write_csv_atomic, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, resolve_device, train_trials
 
@@ -26,7 +27,8 @@ def hyperparameters_attribute(hp: Hyperparameters, hyperparameters: dict) -> dic
     """The shared training values and the sweep: swept keys appear only under ``sweep`` (per-trial values
     are the trial coordinates of the zoo)."""
     swept = {k: v for k, v in hyperparameters.items() if isinstance(v, list)}
-    shared = {**vars(hp), **hyperparameters, "optimizer": "adam", "loss": "cross-entropy"}
+    shared = {**vars(hp), **hyperparameters, "optimizer": "adam", "loss": "cross-entropy",
+              "snapshots": hp.snapshot_epochs(), "snapshots_requested": list(hp.snapshots)}
     attribute = {**{k: v for k, v in shared.items() if k not in swept}, "sweep": swept}
     if swept:
         attribute["sweep_order"] = ("trial t takes combination t mod N of the product of the sweep lists, in the "
@@ -59,7 +61,9 @@ def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, tr
     ds = result_to_dataset(result, model=model, dataset=dataset, arch=arch, model_kwargs=kwargs,
                            hyperparameters=hyperparameters_attribute(hp, hyperparameters),
                            input_shape=data.input_shape, n_classes=data.n_classes,
-                           dataset_source=prepared.attrs.get("source", ""), config=config_block)
+                           dataset_source=prepared.attrs.get("source", ""), config=config_block,
+                           normalisation=(prepared["mean"].values, prepared["std"].values),
+                           dataset_sha256=file_sha256(dataset_path), code_revision=code_revision())
     write_zoo(ds, out_path)
 
 

@@ -57,8 +57,12 @@ def _parameter_attrs(parameter: str, ndim: int) -> dict:
 
 
 def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparameters, input_shape, n_classes,
-                      dataset_source="", config=None) -> xr.Dataset:
-    """One training job's ``TrainResult`` as a self-describing dataset."""
+                      dataset_source="", config=None, normalisation=None, dataset_sha256="",
+                      code_revision="") -> xr.Dataset:
+    """One training job's ``TrainResult`` as a self-describing dataset.
+
+    ``normalisation``: the dataset's per-channel (mean, std) in pixel units / 255, stored so that the
+    networks can be evaluated without the dataset file (``normalisation(path)`` reads it back)."""
     data_vars = {}
     for name, (long_name, units) in CURVES.items():
         data_vars[name] = xr.Variable(("trial", "epoch"), getattr(result, name).astype(np.float32),
@@ -91,12 +95,16 @@ def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparame
         "input_shape": json.dumps(list(input_shape)),
         "n_classes": int(n_classes),
         "dataset_source": dataset_source,
+        "dataset_sha256": dataset_sha256,
+        "code_revision": code_revision,
         "device": result.device,
         "vectorized": int(result.vectorized),
         "config": json.dumps(config or {}),
         "Conventions": "CF-1.8",
         **provenance_attrs(),
     }
+    if normalisation is not None:
+        attrs["dataset_mean"], attrs["dataset_std"] = (json.dumps(np.asarray(v, np.float64).tolist()) for v in normalisation)
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
@@ -139,6 +147,7 @@ def gather(chunk_paths, out_path) -> None:
         template.attrs = {**chunks[0].attrs, **provenance_attrs(),
                           "device": ",".join(sorted({c.attrs["device"] for c in chunks})),
                           "vectorized": int(all(c.attrs["vectorized"] for c in chunks)),
+                          "code_revision": ",".join(sorted({c.attrs.get("code_revision", "") for c in chunks} - {""})),
                           "gathered_from": json.dumps([str(p) for p in chunk_paths])}
         duplicates = pd.Index(template["trial"].values).duplicated()
         if duplicates.any():
@@ -155,8 +164,10 @@ def gather(chunk_paths, out_path) -> None:
 
 
 def _check_compatible(chunks, paths):
-    for key in ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters"):
-        values = {c.attrs[key] for c in chunks}
+    keys = ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters", "dataset_sha256",
+            "dataset_mean", "dataset_std")
+    for key in keys:
+        values = {c.attrs.get(key, "") for c in chunks}
         if len(values) > 1:
             raise ValueError(f"chunks {[str(p) for p in paths]} disagree on attribute {key!r}: {sorted(values)}")
 
@@ -194,6 +205,18 @@ def trial_hyperparameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
 def write_csv_atomic(table: pd.DataFrame, path) -> None:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
+
+
+def normalisation(path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std) of the zoo's dataset, in pixel units / 255: a network of the zoo classifies
+    ``(pixels / 255 - mean) / std`` with pixels 0-255 in (channel, height, width) order."""
+    with open_zoo(path) as ds:
+        missing = [a for a in ("dataset_mean", "dataset_std") if a not in ds.attrs]
+        if missing:
+            raise ValueError(f"{path}: zoo has no {missing} attributes (written before they were recorded); "
+                             "take mean/std from the prepared dataset file instead")
+        mean, std = (np.array(json.loads(ds.attrs[a]), np.float32) for a in ("dataset_mean", "dataset_std"))
+    return mean, std
 
 
 def load_network(path, trial: int, snapshot: int = -1):
