@@ -117,3 +117,49 @@ def test_windows_need_a_paper_dataset_for_every_dataset():
     check_grouping(config, {"mnist5k", "fmnist"})
     with pytest.raises(ConfigError, match="analysis.paper_datasets.digits"):
         check_grouping(config, {"digits", "mnist5k"})
+
+
+
+def sweep_config(trials=7, **hyperparameters):
+    return config(training={"lr": 0.01, "batch_size": 64}, experiments=[
+        {"model": "dnn", "datasets": ["digits"], "arch": {"hidden": [2, 8]}, "trials": trials, "trials_per_job": 4,
+         "hyperparameters": hyperparameters}])
+
+
+def test_hyperparameter_sweep_cycles_through_the_product():
+    _, exps = checked(sweep_config(init_std=[0.05, 0.3, 1.0], lr=[0.001, 0.01]))
+    assert [e.id for e in exps] == ["dnn/digits/h2", "dnn/digits/h8"]  # per trial, not per experiment
+    exp = exps[0]
+    assert exp.n_combinations == 6
+    lr_std = [(exp.trial_hyperparameters(t)["lr"], exp.trial_hyperparameters(t)["init_std"]) for t in range(7)]
+    assert lr_std == [(0.001, 0.05), (0.001, 0.3), (0.001, 1.0), (0.01, 0.05), (0.01, 0.3), (0.01, 1.0), (0.001, 0.05)]
+    assert exps[1].trial_hyperparameters(4) == exp.trial_hyperparameters(4)
+    # the other keys: training's values, and every sample of the train split
+    assert {k: exp.trial_hyperparameters(5)[k] for k in ("batch_size", "train_fraction")} == {"batch_size": 64,
+                                                                                              "train_fraction": 1.0}
+
+
+def test_block_hyperparameters_override_training():
+    _, exps = checked(sweep_config(lr=0.1, batch_size=[10, 20], train_fraction=0.5))
+    assert [exps[0].trial_hyperparameters(t) for t in range(2)] == [
+        {"lr": 0.1, "init_std": 0.05, "batch_size": b, "train_fraction": 0.5} for b in (10, 20)]
+    _, plain = checked(config())
+    assert plain[0].n_combinations == 1
+    assert plain[0].trial_hyperparameters(3) == {"lr": 0.001, "init_std": 0.05, "batch_size": 100, "train_fraction": 1.0}
+
+
+def test_too_few_trials_for_the_sweep_names_the_key():
+    cfg = sweep_config(trials=5, init_std=[0.05, 0.3, 1.0], lr=[0.001, 0.01])
+    validate(cfg, schema=SCHEMA)
+    with pytest.raises(ConfigError, match=r"experiments\[0\].hyperparameters: lr 2 x init_std 3 = 6 combinations.*"
+                                          r"experiments\[0\].trials is 5"):
+        load_experiments(cfg)
+
+
+@pytest.mark.parametrize("hyperparameters,message", [
+    ({"train_fraction": 1.5}, "train_fraction"), ({"train_fraction": [0.5, 0]}, "train_fraction"),
+    ({"lr": -1}, "lr"), ({"momentum": 0.9}, "momentum"), ({"batch_size": [0]}, "batch_size"),
+])
+def test_hyperparameter_schema_errors_name_the_key(hyperparameters, message):
+    with pytest.raises(Exception, match=message):
+        validate(sweep_config(**hyperparameters), schema=SCHEMA)

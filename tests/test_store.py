@@ -1,4 +1,7 @@
+import hashlib
 import json
+import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -6,8 +9,11 @@ import torch
 import xarray as xr
 
 from helpers import tiny_dataset
+from weightzoo.data import save_dataset
+from weightzoo.jobs import train_chunk
 from weightzoo.models import model_kwargs
-from weightzoo.store import gather, load_network, open_zoo, result_to_dataset, summary_table, write_zoo
+from weightzoo.provenance import code_revision
+from weightzoo.store import gather, load_network, normalisation, open_zoo, result_to_dataset, summary_table, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 
 HP = Hyperparameters(epochs=2, batch_size=50, snapshots=(0, 1, -1))
@@ -104,3 +110,99 @@ def test_summary_table(chunks, tmp_path):
     assert {"final_test_accuracy", "diverged", "n_parameters", "experiment"} <= set(table.columns)
     assert table["n_parameters"].iloc[0] == 2 * 9 + 2 + 10 * 2 * 36 + 10
     assert np.all((table["final_test_accuracy"] >= 0) & (table["final_test_accuracy"] <= 1))
+
+
+@pytest.fixture(scope="module")
+def dataset_file(tmp_path_factory, dataset):
+    path = tmp_path_factory.mktemp("data") / "tiny.nc"
+    save_dataset(dataset, path)
+    return path
+
+
+def train_job(dataset_file, out, trials, hyperparameters=None, **training):
+    train_chunk(dataset_file, out, model="dnn", dataset="tiny", arch="h8", arch_params={"hidden": 8}, trials=trials,
+                training={"epochs": 2, "batch_size": 50, "snapshots": [0, 1, -1], **training},
+                hyperparameters=hyperparameters)
+
+
+def test_sweep_is_in_trial_coordinates_gathered_zoo_and_summary(dataset_file, tmp_path):
+    sweep = {"lr": [0.001, 0.01], "init_std": 0.1, "batch_size": [25, 50], "train_fraction": 0.5}
+    paths = [tmp_path / "chunk0.nc", tmp_path / "chunk1.nc"]
+    train_job(dataset_file, paths[0], [0, 1, 2], sweep)
+    train_job(dataset_file, paths[1], [3, 4], sweep)
+    expected = {"lr": [0.001, 0.001, 0.01, 0.01, 0.001], "batch_size": [25, 50, 25, 50, 25],
+                "init_std": [0.1] * 5, "train_fraction": [0.5] * 5}
+    with open_zoo(paths[1]) as ds:
+        assert ds["lr"].values.tolist() == expected["lr"][3:] and ds["lr"].dims == ("trial",)
+        assert ds["batch_size"].attrs["long_name"] and ds["train_fraction"].attrs["units"] == "1"
+    zoo = tmp_path / "zoo.nc"
+    gather(paths, zoo)
+    with open_zoo(zoo) as ds:
+        for key, values in expected.items():
+            assert key in ds.coords and ds[key].values.tolist() == values, key
+        attribute = json.loads(ds.attrs["hyperparameters"])
+    assert attribute["sweep"] == {"lr": [0.001, 0.01], "batch_size": [25, 50]}
+    assert "lr" not in attribute and attribute["init_std"] == 0.1 and attribute["train_fraction"] == 0.5
+    table = summary_table([zoo])
+    for key, values in expected.items():
+        assert table[key].tolist() == values, key
+    assert list(table.columns[:11]) == ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed",
+                                        "lr", "init_std", "batch_size", "train_fraction"]
+
+
+def test_zoo_records_dataset_code_and_resolved_snapshots(dataset, dataset_file, tmp_path):
+    paths = [tmp_path / "chunk0.nc", tmp_path / "chunk1.nc"]
+    train_job(dataset_file, paths[0], [0, 1])
+    train_job(dataset_file, paths[1], [2])
+    gather(paths, tmp_path / "zoo.nc")
+    for path in (paths[0], tmp_path / "zoo.nc"):
+        with open_zoo(path) as ds:
+            attrs = dict(ds.attrs)
+        assert attrs["dataset_sha256"] == hashlib.sha256(dataset_file.read_bytes()).hexdigest()
+        assert json.loads(attrs["dataset_mean"]) == dataset["mean"].values.astype(float).tolist()
+        assert json.loads(attrs["dataset_std"]) == dataset["std"].values.astype(float).tolist()
+        assert re.fullmatch(r"([0-9a-f]{40}(-dirty)?)?", attrs["code_revision"])
+        assert attrs["code_revision"] == code_revision()  # this test runs from a checkout, or from none
+        hyperparameters = json.loads(attrs["hyperparameters"])
+        assert hyperparameters["snapshots"] == [0, 1, 2] and hyperparameters["snapshots_requested"] == [0, 1, -1]
+
+
+def test_stored_network_evaluates_with_the_zoo_normalisation_alone(dataset, dataset_file, tmp_path):
+    path = tmp_path / "zoo.nc"
+    train_job(dataset_file, path, [0, 1], epochs=3)
+    mean, std = normalisation(path)
+    assert mean.shape == std.shape == (1,)
+    test = dataset["split"].values == 1
+    pixels = torch.from_numpy(dataset["images"].values[test]).float()  # raw 0-255, no dataset mean/std used
+    x = (pixels / 255 - torch.from_numpy(mean).view(-1, 1, 1)) / torch.from_numpy(std).view(-1, 1, 1)
+    labels = torch.from_numpy(dataset["labels"].values[test].astype(np.int64))
+    with open_zoo(path) as zoo:
+        recorded = zoo["test_accuracy"].isel(epoch=-1).values
+    for trial in (0, 1):
+        with torch.no_grad():
+            accuracy = (load_network(path, trial)(x).argmax(1) == labels).float().mean().item()
+        assert accuracy == pytest.approx(recorded[trial], abs=1e-6)
+
+
+def test_normalisation_of_an_old_zoo_names_the_file(chunks):
+    with pytest.raises(ValueError, match=f"{chunks[0].name}.*dataset_mean"):
+        normalisation(chunks[0])
+
+
+def test_code_revision_of_a_checkout_is_head_and_dirty_when_changed(tmp_path, monkeypatch):
+    assert code_revision(tmp_path) == ""  # not a checkout
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "untracked.nc").write_text("results do not make the code dirty")
+    assert code_revision(tmp_path) == head
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert code_revision(tmp_path) == head + "-dirty"
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no git at all
+    assert code_revision(tmp_path) == ""

@@ -3,7 +3,7 @@ import pytest
 
 from helpers import tiny_dataset
 from weightzoo.models import model_kwargs
-from weightzoo.train import Hyperparameters, TensorData, train_trials
+from weightzoo.train import BatchOrder, Hyperparameters, TensorData, train_trials
 
 VIT = {"patch_size": 4, "embed_dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "pool": "cls"}
 ARCH = {"dnn": {"hidden": 6}, "cnn": {"channels": 3}, "vit": VIT}
@@ -14,10 +14,10 @@ def data():
     return TensorData.from_dataset(tiny_dataset())
 
 
-def run(data, model, trials, vectorize, **hp):
+def run(data, model, trials, vectorize, per_trial=None, **hp):
     kwargs = model_kwargs(model, ARCH[model], data.input_shape, data.n_classes)
     return train_trials(model, kwargs, data, trials, Hyperparameters(**{"epochs": 1, "batch_size": 32, **hp}),
-                        vectorize=vectorize)
+                        vectorize=vectorize, per_trial=per_trial)
 
 
 @pytest.mark.parametrize("model", ["dnn", "cnn", "vit"])
@@ -33,6 +33,76 @@ def test_vectorized_equals_each_trial_alone(data, model):
     # different seeds: different initial weights
     assert not np.allclose(together.weights[next(iter(together.weights))][0, 0],
                            together.weights[next(iter(together.weights))][1, 0])
+
+
+SWEEP = [  # two stacks share (lr, batch size, fraction) and differ in init_std; the rest stand alone
+    {"lr": 1e-2, "init_std": 0.05, "batch_size": 32, "train_fraction": 1.0},
+    {"lr": 1e-3, "init_std": 0.3, "batch_size": 20, "train_fraction": 0.5},
+    {"lr": 1e-2, "init_std": 0.5, "batch_size": 32, "train_fraction": 1.0},
+    {"lr": 1e-3, "init_std": 0.05, "batch_size": 20, "train_fraction": 0.5},
+    {"lr": 3e-3, "init_std": 0.1, "batch_size": 50, "train_fraction": 0.25},
+]
+
+
+@pytest.mark.parametrize("model", ["dnn", "cnn"])
+def test_mixed_hyperparameters_vectorized_equal_one_by_one(data, model):
+    together = run(data, model, range(5), vectorize=True, per_trial=SWEEP, epochs=2)
+    alone = [run(data, model, [t], vectorize=False, per_trial=[SWEEP[t]], epochs=2) for t in range(5)]
+    for name, stacked in together.weights.items():
+        np.testing.assert_allclose(stacked, np.concatenate([a.weights[name] for a in alone]), atol=1e-5, rtol=0,
+                                   err_msg=name)
+    np.testing.assert_allclose(together.train_loss, np.concatenate([a.train_loss for a in alone]), atol=1e-5)
+    assert together.trials.tolist() == list(range(5))
+    for key in SWEEP[0]:
+        assert together.hyperparameters[key].tolist() == [s[key] for s in SWEEP]
+    # init_std reaches the initial weights of its own trial only
+    first = together.weights["fc1.weight" if model == "dnn" else "conv1.weight"][:, 0]
+    np.testing.assert_allclose(first.std(axis=tuple(range(1, first.ndim))), [s["init_std"] for s in SWEEP], rtol=0.3)
+
+
+def test_no_sweep_is_unchanged_by_per_trial_defaults(data):
+    plain = run(data, "dnn", [0, 1, 2], vectorize=True)
+    same = run(data, "dnn", [0, 1, 2], vectorize=True, per_trial=[{"lr": 1e-3, "init_std": 0.05, "batch_size": 32,
+                                                                   "train_fraction": 1.0}] * 3)
+    for name in plain.weights:
+        np.testing.assert_array_equal(plain.weights[name], same.weights[name])
+
+
+def test_train_fraction_uses_a_fixed_subset_of_its_own():
+    order = BatchOrder([0, 1], n_samples=100, train_fraction=0.25)
+    epochs = [order.next_epoch("cpu") for _ in range(3)]
+    assert epochs[0].shape == (2, 25)
+    for trial in (0, 1):  # the same 25 samples every epoch, in a new order
+        assert all(set(e[trial].tolist()) == set(epochs[0][trial].tolist()) for e in epochs)
+        assert not all(np.array_equal(e[trial], epochs[0][trial]) for e in epochs[1:])
+    assert set(epochs[0][0].tolist()) != set(epochs[0][1].tolist())
+    # the full split draws nothing extra: the same permutations as without a fraction
+    full, plain = BatchOrder([0], 100, 1.0), BatchOrder([0], 100)
+    np.testing.assert_array_equal(full.next_epoch("cpu"), plain.next_epoch("cpu"))
+
+
+def test_train_fraction_trains_only_on_its_subset(data):
+    """Scrambling every train sample outside a trial's subset leaves its weights exactly as they were."""
+    import torch
+
+    per_trial = [{"train_fraction": 0.2}]
+    clean = run(data, "dnn", [3], vectorize=True, per_trial=per_trial, epochs=3)
+    outside = torch.ones(len(data.train_y), dtype=torch.bool)
+    outside[BatchOrder([3], len(data.train_y), 0.2).subsets[0]] = False
+    x, y = data.train_x.clone(), data.train_y.clone()
+    x[outside], y[outside] = 255 - x[outside], (y[outside] + 1) % data.n_classes
+    scrambled = run(TensorData(**{**vars(data), "train_x": x, "train_y": y}), "dnn", [3], vectorize=True,
+                    per_trial=per_trial, epochs=3)
+    for name in clean.weights:
+        np.testing.assert_array_equal(clean.weights[name], scrambled.weights[name], err_msg=name)
+    assert not np.array_equal(clean.train_accuracy, scrambled.train_accuracy)  # curves use the whole split
+    everything = run(data, "dnn", [3], vectorize=True, epochs=3)
+    assert not np.allclose(clean.weights["fc1.weight"][:, -1], everything.weights["fc1.weight"][:, -1])
+
+
+def test_train_fraction_of_nothing_names_the_key(data):
+    with pytest.raises(ValueError, match="train_fraction"):
+        run(data, "dnn", [0], vectorize=True, per_trial=[{"train_fraction": 0.001}])
 
 
 def test_seed_fixes_trial_regardless_of_chunk(data):

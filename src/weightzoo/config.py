@@ -6,6 +6,7 @@ Errors name the config key and the offending value, and happen before any job ru
 """
 
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -20,6 +21,9 @@ VIT_DEFAULTS = {"patch_size": 4, "embed_dim": 32, "depth": 1, "heads": 2, "mlp_r
 VIT_PAPER = {"patch_size": 0, "embed_dim": 784, "depth": 1, "mlp_ratio": 4.0, "pool": "mean"}
 LABEL_PREFIX = {"hidden": "h", "channels": "c", "heads": "heads", "embed_dim": "d", "depth": "depth",
                 "patch_size": "p", "mlp_ratio": "mlp", "pool": "pool"}
+# Training keys an experiment block may set or sweep (`hyperparameters`), in the order of the product
+HYPERPARAMETER_KEYS = ("lr", "init_std", "batch_size", "train_fraction")
+HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0}  # not a training key: every trial sees all train samples
 IMAGE_SIDES = {"digits": 8, "mnist5k": 28, "mnist": 28, "fmnist": 28, "cifar10": 32}
 NEEDS_FILES = ("mnist", "fmnist", "cifar10")
 
@@ -37,6 +41,8 @@ class Experiment:
     trials: int = 32
     trials_per_job: int = 32
     block: int = 0  # index in config["experiments"], for error messages and provenance
+    # lr, init_std, batch_size, train_fraction of this block: a value, or a list that is swept over trials
+    hyperparameters: dict = field(default_factory=dict, hash=False)
 
     @property
     def id(self) -> str:
@@ -49,6 +55,27 @@ class Experiment:
     def chunk_trials(self, chunk: int) -> list[int]:
         start = chunk * self.trials_per_job
         return list(range(start, min(start + self.trials_per_job, self.trials)))
+
+    @property
+    def n_combinations(self) -> int:
+        return len(combinations(self.hyperparameters))
+
+    def trial_hyperparameters(self, trial: int) -> dict:
+        """Trial ``trial``'s lr, init_std, batch_size, train_fraction (see ``trial_hyperparameters``)."""
+        return trial_hyperparameters(self.hyperparameters, trial)
+
+
+def combinations(hyperparameters: dict) -> list[dict]:
+    """Every combination of the list-valued (swept) keys, in product order (the last key varies fastest)."""
+    values = [v if isinstance(v, list) else [v] for v in hyperparameters.values()]
+    return [dict(zip(hyperparameters, combo)) for combo in itertools.product(*values)]
+
+
+def trial_hyperparameters(hyperparameters: dict, trial: int) -> dict:
+    """Combination ``trial mod n_combinations``: cycling keeps every chunk balanced over the combinations
+    and keeps the settings of existing trials when trials are added."""
+    options = combinations(hyperparameters)
+    return options[trial % len(options)]
 
 
 def _as_list(value):
@@ -93,6 +120,20 @@ def _check_vit(params: dict, dataset: str, key: str):
         raise ConfigError(f"{key}.arch.heads: {params['heads']} does not divide embed_dim {params['embed_dim']}")
 
 
+def block_hyperparameters(block: dict, training: dict, key: str) -> dict:
+    """The block's lr, init_std, batch_size, train_fraction: its own value or list, else training's value."""
+    given = block.get("hyperparameters", {})
+    values = {k: given.get(k, training.get(k, HYPERPARAMETER_DEFAULTS.get(k))) for k in HYPERPARAMETER_KEYS}
+    values = {k: v for k, v in values.items() if v is not None}
+    sizes = {k: len(v) for k, v in values.items() if isinstance(v, list)}
+    trials = block.get("trials", 32)
+    if math.prod(sizes.values()) > trials:
+        product = " x ".join(f"{k} {n}" for k, n in sizes.items())
+        raise ConfigError(f"{key}.hyperparameters: {product} = {math.prod(sizes.values())} combinations need at "
+                          f"least as many trials; {key}.trials is {trials}")
+    return values
+
+
 def expand(config: dict) -> list[Experiment]:
     """Check cross-field rules and return every (model, dataset, architecture) experiment."""
     experiments, seen = [], {}
@@ -102,12 +143,13 @@ def expand(config: dict) -> list[Experiment]:
             if dataset not in config["datasets"]:
                 raise ConfigError(f"{key}.datasets: {dataset!r} is not configured under 'datasets' "
                                   f"(configured: {sorted(config['datasets'])})")
+        hyperparameters = block_hyperparameters(block, config.get("training", {}), key)
         for label, params in architectures(block["model"], block["arch"], key):
             for dataset in block["datasets"]:
                 if block["model"] == "vit":
                     _check_vit(params, dataset, key)
                 exp = Experiment(block["model"], dataset, label, params, block.get("trials", 32),
-                                 block.get("trials_per_job", 32), i)
+                                 block.get("trials_per_job", 32), i, hyperparameters)
                 if exp.id in seen:
                     raise ConfigError(f"{key}: experiment {exp.id} is already defined by experiments[{seen[exp.id]}];"
                                       " sweep the differing arch key as a list instead")

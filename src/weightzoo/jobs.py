@@ -6,9 +6,10 @@ import time
 
 import torch
 
-from weightzoo.config import resolved_model_arch
+from weightzoo.config import HYPERPARAMETER_KEYS, resolved_model_arch, trial_hyperparameters
 from weightzoo.data import load_dataset
 from weightzoo.models import model_kwargs
+from weightzoo.provenance import code_revision, file_sha256
 from weightzoo.store import gather, result_to_dataset, summary_table, write_csv_atomic, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, resolve_device, train_trials
 
@@ -17,31 +18,52 @@ log = logging.getLogger(__name__)
 VECTORIZE = {"auto": None, True: True, False: False, "true": True, "false": False}
 
 
-def hyperparameters(training: dict) -> Hyperparameters:
+def base_hyperparameters(training: dict) -> Hyperparameters:
     keys = ("epochs", "batch_size", "lr", "init_std", "snapshots", "base_seed")
     return Hyperparameters(**{k: training[k] for k in keys if k in training})
 
 
-def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, trials, training, threads=1,
-                config_block=None):
-    """Train one chunk of trials of one experiment and write its zoo file."""
+def hyperparameters_attribute(hp: Hyperparameters, hyperparameters: dict) -> dict:
+    """The shared training values and the sweep: swept keys appear only under ``sweep`` (per-trial values
+    are the trial coordinates of the zoo)."""
+    swept = {k: v for k, v in hyperparameters.items() if isinstance(v, list)}
+    shared = {**vars(hp), **hyperparameters, "optimizer": "adam", "loss": "cross-entropy",
+              "snapshots": hp.snapshot_epochs(), "snapshots_requested": list(hp.snapshots)}
+    attribute = {**{k: v for k, v in shared.items() if k not in swept}, "sweep": swept}
+    if swept:
+        attribute["sweep_order"] = ("trial t takes combination t mod N of the product of the sweep lists, in the "
+                                    f"order {', '.join(k for k in HYPERPARAMETER_KEYS if k in swept)}")
+    return attribute
+
+
+def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, trials, training, hyperparameters=None,
+                threads=1, config_block=None):
+    """Train one chunk of trials of one experiment and write its zoo file.
+
+    ``hyperparameters``: the experiment's lr, init_std, batch_size, train_fraction, each a value or a swept
+    list (``weightzoo.config.Experiment.hyperparameters``); they override ``training``."""
     torch.set_num_threads(max(1, int(threads)))
     device = resolve_device(training.get("device", "auto"))
     prepared = load_dataset(dataset_path)
     data = TensorData.from_dataset(prepared, device)
     kwargs = model_kwargs(model, resolved_model_arch(arch_params, data.input_shape[-1]), data.input_shape,
                           data.n_classes)
-    hp = hyperparameters(training)
+    hyperparameters = hyperparameters or {}
+    hp = base_hyperparameters(training)
+    per_trial = [trial_hyperparameters(hyperparameters, t) for t in trials]
     log.info("training %s on %s (%s): trials %s on %s with %d thread(s); kwargs %s",
              model, dataset, arch, f"{trials[0]}..{trials[-1]}", device, torch.get_num_threads(), json.dumps(kwargs))
     start = time.perf_counter()
-    result = train_trials(model, kwargs, data, trials, hp, vectorize=VECTORIZE[training.get("vectorize", "auto")])
+    result = train_trials(model, kwargs, data, trials, hp, vectorize=VECTORIZE[training.get("vectorize", "auto")],
+                          per_trial=per_trial)
     log.info("trained %d trials in %.1fs (%s); %d diverged", len(trials), time.perf_counter() - start,
              "vectorised" if result.vectorized else "one by one", int(result.diverged.sum()))
     ds = result_to_dataset(result, model=model, dataset=dataset, arch=arch, model_kwargs=kwargs,
-                           hyperparameters={**vars(hp), "optimizer": "adam", "loss": "cross-entropy"},
+                           hyperparameters=hyperparameters_attribute(hp, hyperparameters),
                            input_shape=data.input_shape, n_classes=data.n_classes,
-                           dataset_source=prepared.attrs.get("source", ""), config=config_block)
+                           dataset_source=prepared.attrs.get("source", ""), config=config_block,
+                           normalisation=(prepared["mean"].values, prepared["std"].values),
+                           dataset_sha256=file_sha256(dataset_path), code_revision=code_revision())
     write_zoo(ds, out_path)
 
 

@@ -15,6 +15,13 @@ CURVES = {
     "train_accuracy": ("training accuracy (whole train split after the epoch)", "1"),
     "test_accuracy": ("test accuracy", "1"),
 }
+# Per-trial training values (a sweep inside an architecture varies them): coordinates along ``trial``
+TRIAL_HYPERPARAMETERS = {
+    "lr": ("Adam learning rate of the trial", "1"),
+    "init_std": ("standard deviation of the trial's normal weight initialisation", "1"),
+    "batch_size": ("samples per optimiser step of the trial", "1"),
+    "train_fraction": ("fraction of the train split the trial trained on (its own fixed random subset)", "1"),
+}
 REQUIRED_ATTRS = ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters")
 
 
@@ -50,8 +57,12 @@ def _parameter_attrs(parameter: str, ndim: int) -> dict:
 
 
 def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparameters, input_shape, n_classes,
-                      dataset_source="", config=None) -> xr.Dataset:
-    """One training job's ``TrainResult`` as a self-describing dataset."""
+                      dataset_source="", config=None, normalisation=None, dataset_sha256="",
+                      code_revision="") -> xr.Dataset:
+    """One training job's ``TrainResult`` as a self-describing dataset.
+
+    ``normalisation``: the dataset's per-channel (mean, std) in pixel units / 255, stored so that the
+    networks can be evaluated without the dataset file (``normalisation(path)`` reads it back)."""
     data_vars = {}
     for name, (long_name, units) in CURVES.items():
         data_vars[name] = xr.Variable(("trial", "epoch"), getattr(result, name).astype(np.float32),
@@ -72,6 +83,9 @@ def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparame
         "snapshot": ("snapshot", np.asarray(result.snapshots, np.int64),
                      {"long_name": "epoch after which weights were saved (0: initial)"}),
     }
+    for key, values in result.hyperparameters.items():
+        long_name, units = TRIAL_HYPERPARAMETERS[key]
+        coords[key] = ("trial", values, {"long_name": long_name, "units": units})
     attrs = {
         "title": f"weightzoo {model} on {dataset} ({arch})",
         "model": model, "dataset": dataset, "arch": arch,
@@ -81,12 +95,16 @@ def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparame
         "input_shape": json.dumps(list(input_shape)),
         "n_classes": int(n_classes),
         "dataset_source": dataset_source,
+        "dataset_sha256": dataset_sha256,
+        "code_revision": code_revision,
         "device": result.device,
         "vectorized": int(result.vectorized),
         "config": json.dumps(config or {}),
         "Conventions": "CF-1.8",
         **provenance_attrs(),
     }
+    if normalisation is not None:
+        attrs["dataset_mean"], attrs["dataset_std"] = (json.dumps(np.asarray(v, np.float64).tolist()) for v in normalisation)
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
@@ -129,6 +147,7 @@ def gather(chunk_paths, out_path) -> None:
         template.attrs = {**chunks[0].attrs, **provenance_attrs(),
                           "device": ",".join(sorted({c.attrs["device"] for c in chunks})),
                           "vectorized": int(all(c.attrs["vectorized"] for c in chunks)),
+                          "code_revision": ",".join(sorted({c.attrs.get("code_revision", "") for c in chunks} - {""})),
                           "gathered_from": json.dumps([str(p) for p in chunk_paths])}
         duplicates = pd.Index(template["trial"].values).duplicated()
         if duplicates.any():
@@ -145,8 +164,10 @@ def gather(chunk_paths, out_path) -> None:
 
 
 def _check_compatible(chunks, paths):
-    for key in ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters"):
-        values = {c.attrs[key] for c in chunks}
+    keys = ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters", "dataset_sha256",
+            "dataset_mean", "dataset_std")
+    for key in keys:
+        values = {c.attrs.get(key, "") for c in chunks}
         if len(values) > 1:
             raise ValueError(f"chunks {[str(p) for p in paths]} disagree on attribute {key!r}: {sorted(values)}")
 
@@ -163,19 +184,39 @@ def summary_table(zoo_paths) -> pd.DataFrame:
                 "model": ds.attrs["model"], "dataset": ds.attrs["dataset"], "arch": ds.attrs["arch"],
                 "model_kwargs": ds.attrs["model_kwargs"],
                 "trial": ds["trial"].values, "seed": ds["seed"].values,
+                **trial_hyperparameters(ds),
                 **{f"final_{k}": ds[k].isel(epoch=-1).values for k in CURVES},
                 "diverged": ds["diverged"].values.astype(bool),
                 "diverged_epoch": ds["diverged_epoch"].values,
                 "n_parameters": n_params,
             }))
-    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed"]
+    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed", *TRIAL_HYPERPARAMETERS]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return table[[*columns, *(c for c in table.columns if c not in columns)]]
+
+
+def trial_hyperparameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """Each trial's lr, init_std, batch_size, train_fraction; zoos written before sweeps existed hold them
+    only in the ``hyperparameters`` attribute (shared by all trials)."""
+    shared = {"train_fraction": 1.0, **json.loads(ds.attrs["hyperparameters"])}
+    return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared[k]) for k in TRIAL_HYPERPARAMETERS}
 
 
 def write_csv_atomic(table: pd.DataFrame, path) -> None:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
+
+
+def normalisation(path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std) of the zoo's dataset, in pixel units / 255: a network of the zoo classifies
+    ``(pixels / 255 - mean) / std`` with pixels 0-255 in (channel, height, width) order."""
+    with open_zoo(path) as ds:
+        missing = [a for a in ("dataset_mean", "dataset_std") if a not in ds.attrs]
+        if missing:
+            raise ValueError(f"{path}: zoo has no {missing} attributes (written before they were recorded); "
+                             "take mean/std from the prepared dataset file instead")
+        mean, std = (np.array(json.loads(ds.attrs[a]), np.float32) for a in ("dataset_mean", "dataset_std"))
+    return mean, std
 
 
 def load_network(path, trial: int, snapshot: int = -1):

@@ -6,8 +6,11 @@ K trials along a leading axis, runs the network on them (by hand for the DNN and
 ``torch.func.vmap`` for the ViT) and takes one Adam step over
 the stacked parameters on the summed loss; Adam is elementwise and the trials' losses do not share
 parameters, so this is mathematically the same as K separate runs (tests/test_train.py checks it).
+A hyperparameter sweep stacks the trials that share learning rate, batch size and train fraction (the
+initialisation std only changes the initial weights, which are per trial anyway).
 """
 
+import dataclasses
 import functools
 import logging
 import math
@@ -24,6 +27,7 @@ from weightzoo.models import build_model, init_normal_
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 2000
+PER_TRIAL = ("lr", "init_std", "batch_size", "train_fraction")  # what a sweep may vary (config.HYPERPARAMETER_KEYS)
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Hyperparameters:
     init_std: float = 0.05
     snapshots: tuple = (0, 1, -1)
     base_seed: int = 0
+    train_fraction: float = 1.0  # share of the train split each trial trains on (its own fixed subset)
 
     def snapshot_epochs(self) -> list[int]:
         """Snapshot epochs with ``-1`` resolved to the last epoch, sorted and unique."""
@@ -108,6 +113,7 @@ class TrainResult:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     vectorized: bool = True
     device: str = "cpu"
+    hyperparameters: dict[str, np.ndarray] = field(default_factory=dict)  # PER_TRIAL key -> (trial,) values
 
 
 def trial_streams(seed: int) -> tuple[int, int]:
@@ -124,16 +130,38 @@ def initial_parameters(model: str, kwargs: dict, seed: int, init_std: float) -> 
 
 
 class BatchOrder:
-    """Each trial's own permutation of the training samples, redrawn every epoch."""
+    """Each trial's own permutation of the training samples, redrawn every epoch.
 
-    def __init__(self, seeds, n_samples: int):
+    With ``train_fraction`` < 1 a trial first draws its subset, ``subset_size(...)`` samples, from the same
+    stream; every epoch then permutes that subset. The full split draws nothing extra, so its order is the
+    same as without a fraction.
+    """
+
+    def __init__(self, seeds, n_samples: int, train_fraction: float = 1.0):
         self.generators = [torch.Generator().manual_seed(trial_streams(int(s))[1]) for s in seeds]
         self.n_samples = n_samples
+        self.subsets = None
+        if train_fraction < 1:
+            size = subset_size(train_fraction, n_samples)
+            self.subsets = [torch.randperm(n_samples, generator=g)[:size] for g in self.generators]
 
     def next_epoch(self, device) -> torch.Tensor:
-        """(trials, n_samples) indices for the coming epoch."""
-        perms = [torch.randperm(self.n_samples, generator=g) for g in self.generators]
+        """(trials, samples per epoch) indices for the coming epoch."""
+        if self.subsets is None:
+            perms = [torch.randperm(self.n_samples, generator=g) for g in self.generators]
+        else:
+            perms = [subset[torch.randperm(len(subset), generator=g)] for subset, g in zip(self.subsets, self.generators)]
         return torch.stack(perms).to(device)
+
+
+def subset_size(train_fraction: float, n_samples: int) -> int:
+    """Samples a trial with ``train_fraction`` trains on: round(fraction x train split), at least one."""
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"hyperparameters.train_fraction: {train_fraction} is not in (0, 1]")
+    size = round(train_fraction * n_samples)
+    if size < 1:
+        raise ValueError(f"hyperparameters.train_fraction: {train_fraction} of {n_samples} train samples is none")
+    return size
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -164,26 +192,49 @@ def train_trials(
     trials,
     hp: Hyperparameters,
     vectorize: bool | None = None,
+    per_trial: list[dict] | None = None,
 ) -> TrainResult:
-    """Train the given trial indices (seed = ``hp.base_seed + trial``) and return curves and snapshots."""
+    """Train the given trial indices (seed = ``hp.base_seed + trial``) and return curves and snapshots.
+
+    ``per_trial`` (a sweep): one dict per trial overriding ``hp``'s lr, init_std, batch_size and
+    train_fraction. Trials that share lr, batch size and train fraction train stacked together.
+    """
     device = data.train_x.device
     if vectorize is None:
         vectorize = prefer_vectorized(model, device)
     trials = np.asarray(trials, dtype=np.int64)
     seeds = hp.base_seed + trials
-    if vectorize:
-        result = _train_stacked(model, kwargs, data, seeds, hp)
-    else:
-        parts = [_train_stacked(model, kwargs, data, seeds[i : i + 1], hp, stacked=False) for i in range(len(seeds))]
-        result = _concatenate(parts)
+    settings = [dataclasses.replace(hp, **(per_trial[i] if per_trial else {})) for i in range(len(trials))]
+    groups = _stack_groups(settings) if vectorize else [[i] for i in range(len(trials))]
+    parts = []
+    for group in groups:
+        shared = settings[group[0]]
+        if len(groups) > 1:
+            log.info("trials %s: lr %g, batch size %d, train fraction %g", trials[group].tolist(), shared.lr,
+                     shared.batch_size, shared.train_fraction)
+        parts.append(_train_stacked(model, kwargs, data, seeds[group], shared, stacked=vectorize,
+                                    init_stds=[settings[i].init_std for i in group]))
+    result = _concatenate(parts, order=np.argsort(np.concatenate(groups), kind="stable"))
     result.trials, result.seeds, result.vectorized, result.device = trials, seeds, vectorize, str(device)
+    result.hyperparameters = {k: np.array([getattr(s, k) for s in settings]) for k in PER_TRIAL}
     return result
 
 
-def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
-    """Train ``len(seeds)`` trials in one loop; ``stacked=False`` runs one plain nn.Module (one seed)."""
+def _stack_groups(settings: list[Hyperparameters]) -> list[list[int]]:
+    """Indices of the trials that can share one optimiser: same lr, batch size and train fraction."""
+    groups = {}
+    for i, s in enumerate(settings):
+        groups.setdefault((s.lr, s.batch_size, s.train_fraction), []).append(i)
+    return list(groups.values())
+
+
+def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None) -> TrainResult:
+    """Train ``len(seeds)`` trials in one loop; ``stacked=False`` runs one plain nn.Module (one seed).
+
+    All trials use ``hp`` except for their initialisation std, ``init_stds`` (default ``hp.init_std``)."""
     device = data.train_x.device
-    inits = [initial_parameters(model, kwargs, int(s), hp.init_std) for s in seeds]
+    init_stds = init_stds or [hp.init_std] * len(seeds)
+    inits = [initial_parameters(model, kwargs, int(s), std) for s, std in zip(seeds, init_stds)]
     network = build_model(model, **kwargs).to(device).eval()  # eval: no dropout/batch-norm state anywhere
     if stacked:
         params = {name: torch.stack([p[name] for p in inits]).to(device).requires_grad_() for name in inits[0]}
@@ -222,7 +273,7 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
 
     if 0 in snapshots:
         record(0)
-    order = BatchOrder(seeds, len(data.train_y))
+    order = BatchOrder(seeds, len(data.train_y), hp.train_fraction)
     start = time.perf_counter()
     for epoch in range(1, n_epochs + 1):
         perm = order.next_epoch(device)
@@ -466,14 +517,18 @@ def _log_epoch(epoch, n_epochs, losses, diverged, trial_samples, start):
     )
 
 
-def _concatenate(parts: list[TrainResult]) -> TrainResult:
-    def cat(key):
-        return np.concatenate([getattr(p, key) for p in parts])
+def _concatenate(parts: list[TrainResult], order: np.ndarray) -> TrainResult:
+    """The parts' trials one after another, then taken in ``order``."""
+    if len(parts) == 1:  # a whole chunk trained in one stack: no copy of its (possibly large) weights
+        return parts[0]
+
+    def cat(arrays):
+        return np.concatenate(arrays)[order]
 
     keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "diverged", "diverged_epoch", "seeds")
     return TrainResult(
         trials=None,
         snapshots=parts[0].snapshots,
-        weights={name: np.concatenate([p.weights[name] for p in parts]) for name in parts[0].weights},
-        **{k: cat(k) for k in keys},
+        weights={name: cat([p.weights[name] for p in parts]) for name in parts[0].weights},
+        **{k: cat([getattr(p, k) for p in parts]) for k in keys},
     )

@@ -65,6 +65,7 @@ def train_params(wildcards):
         "arch_params": exp.arch_params,
         "trials": exp.chunk_trials(int(wildcards.chunk)),
         "training": TRAINING,
+        "hyperparameters": exp.hyperparameters,
         "config_block": config["experiments"][exp.block],
     }
 
