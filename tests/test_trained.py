@@ -56,6 +56,10 @@ def test_planted_frozen_layer_is_found_and_nothing_else():
     np.testing.assert_array_equal(motion["max_abs_change"].sel(part="fc2_weight").values, 0.0)
     expected = np.abs(ds["fc3_weight"].values[:, -1] - ds["fc3_weight"].values[:, 0]).max(axis=(1, 2))
     np.testing.assert_allclose(motion["max_abs_change"].sel(part="fc3_weight").values, expected, rtol=1e-6)
+    before, after = ds["fc3_weight"].values[:, 0], ds["fc3_weight"].values[:, -1]
+    expected = np.linalg.norm((after - before).reshape(6, -1), axis=1) / np.linalg.norm(before.reshape(6, -1), axis=1)
+    np.testing.assert_allclose(motion["relative_change"].sel(part="fc3_weight").values, expected, rtol=1e-5)
+    np.testing.assert_array_equal(motion["relative_change"].sel(part="fc2_weight").values, 0.0)
 
     flags = never_trained(motion)
     share = flags["frozen_trial_share"].to_series()

@@ -39,6 +39,7 @@ MOTION_VARIABLES = {
     "unchanged_share": "share of values exactly equal to their value at the reference snapshot",
     "frozen_unit_share": "share of output units whose incoming values all equal the reference snapshot's",
     "max_abs_change": "largest absolute change of a value from the reference snapshot",
+    "relative_change": "Frobenius norm of the change from the reference snapshot over the norm at it",
 }
 
 
@@ -100,7 +101,9 @@ def parameter_motion(ds: xr.Dataset, snapshot: int = -1, reference: int = 0, max
     ``pos_embed``), packed tensors split (``blocks_0_attn_qkv_weight[q]``, ``[k]``, ``[v]``). Variables
     ``unchanged_share`` (share of values exactly equal), ``frozen_unit_share`` (share of output units —
     rows of a weight, values of a 1-d tensor — whose incoming values are all unchanged; NaN for other
-    tensors) and ``max_abs_change``. Coordinates along ``part``: ``variable``, ``module`` (layer id as in
+    tensors), ``max_abs_change`` and ``relative_change`` (‖change‖ / ‖reference‖, Frobenius; NaN where the
+    reference is all zeros, as initial biases are: a part can move without any value staying put, yet
+    move little against its initial scale). Coordinates along ``part``: ``variable``, ``module`` (layer id as in
     ``zoo.layer_names``), ``kind``, ``component``, ``n_values``, ``n_units``.
 
     When either snapshot is not stored, or they are the same, the result has no parts and attribute
@@ -132,7 +135,12 @@ def parameter_motion(ds: xr.Dataset, snapshot: int = -1, reference: int = 0, max
                 if part.n_units:
                     out["frozen_unit_share"][block, j] = same.reshape(len(old), part.n_units, -1).all(axis=2).mean(axis=1)
                 if part.n_values:
-                    out["max_abs_change"][block, j] = np.abs(new - old).reshape(len(old), -1).max(axis=1)
+                    change = (new - old).reshape(len(old), -1)
+                    out["max_abs_change"][block, j] = np.abs(change).max(axis=1)
+                    start = np.linalg.norm(old.reshape(len(old), -1).astype(np.float64), axis=1)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        moved = np.linalg.norm(change.astype(np.float64), axis=1) / start
+                    out["relative_change"][block, j] = np.where(start > 0, moved, np.nan)
     coords = {
         **_trial_coords(ds),
         "part": ("part", np.array([p.name for p in parts], dtype=str), {"long_name": "parameter tensor or packed part"}),
@@ -336,12 +344,12 @@ def frozen_layers(status: xr.Dataset, threshold: float = THRESHOLD, min_trial_sh
 
 SUMMARY_COLUMNS = ["part", "module", "kind", "component", "n_values", "n_units", "n_trials",
                    "median_unchanged_share", "frozen_trial_share", "median_frozen_unit_share",
-                   "median_max_abs_change", "median_dead_unit_share"]
+                   "median_max_abs_change", "median_relative_change", "median_dead_unit_share"]
 
 
 def summary_table(status: xr.Dataset, threshold: float = THRESHOLD) -> pd.DataFrame:
     """One row per part: median unchanged share, share of trials frozen (``never_trained``), median share
-    of frozen units, median max |change|, and on a ReLU layer's weight row the median dead-unit share.
+    of frozen units, median max |change| and relative change, and on a ReLU layer's weight row the median dead-unit share.
 
     Dead-unit layers with no motion row (the reference snapshot was not stored) get a row of their own.
     """
@@ -368,6 +376,7 @@ def summary_table(status: xr.Dataset, threshold: float = THRESHOLD) -> pd.DataFr
                 "frozen_trial_share": float(flags["frozen_trial_share"].values[i]),
                 "median_frozen_unit_share": median("frozen_unit_share"),
                 "median_max_abs_change": median("max_abs_change"),
+                "median_relative_change": median("relative_change"),
                 "median_dead_unit_share": dead.get(module, np.nan) if kind == "weight" else np.nan,
             })
     covered = {row["module"] for row in rows if row["kind"] == "weight"}
