@@ -211,13 +211,13 @@ def _alive_cnn(arrays: dict, x: np.ndarray) -> dict[str, np.ndarray]:
     side = x.shape[-1] - kernel + 1
     n_cols = in_channels * kernel * kernel
     kernels, biases = weight.reshape(trials * channels, n_cols).T, bias.reshape(-1)
-    alive = np.zeros(trials * channels, bool)
+    peak = np.full(trials * channels, -np.inf, np.float32)
     for chunk in _sample_chunks(len(x), side * side * max(trials * channels, n_cols)):
         windows = np.lib.stride_tricks.sliding_window_view(x[chunk], (kernel, kernel), axis=(2, 3))
         # (m, in, side, side, k, k) -> one row per sample and position, columns in the kernel's (in, kh, kw) order
         cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, n_cols)
-        alive |= ((cols @ kernels + biases) > 0).any(axis=0)
-    return {"conv1": alive.reshape(trials, channels)}
+        np.maximum(peak, (cols @ kernels).max(axis=0), out=peak)  # the bias is the same at every position
+    return {"conv1": (peak + biases > 0).reshape(trials, channels)}
 
 
 def dead_unit_masks(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max_samples: int = MAX_SAMPLES,
