@@ -10,7 +10,7 @@ import pytest
 
 from weightzoo.scope_jobs import figure_experiments
 
-CATEGORIES = ["1 Findings", "2 Accuracy groups", "3 Convergence", "4 Weight statistics", "5 Distributions",
+CATEGORIES = ["1 Findings", "2 Accuracy groups", "3 Convergence", "4 Weight statistics", "5 Distributions", "9 Training status",
               "6 Node strength", "7 Projections", "8 Claims"]
 POOLED = ("convergence", "weight_statistics", "distributions", "node_strength", "strength_pairs", "projection")
 

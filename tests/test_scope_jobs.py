@@ -71,3 +71,25 @@ def test_pooled_figures_claims_and_findings(scope):
     assert "dnn on d" in page and "controlled" in page
     assert "dnn/d/h4: no per-architecture figures" in page and "dnn/d/h8: no per-architecture" not in page
     assert scope_jobs.figure_experiments(summary, 3) == ["dnn/d/h8"]
+
+
+def test_claims_on_a_layer_that_never_trained_say_so(tmp_path):
+    from weightzoo.analysis.trained import training_status
+
+    ds = make_zoo(n_trials=24, hidden=8, seed=3, dataset="d")
+    ds["fc2_weight"][:, 1:] = ds["fc2_weight"][:, :1].values  # fc2 never moves from its initial draw
+    ds.to_netcdf(tmp_path / "zoo.nc")
+    training_status(ds).to_netcdf(tmp_path / "status.nc")
+    accuracy = ds["train_accuracy"].isel(epoch=-1).values
+    pd.DataFrame({"experiment": "dnn/d/h8", "trial": ds["trial"].values,
+                  "group": assign_groups(accuracy, n_classes=10, method="bins", bins=(0.4, 0.7))}).to_csv(
+        tmp_path / "groups.csv", index=False)
+    scope_jobs.extract_features(tmp_path / "zoo.nc", tmp_path / "groups.csv", "dnn/d/h8", tmp_path / "f.nc",
+                                tmp_path / "s.nc", max_values=100)
+    scope_jobs.evaluate_claims([tmp_path / "f.nc"], tmp_path / "c.csv", tmp_path / "c.html",
+                               {"n_permutations": 49, "n_bootstrap": 49, "cv_folds": 3}, "dnn on d",
+                               status_paths=[tmp_path / "status.nc"])
+    claims = pd.read_csv(tmp_path / "c.csv")
+    fc2 = claims[claims["layer"] == "fc2"]
+    assert (fc2["verdict"] == "never trained").all() and fc2["reason"].str.contains("fc2_weight").all()
+    assert not (claims[claims["layer"] == "fc1"]["verdict"] == "never trained").any()

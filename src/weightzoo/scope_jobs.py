@@ -20,6 +20,7 @@ from weightzoo.analysis.kde import pooled_layer_density
 from weightzoo.analysis.projection import project_matrix
 from weightzoo.analysis.stats import feature_matrix
 from weightzoo.analysis.strength import node_strength, strength_correlations, strength_layers
+from weightzoo.analysis.trained import frozen_layers, summary_table, training_status
 from weightzoo.analysis.table2 import to_html
 from weightzoo.analysis.zoo import GROUP_ORDER, layer_names
 from weightzoo.analysis_jobs import (
@@ -41,10 +42,15 @@ log = logging.getLogger(__name__)
 
 def extract_features(zoo_path, summary_groups_path, experiment: str, features_path, strengths_path,
                      strength_kind: str = "abs_in", early_snapshot: int = 1, max_values: int = 2000,
-                     seed: int = 0) -> None:
-    """Workflow job: per-trial features (``analysis.features``) and every node's strength of one zoo."""
+                     seed: int = 0, dataset_path=None, status_path=None) -> None:
+    """Workflow job: per-trial features (``analysis.features``), every node's strength and, with
+    ``status_path``, which parameters never trained and which ReLU units are dead (``analysis.trained``)."""
     groups = experiment_groups(summary_groups_path, experiment)
     with xr.open_dataset(zoo_path) as ds:
+        if status_path is not None:
+            with xr.open_dataset(dataset_path) as data:
+                status = training_status(ds, data)
+            write_netcdf_atomic(status, status_path)
         layers = strength_layers(ds)
         strengths = [node_strength(ds, layer, kind=strength_kind) for layer in layers]
         features = trial_features(ds, groups, early_snapshot=early_snapshot, n_quantiles=max_values,
@@ -153,10 +159,36 @@ def _pooled_strengths(strength_paths) -> list[xr.DataArray]:
 # ---------------------------------------------------------------------------------------------- claims
 
 
+def untrained_reasons(status_paths: Sequence[str], min_weight_share: float = 0.1) -> dict[str, dict[str, str]]:
+    """``{layer: {arch: why}}`` for claims on layers with weight parts that never moved from their initial values
+    (in at least half the trials); the whole network counts when such parts hold ``min_weight_share`` of it."""
+    out: dict[str, dict[str, str]] = {}
+    for path in status_paths:
+        with xr.open_dataset(path) as status:
+            status = status.load()
+        arch = str(status.attrs.get("arch", ""))
+        frozen = frozen_layers(status)
+        if not frozen:
+            continue
+        names = [part for parts in frozen.values() for part in parts]
+        for layer, parts in frozen.items():
+            out.setdefault(layer, {})[arch] = (
+                f"computed on parameters that never trained: {', '.join(parts)} never moved from the initial values in "
+                f"most trials of {arch}, so this row describes the initial draw (see the training status table)")
+        weights = status["n_values"].where(status["kind"] == "weight", 0)
+        share = float(weights.sel(part=names).sum() / weights.sum())
+        if share >= min_weight_share:
+            out.setdefault("network", {})[arch] = (
+                f"computed on parameters that never trained: {', '.join(names)} ({share:.0%} of the weights of {arch}) "
+                "never moved from the initial values in most trials")
+    return out
+
+
 def evaluate_claims(feature_paths: Sequence[str], csv_path, html_path, settings: Mapping, title: str,
-                    accuracy: str = "train", seed: int = 0, untrained: Mapping | None = None) -> None:
+                    accuracy: str = "train", seed: int = 0, status_paths: Sequence[str] = ()) -> None:
     """Workflow job: the claims of one (model, dataset) at every scope (CSV, HTML)."""
     features = _open_features(feature_paths)
+    untrained = untrained_reasons(status_paths)
     settings = dict(settings)
     settings.pop("early_snapshot", None)
     settings.pop("max_values", None)
@@ -167,8 +199,9 @@ def evaluate_claims(feature_paths: Sequence[str], csv_path, html_path, settings:
 
 
 def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path, overview_path, findings_path,
-                     min_group: int = 3) -> None:
-    """Workflow job: all claims in one CSV, verdict counts per scope, and the findings page."""
+                     min_group: int = 3, status_paths: Sequence[str] = (), status_html_path=None) -> None:
+    """Workflow job: all claims in one CSV, verdict counts per scope, the findings page and, with
+    ``status_paths``, the table of parameters that never trained and of dead units."""
     tables = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in claims_paths]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     _write_csv(table, csv_path)
@@ -183,6 +216,12 @@ def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path,
     summary = pd.read_csv(summary_groups_path, keep_default_na=False)
     counts = group_counts(summary)
     notes = absent_figure_notes(summary, figure_experiments(summary, min_group), min_group)
+    if status_paths:
+        status_table = training_status_table(status_paths)
+        notes = training_status_notes(status_table) + notes
+        page = to_html(status_table, title="Parameters that never trained and dead ReLU units, per experiment and "
+                                           "parameter (medians over trials)", digits=3)
+        _write_text(page, status_html_path)
     findings = findings_table(table)
     _write_text(findings_html(findings, counts, notes, "Findings: the paper's claims on this zoo"), findings_path)
     log.info("findings:\n%s", findings[["model", "dataset", "claim", "layer", "pooled", "controlled"]].to_string())
@@ -222,4 +261,39 @@ def absent_figure_notes(summary: pd.DataFrame, chosen: Sequence[str], min_group:
                      f"of {min_group} or more trials). Its trials are in the pooled figures of "
                      f"{rows['model'].iat[0]} / {rows['dataset'].iat[0]}; to compare groups inside this architecture, "
                      "sweep experiments[].hyperparameters (e.g. init_std, lr) or use analysis.groups.scope: experiment.")
+    return notes
+
+
+def training_status_table(status_paths: Sequence[str]) -> pd.DataFrame:
+    """``analysis.trained.summary_table`` of every experiment, one table."""
+    frames = []
+    for path in status_paths:
+        with xr.open_dataset(path) as status:
+            status = status.load()
+        table = summary_table(status)
+        table.insert(0, "experiment", "/".join(str(status.attrs.get(k, "")) for k in ("model", "dataset", "arch")))
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def training_status_notes(table: pd.DataFrame) -> list[str]:
+    """Plain sentences for the findings page: parts that never trained, layers with many dead units."""
+    notes = []
+    if table.empty:
+        return notes
+    frozen = table[(table["kind"] == "weight") & (table["frozen_trial_share"] >= 0.5)]
+    for experiment, rows in frozen.groupby("experiment", sort=False):
+        parts = ", ".join(rows["part"])
+        text = (f"{experiment}: {parts} never moved from the initial values in most trials, so claims on those layers "
+                "describe the initial draw (verdict 'never trained').")
+        if rows["component"].isin(["q", "k"]).any():
+            text += (" This is the one-token reading of the paper's ViT: with the whole image as one token, softmax "
+                     "attention over one token is the constant 1, so query and key get exactly zero gradient and the "
+                     "number of heads cannot change the function. Patches that give several tokens make attention real.")
+        notes.append(text)
+    if "median_dead_unit_share" in table:
+        dead = table[table["median_dead_unit_share"] >= 0.25]
+        for row in dead.itertuples():
+            notes.append(f"{row.experiment}: a median {row.median_dead_unit_share:.0%} of the units of {row.module} are "
+                         "dead (ReLU output 0 on every training sample checked).")
     return notes

@@ -62,9 +62,11 @@ rule extract_features:
     input:
         zoo=rules.gather_zoo.output.zoo,
         groups=rules.group_trials.output.summary,
+        dataset=rules.prepare_dataset.output.dataset,
     output:
         features="results/analysis/features/{model}/{dataset}/{arch}.nc",
         strengths="results/analysis/node_strength/{model}/{dataset}/{arch}.nc",
+        status="results/analysis/training_status/{model}/{dataset}/{arch}.nc",
     log:
         "logs/extract_features/{model}/{dataset}/{arch}.log",
     benchmark:
@@ -244,6 +246,7 @@ rule project_trials:
 rule evaluate_claims:
     input:
         features=scope_inputs("features"),
+        statuses=scope_inputs("status"),
     output:
         csv="results/analysis/claims/{model}/{dataset}.csv",
         html=report(
@@ -272,7 +275,15 @@ rule collect_claims:
     input:
         tables=expand("results/analysis/claims/{scope[0]}/{scope[1]}.csv", scope=SCOPES),
         groups=rules.group_trials.output.summary,
+        statuses=expand("results/analysis/training_status/{id}.nc", id=EXPERIMENT_BY_ID),
     output:
+        status=report(
+            "results/analysis/training_status.html",
+            caption="../report/training_status.rst",
+            category="9 Training status",
+            subcategory="All experiments",
+            labels={"table": "parameters that never trained, dead units"},
+        ),
         csv=report(
             "results/analysis/claims.csv",
             caption="../report/claims_all.rst",

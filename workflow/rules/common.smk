@@ -148,6 +148,7 @@ def scope_inputs(kind):
     paths = {
         "features": "results/analysis/features/{id}.nc",
         "strengths": "results/analysis/node_strength/{id}.nc",
+        "status": "results/analysis/training_status/{id}.nc",
         "zoo": "results/zoo/{id}.nc",
     }[kind]
 

@@ -5,4 +5,5 @@ from weightzoo.scope_jobs import evaluate_claims
 
 to_file(snakemake.log[0])
 evaluate_claims(list(snakemake.input.features), snakemake.output.csv, snakemake.output.html, snakemake.params.claims,
-                snakemake.params.title, accuracy=snakemake.params.accuracy, seed=snakemake.params.seed)
+                snakemake.params.title, accuracy=snakemake.params.accuracy, seed=snakemake.params.seed,
+                status_paths=list(snakemake.input.statuses))

@@ -1,4 +1,5 @@
-"""Snakemake script: per-trial features and node strengths of one zoo (netCDF), for the analyses at every scope."""
+"""Snakemake script: per-trial features, node strengths and training status (never-trained parameters, dead
+units) of one zoo (netCDF), for the analyses at every scope."""
 
 from weightzoo.logs import to_file
 from weightzoo.scope_jobs import extract_features
@@ -7,4 +8,4 @@ to_file(snakemake.log[0])
 extract_features(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment,
                  snakemake.output.features, snakemake.output.strengths, strength_kind=snakemake.params.strength_kind,
                  early_snapshot=snakemake.params.early_snapshot, max_values=snakemake.params.max_values,
-                 seed=snakemake.params.seed)
+                 seed=snakemake.params.seed, dataset_path=snakemake.input.dataset, status_path=snakemake.output.status)

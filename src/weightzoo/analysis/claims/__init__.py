@@ -76,8 +76,9 @@ def claims_table(
     """One row per scope × claim × layer (× statistic); columns ``COLUMNS``.
 
     ``features``: ``trial_features`` of one experiment or ``pool`` of several. ``strata``: the trial
-    coordinates the controlled scope holds fixed. ``untrained``: {layer: why} for layers holding parameters
-    that never trained (``analysis.trained``); their rows get the verdict ``never trained``.
+    coordinates the controlled scope holds fixed. ``untrained``: ``{layer: {arch: why}}`` for layers holding
+    parameters that never trained (``analysis.trained``): their rows get the verdict ``never trained`` at the
+    pooled and controlled scopes and within the architectures named.
     """
     rng = np.random.default_rng(seed)
     labels = features["group"].values.astype(str)
@@ -128,10 +129,11 @@ def claims_table(
 
     table = _frame(rows)
     table = decide(table, alpha)
-    for layer, why in (untrained or {}).items():
-        hit = table["layer"] == layer
-        table.loc[hit, "verdict"] = "never trained"
-        table.loc[hit, "reason"] = why
+    for layer, by_arch in (untrained or {}).items():
+        for arch_label, why in by_arch.items():
+            hit = (table["layer"] == layer) & (table["scope"].isin(["pooled", "controlled"]) | (table["arch"] == arch_label))
+            table.loc[hit, "verdict"] = "never trained"
+            table.loc[hit, "reason"] = why
     table.insert(0, "model", model)
     table.insert(1, "dataset", features.attrs.get("dataset", ""))
     return table[COLUMNS]
