@@ -81,7 +81,7 @@ def test_cross_field_errors_name_key_and_value(mutate, message):
 
 def test_vit_paper_preset():
     (label, params), *_ = architectures("vit", {"preset": "paper", "heads": [2, 16]}, "experiments[0]")
-    assert label == "heads2" and params["embed_dim"] == 784 and params["depth"] == 1 and params["patch_size"] == 0
+    assert label == "paper-heads2" and params["embed_dim"] == 784 and params["depth"] == 1 and params["patch_size"] == 0
     with pytest.raises(ConfigError, match="preset 'paper' fixes everything but heads"):
         architectures("vit", {"preset": "paper", "depth": 2}, "experiments[0]")
 

@@ -43,6 +43,7 @@ class Experiment:
     block: int = 0  # index in config["experiments"], for error messages and provenance
     # lr, init_std, batch_size, train_fraction of this block: a value, or a list that is swept over trials
     hyperparameters: dict = field(default_factory=dict, hash=False)
+    epochs: int | None = None  # the block's own epochs (hyperparameters.epochs); None: training.epochs
 
     @property
     def id(self) -> str:
@@ -85,6 +86,7 @@ def _as_list(value):
 def architectures(model: str, arch: dict, key: str) -> list[tuple[str, dict]]:
     """(label, params) for every point of the grid spanned by the list-valued keys of ``arch``."""
     arch = dict(arch)
+    preset = arch.get("preset") if model == "vit" else None
     if model == "vit":
         if arch.pop("preset", None) == "paper":
             extra = sorted(set(arch) - {"heads"})
@@ -107,6 +109,8 @@ def architectures(model: str, arch: dict, key: str) -> list[tuple[str, dict]]:
         params = dict(zip(allowed, values))
         label = "-".join(f"{LABEL_PREFIX[k]}{params[k]:g}" if isinstance(params[k], float) else
                          f"{LABEL_PREFIX[k]}{params[k]}" for k in swept) or "base"
+        if preset:  # the one-token reading must never share a label with a patch ViT of the same heads
+            label = f"{preset}-{label}" if label != "base" else preset
         result.append((label, params))
     return result
 
@@ -144,12 +148,15 @@ def expand(config: dict) -> list[Experiment]:
                 raise ConfigError(f"{key}.datasets: {dataset!r} is not configured under 'datasets' "
                                   f"(configured: {sorted(config['datasets'])})")
         hyperparameters = block_hyperparameters(block, config.get("training", {}), key)
+        epochs = block.get("hyperparameters", {}).get("epochs")
+        if epochs is not None:
+            check_training({"training": {**config["training"], "epochs": epochs}}, f"{key}.hyperparameters.epochs")
         for label, params in architectures(block["model"], block["arch"], key):
             for dataset in block["datasets"]:
                 if block["model"] == "vit":
                     _check_vit(params, dataset, key)
                 exp = Experiment(block["model"], dataset, label, params, block.get("trials", 32),
-                                 block.get("trials_per_job", 32), i, hyperparameters)
+                                 block.get("trials_per_job", 32), i, hyperparameters, epochs)
                 if exp.id in seen:
                     raise ConfigError(f"{key}: experiment {exp.id} is already defined by experiments[{seen[exp.id]}];"
                                       " sweep the differing arch key as a list instead")
@@ -175,11 +182,11 @@ def check_datasets(config: dict, used: set[str]):
             raise ConfigError(f"datasets.{name}.data_dir: {settings['data_dir']!r} is not a directory")
 
 
-def check_training(config: dict):
+def check_training(config: dict, epochs_key: str = "training.epochs"):
     training = config["training"]
     bad = [s for s in training["snapshots"] if s > training["epochs"]]
     if bad:
-        raise ConfigError(f"training.snapshots: {bad} exceed training.epochs = {training['epochs']}")
+        raise ConfigError(f"training.snapshots: {bad} exceed {epochs_key} = {training['epochs']}")
 
 
 PAPER_DATASETS = ("mnist", "fmnist", "cifar10")

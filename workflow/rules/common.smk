@@ -64,7 +64,7 @@ def train_params(wildcards):
         "arch": exp.arch,
         "arch_params": exp.arch_params,
         "trials": exp.chunk_trials(int(wildcards.chunk)),
-        "training": TRAINING,
+        "training": {**TRAINING, "epochs": exp.epochs or TRAINING["epochs"]},
         "hyperparameters": exp.hyperparameters,
         "config_block": config["experiments"][exp.block],
     }

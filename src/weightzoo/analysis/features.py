@@ -81,6 +81,8 @@ def trial_features(
     for name in CURVES:
         if name in ds:
             data_vars[name] = (("trial", "epoch"), ds[name].values, dict(ds[name].attrs))
+            # pooled zoos may differ in epochs: keep the final value where the curves' epochs do not align
+            data_vars[f"final_{name}"] = (("trial",), ds[name].values[:, -1], {**ds[name].attrs, "long_name": f"final {name}"})
     if early_snapshot is not None and early_snapshot in ds["snapshot"].values:
         early = weight_statistics(ds, early_snapshot, include_network=False).to_array("stat")
         early = early.transpose("trial", "layer", "stat").reindex(layer=layers)
@@ -135,5 +137,7 @@ def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 def accuracy(features: xr.Dataset, which: str = "train") -> np.ndarray:
-    """Final accuracy (fraction) per trial."""
+    """Final accuracy (fraction) per trial (after each trial's own last epoch)."""
+    if f"final_{which}_accuracy" in features:
+        return features[f"final_{which}_accuracy"].values.astype(float)
     return features[f"{which}_accuracy"].isel(epoch=-1).values.astype(float)

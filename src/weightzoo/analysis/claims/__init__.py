@@ -28,6 +28,7 @@ import xarray as xr
 from weightzoo.analysis.claims.groupwise import expected_strength_sign, lower_std, more_alike, strength_accuracy
 from weightzoo.analysis.claims.prediction import features_of, prediction_rows
 from weightzoo.analysis.claims.testing import decide, holm
+from weightzoo.analysis.features import accuracy as final_accuracy
 
 __all__ = ["CLAIMS", "COLUMNS", "VERDICTS", "claims_table", "zoo_claims", "holm", "strata_labels"]
 
@@ -83,7 +84,7 @@ def claims_table(
     rng = np.random.default_rng(seed)
     labels = features["group"].values.astype(str)
     arch = features["arch"].values.astype(str)
-    acc = features[f"{accuracy}_accuracy"].isel(epoch=-1).values.astype(float)
+    acc = final_accuracy(features, accuracy)
     model = str(features.attrs.get("model", ""))
     scopes = [("pooled", ALL, np.ones(labels.size, bool), np.full(labels.size, ALL))]
     scopes.append(("controlled", ALL, np.ones(labels.size, bool), strata_labels(features, strata)))
