@@ -14,9 +14,14 @@ stages are those of the workflow's ``characterize`` / ``project_trials`` jobs:
 * ``stats``:      ``weight_statistics`` (per layer and whole network, last snapshot);
 * ``kde``:        ``layer_density`` of every layer's weights, per accuracy group;
 * ``strength``:   ``node_strength`` of every layer, then ``pairwise_strength`` (consecutive pairs, per group);
+* ``features``:   ``trial_features`` (statistics at two snapshots, quantile functions, mean node strength):
+                  what the workflow's ``extract_features`` job computes for the analyses at every scope;
+* ``status``:     ``training_status`` without a dataset (which parameters moved from their initial values);
+* ``claims``:     ``claims_table`` on those features with the default settings (999 permutations and
+                  bootstrap resamples; pooled, controlled and K-fold scopes of one architecture);
 * ``tsne_raw``, ``tsne_invariant``: ``project`` of all 1,000 trials (all weights) on raw / invariant features.
 
-Targets (issue 3): groups + stats + kde + strength <= 60 s together with no stage above 2 GB peak, and no
+Targets (issue 3, kept by issue 7): groups + stats + kde + strength + features + status + claims <= 60 s together with no stage above 2 GB peak, and no
 stage holding more than one layer of all trials (fc1 of 1,000 trials at one snapshot = 627 MB float32);
 t-SNE of 1,000 trials <= 60 s (each feature set). Each stage is repeated ``--repeat`` times; the best wall
 time is kept and the 1-minute load average is printed beside every number (the machine is shared).
@@ -38,8 +43,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-STAGES = ("groups", "stats", "kde", "strength", "tsne_raw", "tsne_invariant")
-ANALYSIS = ("groups", "stats", "kde", "strength")
+STAGES = ("groups", "stats", "kde", "strength", "features", "status", "claims", "tsne_raw", "tsne_invariant")
+ANALYSIS = ("groups", "stats", "kde", "strength", "features", "status", "claims")
 GROUP_SETTINGS = {"accuracy": "train", "method": "delta", "delta": 0.10, "margin": 0.02}
 LAYERS = (("fc1", 784), ("fc2", 200), ("fc3", 200))  # (layer, fan-in); outputs: hidden, hidden, classes
 SNAPSHOTS = (0, 1, 20)
@@ -290,6 +295,25 @@ def run_stage(stage: str, path: str) -> dict:
                 "shapes": [list(s.shape) for s in strengths],
                 "rho_all": [round(float(r), 3) for r in pairs["spearman_rho"].sel(group="all").values],
             }
+        elif stage == "features":
+            from weightzoo.analysis.features import trial_features
+
+            features = trial_features(ds, labels)
+            info = {"vars": sorted(features.data_vars), "levels": int(features.sizes["level"])}
+        elif stage == "status":
+            from weightzoo.analysis.trained import training_status
+
+            status = training_status(ds)
+            info = {"parts": int(status.sizes["part"])}
+        elif stage == "claims":
+            from weightzoo.analysis.claims import claims_table
+            from weightzoo.analysis.features import trial_features
+
+            features = trial_features(ds, labels)
+            base = _rss_mb()
+            cpu0, t0 = time.process_time(), time.perf_counter()  # the claims alone; features are timed above
+            table = claims_table(features)
+            info = {"rows": len(table), "verdicts": table["verdict"].value_counts().to_dict()}
         elif stage.startswith("tsne_"):
             proj = project(ds, groups=labels, features=stage[len("tsne_") :], seed=0)
             info = {

@@ -12,6 +12,7 @@
 
 import numpy as np
 import scipy.stats
+from scipy.spatial.distance import pdist, squareform
 
 from weightzoo.analysis.claims.testing import (
     detectable,
@@ -111,9 +112,8 @@ def more_alike(quantiles, labels, strata, min_group, n_permutations, n_bootstrap
     values, lab, strat = quantiles[chosen].astype(np.float64), labels[chosen], np.asarray(strata)[chosen]
     same = (strat[:, None] == strat[None, :]) & ~np.eye(chosen.size, dtype=bool)
     distances = np.zeros((chosen.size, chosen.size))
-    for index in stratum_indices(strat):  # only within-stratum pairs are ever used
-        block = values[index]
-        distances[np.ix_(index, index)] = np.abs(block[:, None, :] - block[None, :, :]).mean(axis=2)
+    for index in stratum_indices(strat):  # only within-stratum pairs are ever used; O(n^2) memory, not n^2 x levels
+        distances[np.ix_(index, index)] = squareform(pdist(values[index], "cityblock")) / values.shape[1]
     masked = distances * same
 
     def means(w):  # w: (b, n) weights of the high trials; low trials are the complement within `chosen`
