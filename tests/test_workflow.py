@@ -66,3 +66,24 @@ def test_paper_grid_dry_run():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "train_trials" in proc.stdout
     assert time.perf_counter() - start < 120
+
+
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir(FMNIST), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_data_study_in_small(tmp_path):
+    """tests/config/fmnist_tiny.yaml, the shape of config/fmnist.yaml: the paper's windows group real trials,
+    the sweep gives accuracy variation inside an architecture, and the findings page is written."""
+    proc = snakemake(tmp_path, "--configfile", str(ROOT / "tests/config/fmnist_tiny.yaml"), "--cores", "2",
+                     "--until", "collect_claims")
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    groups = pd.read_csv(tmp_path / "results/analysis/summary_groups.csv", keep_default_na=False)
+    dnn = groups[groups["model"] == "dnn"]
+    assert set(dnn["init_std"]) == {0.05, 1.0} and set(dnn["train_fraction"]) == {1.0, 0.02}
+    h5 = dnn[dnn["arch"] == "h5"]["final_train_accuracy"]
+    assert h5.max() - h5.min() > 0.2  # the sweep spreads accuracy inside one architecture
+    assert set(groups["group"]) <= {"non", "low", "mid", "high", ""} and (groups["group"] == "low").any()
+    claims = pd.read_csv(tmp_path / "results/analysis/claims.csv")
+    assert {"pooled", "controlled", "within", "kfold", "loao"} <= set(claims["scope"])
+    assert "dnn on fmnist" in (tmp_path / "results/analysis/findings.html").read_text()
