@@ -81,30 +81,26 @@ def _sentence(claim, pooled, controlled) -> str:
             fix = remedy(str(row["reason"]))
             return f"Cannot answer ({row['reason']})" + (f"; to answer it: {fix}." if fix else ".")
         return f"No: {statement} does not hold here ({effect_text(row)}; {row['reason']})."
-    parts = []
-    p_verdict, c_verdict = pooled["verdict"], controlled["verdict"] if controlled is not None else "not tested"
-    if p_verdict in ("supported", "contradicted"):
-        word = "holds" if p_verdict == "supported" else "is reversed"
-        parts.append(f"Pooled over architectures the claim {word} ({effect_text(pooled)}).")
-    elif p_verdict == "no effect":
-        parts.append(f"Pooled, no effect ({pooled['reason'].split('; ')[-1]}).")
-    else:
-        fix = remedy(str(pooled["reason"]))
-        parts.append(f"Pooled: cannot answer ({pooled['reason']})" + (f"; {fix}." if fix else "."))
-    if controlled is not None and c_verdict == p_verdict and controlled["reason"] == pooled["reason"]:
+    p_verdict = pooled["verdict"]
+    parts = [_scope_sentence("Pooled over architectures", pooled)]
+    if controlled is not None and controlled["verdict"] == p_verdict and controlled["reason"] == pooled["reason"]:
         parts.append("The same within architectures.")
     elif controlled is not None:
-        if c_verdict in ("supported", "contradicted"):
-            word = "holds" if c_verdict == "supported" else "is reversed"
-            parts.append(f"Within architectures it {word} ({effect_text(controlled)}).")
-        elif c_verdict == "no effect":
-            parts.append(f"Within architectures there is no effect ({controlled['reason'].split('; ')[-1]}).")
-        else:
-            fix = remedy(str(controlled["reason"]))
-            parts.append(f"Within architectures: cannot answer ({controlled['reason']})" + (f"; to answer it: {fix}." if fix else "."))
-        if p_verdict == "supported" and c_verdict != "supported":
+        parts.append(_scope_sentence("Within architectures", controlled))
+        if p_verdict == "supported" and controlled["verdict"] != "supported":
             parts.append("The pooled effect does not survive the architecture control: it may be architecture, not accuracy.")
     return " ".join(parts)
+
+
+def _scope_sentence(where: str, row) -> str:
+    verdict = row["verdict"]
+    if verdict in ("supported", "contradicted"):
+        word = "holds" if verdict == "supported" else "is reversed"
+        return f"{where} the claim {word} ({effect_text(row)})."
+    if verdict == "no effect":
+        return f"{where}: no effect ({row['reason'].split('; ')[-1]})."
+    fix = remedy(str(row["reason"]))
+    return f"{where}: cannot answer ({row['reason']})" + (f"; to answer it: {fix}." if fix else ".")
 
 
 def findings_table(claims: pd.DataFrame) -> pd.DataFrame:

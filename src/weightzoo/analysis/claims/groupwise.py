@@ -24,15 +24,17 @@ from weightzoo.analysis.claims.testing import (
 )
 
 
-def _cells(labels, strata, groups=("high", "low")):
-    """Indices of each (stratum, group) cell, and the strata that hold every group of ``groups``."""
-    cells, mixed = [], []
-    for index in stratum_indices(strata):
-        members = [index[labels[index] == g] for g in groups]
-        cells.extend(members)
-        if all(m.size for m in members):
-            mixed.append(index)
-    return cells, mixed
+def _compared(finite, labels, strata, min_group, effect_name):
+    """The high and low trials of every stratum holding both (one index array per stratum), the labels
+    with non-finite trials blanked, and the row so far: with a ``reason`` when nothing can be compared."""
+    labels = np.where(finite, labels, "")
+    mixed = [index for index in stratum_indices(strata)
+             if (labels[index] == "high").any() and (labels[index] == "low").any()]
+    n_high, n_low = _group_counts(labels, mixed)
+    base = dict(effect_name=effect_name, n=n_high + n_low, detail=f"n_high={n_high}, n_low={n_low}")
+    reason = _untestable_reason(labels, strata, mixed, min_group)
+    compared = [index[np.isin(labels[index], ("high", "low"))] for index in mixed]
+    return compared, labels, dict(base, reason=reason) if reason else base
 
 
 def _group_counts(labels, mixed):
@@ -56,14 +58,9 @@ def _untestable_reason(labels, strata, mixed, min_group):
 
 def lower_std(std, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng) -> dict:
     """Claim 1 for one layer: stratified Cliff's delta of ``std`` (high vs low)."""
-    labels = np.where(np.isfinite(std), labels, "")
-    _, mixed = _cells(labels, strata)
-    n_high, n_low = _group_counts(labels, mixed)
-    base = dict(effect_name="cliffs_delta", n=n_high + n_low, detail=f"n_high={n_high}, n_low={n_low}")
-    reason = _untestable_reason(labels, strata, mixed, min_group)
-    if reason:
-        return dict(base, reason=reason)
-    compared = [index[np.isin(labels[index], ("high", "low"))] for index in mixed]
+    compared, labels, base = _compared(np.isfinite(std), labels, strata, min_group, "cliffs_delta")
+    if base.get("reason"):
+        return base
     is_high = labels == "high"
     ranks = [scipy.stats.rankdata(std[index]) for index in compared]
     n_pairs = sum(int(is_high[index].sum()) * int((~is_high[index]).sum()) for index in compared)
@@ -98,15 +95,11 @@ def lower_std(std, labels, strata, min_group, n_permutations, n_bootstrap, alpha
 
 def more_alike(quantiles, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng, max_trials=1000) -> dict:
     """Claim 2 for one layer: mean within-group W1 distance of high over low trials, within-stratum pairs."""
-    finite = np.isfinite(quantiles).all(axis=1)
-    labels = np.where(finite, labels, "")
-    _, mixed = _cells(labels, strata)
-    n_high, n_low = _group_counts(labels, mixed)
-    base = dict(effect_name="w1_ratio_high_low", n=n_high + n_low, detail=f"n_high={n_high}, n_low={n_low}")
-    reason = _untestable_reason(labels, strata, mixed, min_group)
-    if reason:
-        return dict(base, reason=reason)
-    chosen = np.concatenate([index[np.isin(labels[index], ("high", "low"))] for index in mixed])
+    compared, labels, base = _compared(np.isfinite(quantiles).all(axis=1), labels, strata, min_group,
+                                       "w1_ratio_high_low")
+    if base.get("reason"):
+        return base
+    chosen = np.concatenate(compared)
     if chosen.size > max_trials:  # distances are O(n^2 levels): a random subset keeps large zoos fast
         chosen = np.sort(rng.choice(chosen, size=max_trials, replace=False))
     values, lab, strat = quantiles[chosen].astype(np.float64), labels[chosen], np.asarray(strata)[chosen]
@@ -136,7 +129,7 @@ def more_alike(quantiles, labels, strata, min_group, n_permutations, n_bootstrap
         boot_high = np.einsum("bi,ij,bj->b", w_high, masked, w_high) / np.einsum("bi,ij,bj->b", w_high, same, w_high)
         boot_low = np.einsum("bi,ij,bj->b", w_low, masked, w_low) / np.einsum("bi,ij,bj->b", w_low, same, w_low)
         ci = interval(boot_high / boot_low, alpha)
-    subset = f", {chosen.size} trials sampled" if chosen.size < n_high + n_low else ""
+    subset = f", {chosen.size} trials sampled" if chosen.size < base["n"] else ""
     return dict(
         base, value=float(high[0]), effect_size=observed, ci_low=ci[0], ci_high=ci[1], p_value=p_less,
         p_opposite=p_greater, detectable=detectable(null, alpha),
