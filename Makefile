@@ -45,12 +45,24 @@ dry-run-paper: install
 	time $(SNAKEMAKE) -n --configfile config/paper.yaml --quiet rules
 
 # `snakemake --profile slurm` resolves NAME as ./NAME, then the user's and the site's Snakemake config
-# folders (not profiles/): link ours there once.
+# folders (not profiles/): link ours there once. An existing profile of that name that is not already
+# this link is left alone: the target stops and says so (move it away, or use --profile profiles/NAME).
 install-profile:
-	mkdir -p $(SNAKEMAKE_PROFILES)
-	ln -sfn $(CURDIR)/profiles/slurm $(SNAKEMAKE_PROFILES)/slurm
-	ln -sfn $(CURDIR)/profiles/workstation $(SNAKEMAKE_PROFILES)/workstation
-	@echo "snakemake --profile slurm now reads $(SNAKEMAKE_PROFILES)/slurm -> $(CURDIR)/profiles/slurm"
+	@mkdir -p $(SNAKEMAKE_PROFILES)
+	@for name in slurm workstation; do \
+		target=$(SNAKEMAKE_PROFILES)/$$name; \
+		if [ -L $$target ] && [ "$$(readlink $$target)" = $(CURDIR)/profiles/$$name ]; then \
+			echo "$$target -> $(CURDIR)/profiles/$$name (already)"; \
+		elif [ -e $$target ] || [ -L $$target ]; then \
+			echo "install-profile: $$target exists and is not a link to $(CURDIR)/profiles/$$name; left as it is." >&2; \
+			echo "  Move it away (mv $$target $$target.bak) and run make install-profile again," >&2; \
+			echo "  or use --profile $(CURDIR)/profiles/$$name." >&2; \
+			exit 1; \
+		else \
+			ln -s $(CURDIR)/profiles/$$name $$target && echo "$$target -> $(CURDIR)/profiles/$$name"; \
+		fi; \
+	done
+	@echo "snakemake --profile slurm now reads $(SNAKEMAKE_PROFILES)/slurm"
 
 clean:
 	rm -rf .snakemake results/zoo results/train results/analysis logs benchmarks
