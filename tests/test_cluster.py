@@ -214,3 +214,11 @@ def test_capped_runtime_reads_the_exported_cap():
     assert cluster.capped_runtime(120, 3, {cluster.MAX_RUNTIME_ENV: "300"}) == 300
     assert cluster.capped_runtime(120, 3, {cluster.MAX_RUNTIME_ENV: "none"}) == 360
     assert cluster.capped_runtime(30, 1, {}) == 30
+
+
+def test_sacct_cancelled_by_counts_as_cancelled():
+    """sacct says `CANCELLED by 0`; the plugin only knows `CANCELLED` and would wait for the job forever."""
+    clock = FakeClock()
+    tolerant = run_queries([{"3": "CANCELLED by 0", "4": "COMPLETED", "5": "RUNNING"}], 900, clock)
+    status, _ = asyncio.run(tolerant("sacct -X --name x", Logger()))
+    assert status == {"3": "CANCELLED", "4": "COMPLETED", "5": "RUNNING"}

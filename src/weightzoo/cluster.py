@@ -262,6 +262,9 @@ def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.s
     every running job from tracking: Snakemake then waits forever. Here a failed query is retried with a
     bounded back-off until it answers; after ``limit_s`` seconds of failures in a row it raises, which ends
     the run with that message and a non-zero exit (jobs already submitted keep running in SLURM).
+
+    States are cut to their first word: sacct reports a cancelled job as ``CANCELLED by <uid>``, which the
+    plugin does not recognise as failed, so it would wait for a scancel'ed job forever.
     """
     state = {"since": None, "warned": -math.inf}
 
@@ -274,7 +277,7 @@ def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.s
                     logger.warning(f"SLURM answers again after {clock() - state['since']:.0f} s of failed status "
                                    "queries; jobs are tracked as before.")
                 state["since"] = None
-                return status, duration
+                return {job: state_.split(" ", 1)[0] for job, state_ in status.items()}, duration
             now = clock()
             if state["since"] is None:
                 state["since"] = now
@@ -301,7 +304,7 @@ def harden_slurm_executor(environ=os.environ) -> str:
     """Patch snakemake-executor-plugin-slurm (2.8.x) in this process; returns what was done, for the log.
 
     1. Status queries survive outages of up to ``WEIGHTZOO_SLURM_OUTAGE_MINUTES`` (default 15), then end
-       the run with a clear message (``outage_tolerant``).
+       the run with a clear message; sacct's ``CANCELLED by <uid>`` counts as failed (``outage_tolerant``).
     2. Without an account (``slurm_account`` empty), submit without ``-A`` (SLURM's default account)
        instead of the plugin's guess, which fails in 2.8.0 (``sacct: invalid option -- '1'``) with
        three warnings per run.
