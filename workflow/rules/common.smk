@@ -34,7 +34,9 @@ except ConfigError as err:
 # A partition's time limit (WEIGHTZOO_SLURM_MAX_RUNTIME, else its MaxTime): caps every training job and
 # sizes `trials_per_job: auto` (src/weightzoo/cluster.py).
 MAX_RUNTIME, MAX_MEM_MB = cluster_limits()
-EXPERIMENTS = resolve_trials_per_job(EXPERIMENTS, config["training"], MAX_RUNTIME, MAX_MEM_MB)
+EXPERIMENTS = resolve_trials_per_job(
+    EXPERIMENTS, config["training"], MAX_RUNTIME, MAX_MEM_MB
+)
 EXPERIMENT_BY_ID = {e.id: e for e in EXPERIMENTS}
 DATASETS = sorted({e.dataset for e in EXPERIMENTS})
 TRAINING = config["training"]
