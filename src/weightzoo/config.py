@@ -35,7 +35,7 @@ class Experiment:
     arch: str  # label, e.g. "h5"; unique per (model, dataset)
     arch_params: dict = field(hash=False)
     trials: int = 32
-    trials_per_job: int = 32
+    trials_per_job: int | str = 32  # "auto" until weightzoo.cluster.resolve_trials_per_job sizes it
     block: int = 0  # index in config["experiments"], for error messages and provenance
 
     @property
