@@ -39,7 +39,7 @@ class Experiment:
     arch: str  # label, e.g. "h5"; unique per (model, dataset)
     arch_params: dict = field(hash=False)
     trials: int = 32
-    trials_per_job: int = 32
+    trials_per_job: int | str = 32  # "auto" until weightzoo.cluster.resolve_trials_per_job sizes it
     block: int = 0  # index in config["experiments"], for error messages and provenance
     # lr, init_std, batch_size, train_fraction of this block: a value, or a list that is swept over trials
     hyperparameters: dict = field(default_factory=dict, hash=False)

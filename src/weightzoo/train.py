@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 EVAL_BATCH = 2000
 PER_TRIAL = ("lr", "init_std", "batch_size", "train_fraction")  # what a sweep may vary (config.HYPERPARAMETER_KEYS)
+# On a GPU every step is masked on the device (no host sync); True runs that path on the CPU too, so the
+# CPU tests cover it (tests/test_train_device_path.py). Also set by WEIGHTZOO_DEVICE_SIDE_MASKING=1.
+DEVICE_SIDE_MASKING = os.environ.get("WEIGHTZOO_DEVICE_SIDE_MASKING") == "1"
 
 
 @dataclass
@@ -253,7 +257,7 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
     optimizer = _adam(leaves, hp.lr, device)
     # A host sync is ~free on the CPU, so there the masking below only runs once a trial has gone bad; on a
     # GPU it would stall the queue every step, so there the step is always masked on the device.
-    check_on_host = device.type == "cpu"
+    check_on_host = device.type == "cpu" and not DEVICE_SIDE_MASKING
 
     n_trials, n_epochs = len(seeds), hp.epochs
     curves = {k: np.full((n_trials, n_epochs), np.nan) for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}

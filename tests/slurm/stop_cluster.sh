@@ -13,8 +13,11 @@ stop_pid() {
     # Only while the PID is still that daemon: a PID from an earlier boot may belong to anything now.
     if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]; then
         kill -TERM "$pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        for _ in $(seq 50); do
+            [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" =~ ^(Z|)$ ]] && break  # gone or a zombie
+            sleep 0.1
+        done
+        [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" =~ ^(Z|)$ ]] || kill -KILL "$pid" 2>/dev/null
         echo "stop_cluster: stopped $name ($pid)" >&2
     fi
     rm -f "$pidfile"
@@ -26,10 +29,12 @@ if [[ -s "$STATE/slurmctld.pid" && "$(cat "/proc/$(cat "$STATE/slurmctld.pid")/c
 fi
 stop_pid slurmd
 stop_pid slurmctld
+stop_pid slurmdbd
+stop_pid mariadbd
 stop_pid munged
 
 if [[ "${1:-}" == --purge ]]; then
-    for f in slurm.conf gres.conf; do
+    for f in slurm.conf gres.conf slurmdbd.conf; do
         [[ "$(readlink "/etc/slurm/$f" 2>/dev/null)" == "$STATE/$f" ]] && rm -f "/etc/slurm/$f"
     done
     rm -rf "$STATE"

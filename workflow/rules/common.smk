@@ -1,5 +1,5 @@
+import functools
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -17,6 +17,13 @@ os.environ.update(
     )
 )
 
+from weightzoo.cluster import (
+    capped,
+    chunk_cost,
+    cluster_limits,
+    harden_slurm_executor,
+    resolve_trials_per_job,
+)
 from weightzoo.config import ConfigError, dataset_settings, load_experiments
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -24,6 +31,12 @@ try:
     EXPERIMENTS = load_experiments(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from err
+# A partition's time limit (WEIGHTZOO_SLURM_MAX_RUNTIME, else its MaxTime): caps every training job and
+# sizes `trials_per_job: auto` (src/weightzoo/cluster.py).
+MAX_RUNTIME, MAX_MEM_MB = cluster_limits()
+EXPERIMENTS = resolve_trials_per_job(
+    EXPERIMENTS, config["training"], MAX_RUNTIME, MAX_MEM_MB
+)
 EXPERIMENT_BY_ID = {e.id: e for e in EXPERIMENTS}
 DATASETS = sorted({e.dataset for e in EXPERIMENTS})
 TRAINING = config["training"]
@@ -34,6 +47,11 @@ wildcard_constraints:
     dataset="[a-z0-9]+",
     arch="[^/]+",
     chunk=r"\d+",
+
+
+if workflow.is_main_process:
+    # status queries that survive a controller outage; no account guessing (src/weightzoo/cluster.py)
+    harden_slurm_executor()
 
 
 def experiment(wildcards):
@@ -70,18 +88,26 @@ def train_params(wildcards):
     }
 
 
-def trials_in_job(wildcards):
-    return len(experiment(wildcards).chunk_trials(int(wildcards.chunk)))
+@functools.cache
+def _chunk_cost(exp_id, n_trials):
+    exp = EXPERIMENT_BY_ID[exp_id]
+    return chunk_cost(exp, n_trials, {**TRAINING, "epochs": exp.epochs or TRAINING["epochs"]})
 
 
-# Minutes one trial-epoch may take on a GPU node (vectorised; calibrate from docs/benchmarks.md).
-MINUTES_PER_TRIAL_EPOCH = 0.05
+def chunk_request(wildcards):
+    """Time (minutes) and memory (MB) of a training job's first attempt, from the throughput model."""
+    exp = experiment(wildcards)
+    return _chunk_cost(exp.id, len(exp.chunk_trials(int(wildcards.chunk))))
 
 
 def train_runtime(wildcards, attempt):
-    """SLURM time limit (minutes) of a training job: start-up plus its trial-epochs, times the attempt."""
-    trial_epochs = trials_in_job(wildcards) * TRAINING["epochs"]
-    return attempt * (10 + math.ceil(trial_epochs * MINUTES_PER_TRIAL_EPOCH))
+    """SLURM time limit (minutes): modelled time x safety factor + start-up, x attempt, capped."""
+    return capped(chunk_request(wildcards).minutes, attempt, MAX_RUNTIME)
+
+
+def train_mem_mb(wildcards, attempt):
+    """Host memory (MB): weight snapshots, dataset and process, x safety factor, x attempt, capped."""
+    return capped(chunk_request(wildcards).mem_mb, attempt, MAX_MEM_MB)
 
 
 def gpus_requested():

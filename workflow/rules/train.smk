@@ -12,8 +12,8 @@ rule train_trials:
     threads: 1
     resources:
         gpu=gpus_requested(),
-        trials=trials_in_job,
         runtime=train_runtime,
+        mem_mb=train_mem_mb,
     params:
         job=train_params,
     script:

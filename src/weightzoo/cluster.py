@@ -1,0 +1,342 @@
+"""What a training job asks the cluster for, and a SLURM executor that survives controller outages.
+
+Time and memory of a training chunk come from a throughput model fitted to measured numbers
+(docs/benchmarks.md): a trial-sample costs a fixed ``overhead_us`` (step loop, batch gathering, Adam) plus
+its useful FLOPs (6 MACs to train it, 2 MACs for each sample evaluated per trained one) at ``gflops``.
+Requests are the model's time times ``SAFETY_FACTOR``, plus ``STARTUP_MINUTES``, and never more than the
+partition's maximum (``WEIGHTZOO_SLURM_MAX_RUNTIME`` or the partition's MaxTime, read with ``sinfo``),
+retries included. ``trials_per_job: auto`` picks the chunk size whose first attempt fits half that cap.
+
+Nothing here imports torch: the Snakefile imports this module in every process.
+"""
+
+import asyncio
+import dataclasses
+import logging
+import math
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+from weightzoo.config import IMAGE_SIDES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Cost of one trial-sample: ``overhead_us`` + useful FLOPs / ``gflops``."""
+
+    overhead_us: float
+    gflops: float
+    source: str
+
+    def seconds_per_trial_sample(self, flops: float) -> float:
+        return self.overhead_us * 1e-6 + flops / (self.gflops * 1e9)
+
+
+# One process, one CPU thread, vectorised trainer; "wz vec wall" (1t) of docs/benchmarks.md, measured on
+# a loaded 2-core AMD EPYC (load ~5), so on the slow side. The fit reproduces each point within 20 %:
+# dnn h=5/50/200: 139k/69k/21k trial-samples/s measured, 139k/63k/20k modelled; cnn C=4/16: 26.0k/8.9k,
+# 26.0k/8.9k; vit (width 16, 16+1 tokens): 7.0k, 7.0k.
+CPU_THROUGHPUT = {
+    "dnn": Throughput(6.3, 37.0, "docs/benchmarks.md, CPU 1 thread, dnn:5/50/200"),
+    "cnn": Throughput(13.9, 17.4, "docs/benchmarks.md, CPU 1 thread, cnn:4/16"),
+    "vit": Throughput(130.0, 37.0, "docs/benchmarks.md, CPU 1 thread, vit (GEMM rate of the dnn)"),
+}
+# NOT MEASURED YET: a GPU is assumed 10x faster than one CPU core until bench/gpu_check.sh has run on one
+# (it prints the measured figures to put here). The goal of ~1.2e7 trial-samples/s (paper grid in one GPU
+# hour) is 100-1000x one core, so this errs towards asking for too much time, never too little.
+GPU_ASSUMED_SPEEDUP = 10.0
+GPU_THROUGHPUT = {
+    model: Throughput(t.overhead_us / GPU_ASSUMED_SPEEDUP, t.gflops * GPU_ASSUMED_SPEEDUP,
+                      f"assumed: {GPU_ASSUMED_SPEEDUP:g}x {t.source}")
+    for model, t in CPU_THROUGHPUT.items()
+}
+# Time asked for = modelled time x SAFETY_FACTOR + STARTUP_MINUTES (Snakemake, torch and CUDA start-up,
+# data onto the device, writing the chunk: 22 s measured on the 2-core test machine; slow shared
+# filesystems take longer). Memory asked for = modelled peak x MEMORY_SAFETY_FACTOR.
+SAFETY_FACTOR = 2.0
+STARTUP_MINUTES = 5
+MEMORY_SAFETY_FACTOR = 1.5
+# Host memory of a training process besides its weights: Python, torch, xarray, the CUDA context.
+BASE_MEMORY_MB = 2500
+# Without a known partition maximum, `trials_per_job: auto` aims at chunks of this many minutes.
+DEFAULT_CHUNK_MINUTES = 240
+# ... and never more trials than this in one job (GPU memory: see gpu_memory_mb).
+MAX_TRIALS_PER_JOB = 1000
+GPU_MEMORY_MB = 40000
+
+DATASET_SAMPLES = {  # (train, test); digits and mnist5k with weightzoo.data's default test fractions
+    "digits": (1348, 449), "mnist5k": (4000, 1000), "mnist": (60000, 10000), "fmnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+}
+N_CLASSES = 10
+
+
+def input_shape(dataset: str) -> tuple[int, int, int]:
+    side = IMAGE_SIDES[dataset]
+    return (3 if dataset == "cifar10" else 1, side, side)
+
+
+def network_size(model: str, arch: dict, dataset: str) -> tuple[int, int, int]:
+    """(MACs per sample, parameters, activations per sample) of one network, counted by hand."""
+    c, h, w = input_shape(dataset)
+    k = N_CLASSES
+    if model == "dnn":
+        n = arch["hidden"]
+        macs = c * h * w * n + n * n + n * k
+        return macs, macs + 2 * n + k, 2 * n + k
+    if model == "cnn":
+        ch, out = arch["channels"], (h - 2) * (w - 2)
+        macs = out * 9 * c * ch + ch * out * k
+        return macs, 9 * c * ch + ch + ch * out * k + k, ch * out + k
+    patch = arch["patch_size"] or h
+    d, ratio, depth = arch["embed_dim"], arch["mlp_ratio"], arch["depth"]
+    tokens = (h // patch) * (w // patch) + (arch["pool"] == "cls")
+    mlp = int(d * ratio)
+    block_macs = tokens * (4 * d * d + 2 * d * mlp) + 2 * tokens * tokens * d
+    macs = (tokens - (arch["pool"] == "cls")) * patch * patch * c * d + depth * block_macs + d * k
+    block_params = 4 * d * d + 2 * d * mlp + mlp + 6 * d  # qkv without bias, proj, MLP, two LayerNorms
+    cls = arch["pool"] == "cls"
+    params = patch * patch * c * d + d + cls * d + tokens * d + depth * block_params + 2 * d + d * k + k
+    activations = depth * tokens * (8 * d + 2 * mlp + arch["heads"] * tokens)
+    return macs, params, activations
+
+
+@dataclass(frozen=True)
+class ChunkCost:
+    minutes: int  # time limit of the first attempt
+    mem_mb: int
+    trial_samples: float
+
+
+def chunk_cost(exp, n_trials: int, training: dict) -> ChunkCost:
+    """Time limit and host memory of one training job of ``n_trials`` trials of experiment ``exp``."""
+    macs, params, _ = network_size(exp.model, exp.arch_params, exp.dataset)
+    n_train, n_test = DATASET_SAMPLES[exp.dataset]
+    flops = macs * (6 + 2 * (n_train + n_test) / n_train)
+    table = GPU_THROUGHPUT if training.get("device") == "cuda" else CPU_THROUGHPUT
+    trial_samples = n_trials * n_train * training["epochs"]
+    seconds = trial_samples * table[exp.model].seconds_per_trial_sample(flops)
+    minutes = STARTUP_MINUTES + math.ceil(SAFETY_FACTOR * seconds / 60)
+    n_snapshots = len(set(training["snapshots"]))
+    snapshot_mb = n_trials * n_snapshots * params * 4 / 1e6
+    c, h, w = input_shape(exp.dataset)
+    dataset_mb = (n_train + n_test) * c * h * w / 1e6
+    # the snapshots are held as an array and again while netCDF encodes them; the dataset as read and as
+    # prepared for the device
+    mem = (BASE_MEMORY_MB + 2 * snapshot_mb + 3 * dataset_mb) * MEMORY_SAFETY_FACTOR
+    return ChunkCost(minutes, int(math.ceil(mem / 1000) * 1000), trial_samples)
+
+
+def gpu_memory_mb(exp, n_trials: int, batch_size: int) -> float:
+    """Device memory of a stacked chunk: parameters, gradients, two Adam moments, activations of a batch."""
+    _, params, activations = network_size(exp.model, exp.arch_params, exp.dataset)
+    return n_trials * (16 * params + 3 * 4 * batch_size * activations) / 1e6 * MEMORY_SAFETY_FACTOR
+
+
+def capped(value: int, attempt: int, cap: int | None) -> int:
+    """``value`` grown with the attempt, never above ``cap`` (a partition's maximum)."""
+    grown = value * attempt
+    return grown if cap is None else min(grown, cap)
+
+
+def auto_trials_per_job(exp, training: dict, max_minutes: int | None, max_mem_mb: int | None = None) -> int:
+    """Trials per job so that every chunk's first attempt fits half the cap (a retry has room to double).
+
+    Chunks are then evened out: 1000 trials with room for 400 become 3 chunks of 334, not 400/400/200.
+    """
+    target = max_minutes / 2 if max_minutes else DEFAULT_CHUNK_MINUTES
+
+    def fits(k):
+        cost = chunk_cost(exp, k, training)
+        return (cost.minutes <= target and (not max_mem_mb or cost.mem_mb <= max_mem_mb / 2)
+                and gpu_memory_mb(exp, k, training["batch_size"]) <= GPU_MEMORY_MB)
+
+    low, high = 1, min(exp.trials, MAX_TRIALS_PER_JOB)
+    if not fits(low):
+        return 1
+    while low < high:  # largest k that fits (cost grows with k)
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    n_chunks = -(-exp.trials // low)
+    return -(-exp.trials // n_chunks)
+
+
+def resolve_trials_per_job(experiments, training: dict, max_minutes: int | None, max_mem_mb: int | None = None):
+    """Experiments with ``trials_per_job: auto`` resolved to a number; warnings for chunks over the cap."""
+    resolved = []
+    for exp in experiments:
+        if exp.trials_per_job == "auto":
+            exp = dataclasses.replace(exp, trials_per_job=auto_trials_per_job(exp, training, max_minutes, max_mem_mb))
+        elif max_minutes:
+            cost = chunk_cost(exp, min(exp.trials_per_job, exp.trials), training)
+            if cost.minutes > max_minutes:
+                log.warning(
+                    "experiments[%d] (%s): a chunk of %d trials needs ~%d min by the throughput model, more than "
+                    "the partition's %d: its time limit is capped there and it may time out; set "
+                    "trials_per_job: auto (or fewer trials per job)",
+                    exp.block, exp.id, exp.trials_per_job, cost.minutes, max_minutes)
+        resolved.append(exp)
+    return resolved
+
+
+# ---------------------------------------------------------------------------------------- partition limits
+MAX_RUNTIME_ENV = "WEIGHTZOO_SLURM_MAX_RUNTIME"
+MAX_MEM_ENV = "WEIGHTZOO_SLURM_MAX_MEM_MB"
+PARTITION_ENV = "WEIGHTZOO_SLURM_PARTITION"
+
+
+def parse_slurm_minutes(text: str) -> int | None:
+    """SLURM's time format ([D-]HH:MM:SS, MM:SS, MM, D-HH) as minutes; None for UNLIMITED/INFINITE."""
+    text = text.strip()
+    if not text or text.upper() in ("UNLIMITED", "INFINITE", "N/A", "NONE"):
+        return None
+    days, _, rest = text.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    if days:
+        h, m, s = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        h, m, s = parts
+    elif len(parts) == 2:
+        h, (m, s) = 0, parts
+    else:
+        h, m, s = 0, parts[0], 0
+    return int(days or 0) * 1440 + h * 60 + m + (s > 0)
+
+
+def partition_max_minutes(partition: str | None, run=subprocess.run) -> int | None:
+    """MaxTime of ``partition`` (the default partition when empty) from ``sinfo``; None if unlimited or unknown."""
+    if shutil.which("sinfo") is None:
+        return None
+    cmd = ["sinfo", "-h", "-o", "%P|%l"] + (["-p", partition] if partition else [])
+    try:
+        out = run(cmd, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = [line.split("|", 1) for line in out.splitlines() if "|" in line]
+    if not partition:  # sinfo marks the default partition with a trailing '*'
+        rows = [r for r in rows if r[0].endswith("*")] or rows[:1]
+    limits = [parse_slurm_minutes(r[1]) for r in rows]
+    if not limits or None in limits:
+        return None
+    return min(limits)
+
+
+def cluster_limits(environ=os.environ, detect=partition_max_minutes) -> tuple[int | None, int | None]:
+    """(max minutes, max MB) for a training job: the environment, else the partition's MaxTime.
+
+    The main Snakemake process detects the limit once and exports it, so the jobs (``sbatch --export=ALL``)
+    re-read exactly the value the chunks were planned with.
+    """
+    minutes = environ.get(MAX_RUNTIME_ENV, "").strip()
+    if minutes.lower() in ("none", "unlimited", "infinite"):
+        minutes_value = None
+    elif minutes:
+        minutes_value = int(minutes)
+    else:
+        minutes_value = detect(environ.get(PARTITION_ENV, "").strip() or None)
+        environ[MAX_RUNTIME_ENV] = str(minutes_value) if minutes_value else "none"
+    mem = environ.get(MAX_MEM_ENV, "").strip()
+    return minutes_value, int(mem) if mem else None
+
+
+# ------------------------------------------------------------------------ SLURM executor plugin hardening
+OUTAGE_ENV = "WEIGHTZOO_SLURM_OUTAGE_MINUTES"
+DEFAULT_OUTAGE_MINUTES = 15.0
+OUTAGE_BACKOFF_S = (5, 10, 20, 30, 60)
+PATCHED_PLUGIN_VERSIONS = ("2.8.",)
+
+
+class SlurmOutage(Exception):
+    """SLURM's status queries have failed for longer than the configured tolerance."""
+
+
+def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.sleep, backoff=OUTAGE_BACKOFF_S):
+    """Wrap the plugin's ``query_job_status(command, logger)`` so that a failed query is retried, not lost.
+
+    The plugin (2.8.0) gives up after ``slurm-status-attempts`` quick failures in a row and silently drops
+    every running job from tracking: Snakemake then waits forever. Here a failed query is retried with a
+    bounded back-off until it answers; after ``limit_s`` seconds of failures in a row it raises, which ends
+    the run with that message and a non-zero exit (jobs already submitted keep running in SLURM).
+
+    States are cut to their first word: sacct reports a cancelled job as ``CANCELLED by <uid>``, which the
+    plugin does not recognise as failed, so it would wait for a scancel'ed job forever.
+    """
+    state = {"since": None, "warned": -math.inf}
+
+    async def query_job_status(command, logger):
+        attempt = 0
+        while True:
+            status, duration = await query(command, logger)
+            if status is not None:
+                if state["since"] is not None:
+                    logger.warning(f"SLURM answers again after {clock() - state['since']:.0f} s of failed status "
+                                   "queries; jobs are tracked as before.")
+                state["since"] = None
+                return {job: state_.split(" ", 1)[0] for job, state_ in status.items()}, duration
+            now = clock()
+            if state["since"] is None:
+                state["since"] = now
+            down = now - state["since"]
+            tool = command.split()[0] if command else "status query"
+            if down >= limit_s:
+                raise SlurmOutage(
+                    f"SLURM status queries ({tool}) have failed for {down / 60:.1f} min in a row: the controller "
+                    f"(slurmctld) or the accounting database (slurmdbd) is down. Giving up after "
+                    f"{OUTAGE_ENV}={limit_s / 60:g} min. Jobs already submitted keep running in SLURM; once "
+                    f"`{tool}` answers again, run the same snakemake command: finished outputs are kept and "
+                    "unfinished ones are redone.")
+            if now - state["warned"] >= 60:
+                state["warned"] = now
+                logger.warning(f"SLURM status query ({tool}) failed; retrying for up to "
+                               f"{(limit_s - down) / 60:.1f} more min (down for {down:.0f} s so far).")
+            await sleep(min(backoff[min(attempt, len(backoff) - 1)], max(limit_s - down, 1)))
+            attempt += 1
+
+    return query_job_status
+
+
+def harden_slurm_executor(environ=os.environ) -> str:
+    """Patch snakemake-executor-plugin-slurm (2.8.x) in this process; returns what was done, for the log.
+
+    1. Status queries survive outages of up to ``WEIGHTZOO_SLURM_OUTAGE_MINUTES`` (default 15), then end
+       the run with a clear message; sacct's ``CANCELLED by <uid>`` counts as failed (``outage_tolerant``).
+    2. Without an account (``slurm_account`` empty), submit without ``-A`` (SLURM's default account)
+       instead of the plugin's guess, which fails in 2.8.0 (``sacct: invalid option -- '1'``) with
+       three warnings per run.
+    """
+    try:
+        import snakemake_executor_plugin_slurm as plugin
+        from importlib.metadata import version
+    except ImportError:
+        return "SLURM executor plugin not installed"
+    plugin_version = version("snakemake-executor-plugin-slurm")
+    if not plugin_version.startswith(PATCHED_PLUGIN_VERSIONS) or not hasattr(plugin, "query_job_status"):
+        return f"SLURM executor plugin {plugin_version} not patched (written for {PATCHED_PLUGIN_VERSIONS})"
+    if getattr(plugin.query_job_status, "weightzoo", False):
+        return "already patched"
+    limit_s = 60 * float(environ.get(OUTAGE_ENV) or DEFAULT_OUTAGE_MINUTES)
+    tolerant = outage_tolerant(plugin.query_job_status, limit_s)
+    tolerant.weightzoo = True
+    plugin.query_job_status = tolerant
+
+    guessing = plugin.Executor.get_account_arg
+
+    def get_account_arg(self, job):
+        if job.resources.get("slurm_account"):
+            yield from guessing(self, job)
+        else:
+            yield ""
+
+    plugin.Executor.get_account_arg = get_account_arg
+    return f"SLURM executor plugin {plugin_version}: status outages tolerated for {limit_s / 60:g} min"
+
+
+def capped_runtime(minutes: int, attempt: int, environ=os.environ) -> int:
+    """``minutes x attempt``, capped at the partition maximum the workflow exported (profile expressions)."""
+    cap = environ.get(MAX_RUNTIME_ENV, "").strip()
+    return capped(minutes, attempt, int(cap) if cap.isdigit() else None)

@@ -1,0 +1,224 @@
+"""Time, memory and chunk size of training jobs (weightzoo.cluster), and the SLURM status-outage guard."""
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from weightzoo import cluster
+from weightzoo.cluster import (
+    CPU_THROUGHPUT,
+    SlurmOutage,
+    auto_trials_per_job,
+    capped,
+    chunk_cost,
+    cluster_limits,
+    network_size,
+    outage_tolerant,
+    parse_slurm_minutes,
+    partition_max_minutes,
+    resolve_trials_per_job,
+)
+from weightzoo.config import Experiment, load_experiments
+
+TRAINING = {"epochs": 20, "batch_size": 100, "snapshots": [0, 1, -1], "device": "cuda"}
+
+
+def exp(model="dnn", dataset="mnist", trials=1000, per_job=500, **arch):
+    defaults = {"dnn": {"hidden": 50}, "cnn": {"channels": 4},
+                "vit": {"patch_size": 7, "embed_dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "pool": "cls"}}
+    return Experiment(model, dataset, "a", {**defaults[model], **arch}, trials, per_job)
+
+
+def test_network_size_matches_torch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from weightzoo.models import build_model, model_kwargs
+
+    paper_vit = {"patch_size": 28, "embed_dim": 784, "depth": 1, "heads": 4, "mlp_ratio": 4.0, "pool": "mean"}
+    for model, arch, dataset in [("dnn", {"hidden": 200}, "mnist"), ("dnn", {"hidden": 1000}, "cifar10"),
+                                 ("cnn", {"channels": 16}, "fmnist"), ("cnn", {"channels": 32}, "cifar10"),
+                                 ("vit", exp("vit").arch_params, "mnist"), ("vit", paper_vit, "mnist")]:
+        shape = cluster.input_shape(dataset)
+        net = build_model(model, **model_kwargs(model, arch, shape, 10))
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net(torch.zeros(1, *shape))
+        macs, params, _ = network_size(model, arch, dataset)
+        assert params == sum(p.numel() for p in net.parameters()), (model, arch)
+        assert macs == pytest.approx(counter.get_total_flops() / 2, rel=0.02), (model, arch)
+
+
+def test_throughput_model_reproduces_the_benchmarks():
+    """docs/benchmarks.md, vectorised, 1 thread, wall: (case, MACs per sample, trial-samples/s)."""
+    measured = [("dnn", 3995, 139_213), ("dnn", 42_200, 69_062), ("dnn", 198_800, 21_257),
+                ("cnn", 51_376, 26_002), ("cnn", 205_000, 8_923), ("vit", 56_768, 6_999)]
+    for model, macs, rate in measured:
+        flops = macs * (6 + 2 * 3500 / 3000)
+        modelled = 1 / CPU_THROUGHPUT[model].seconds_per_trial_sample(flops)
+        assert modelled == pytest.approx(rate, rel=0.2), model
+
+
+def test_datasets_match_the_data_module():
+    from weightzoo.data import DEFAULT_TEST_FRACTION
+
+    for name, fraction in DEFAULT_TEST_FRACTION.items():
+        train, test = cluster.DATASET_SAMPLES[name]
+        assert test / (train + test) == pytest.approx(fraction, abs=0.01)
+
+
+def test_chunk_cost_grows_with_trials_epochs_and_size():
+    small, big = chunk_cost(exp(), 100, TRAINING), chunk_cost(exp(), 500, TRAINING)
+    assert small.minutes < big.minutes and small.mem_mb <= big.mem_mb
+    assert chunk_cost(exp(hidden=200), 100, TRAINING).minutes > small.minutes
+    longer = chunk_cost(exp(), 100, {**TRAINING, "epochs": 40})
+    assert longer.minutes > small.minutes
+    cpu = chunk_cost(exp(), 100, {**TRAINING, "device": "cpu"})
+    assert cpu.minutes > small.minutes  # the CPU is the slower device
+    assert small.minutes >= cluster.STARTUP_MINUTES
+    assert small.mem_mb % 1000 == 0 and small.mem_mb >= cluster.BASE_MEMORY_MB
+
+
+def test_memory_covers_the_snapshots_of_the_largest_dnn():
+    """100 trials of the CIFAR-10 DNN h=1000 hold 3 snapshots of 4.1 M parameters: 4.9 GB of float32."""
+    cost = chunk_cost(exp(dataset="cifar10", hidden=1000), 100, TRAINING)
+    assert cost.mem_mb >= 2 * 4900
+
+
+def test_retries_never_exceed_the_cap():
+    assert [capped(100, a, 250) for a in (1, 2, 3)] == [100, 200, 250]
+    assert [capped(100, a, None) for a in (1, 2, 3)] == [100, 200, 300]
+
+
+def test_auto_chunks_fit_half_the_cap_and_are_even():
+    e = exp(model="cnn", dataset="cifar10", channels=32, per_job="auto")
+    for cap in (60, 600, 2880):
+        k = auto_trials_per_job(e, TRAINING, cap)
+        assert chunk_cost(e, k, TRAINING).minutes <= cap / 2 or k == 1
+        n_chunks = -(-e.trials // k)
+        assert n_chunks * k - e.trials < n_chunks  # even chunks: the last is at most one short per chunk
+    assert auto_trials_per_job(e, TRAINING, 60) < auto_trials_per_job(e, TRAINING, 2880)
+    tiny = exp(dataset="digits", trials=4, per_job="auto")
+    assert auto_trials_per_job(tiny, {**TRAINING, "epochs": 2}, None) == 4
+
+
+def test_resolve_replaces_auto_and_warns_over_the_cap(caplog):
+    fixed, auto = exp(model="cnn", dataset="cifar10", channels=32), exp(per_job="auto")
+    resolved = resolve_trials_per_job([fixed, auto], TRAINING, 60)
+    assert resolved[0] is fixed and isinstance(resolved[1].trials_per_job, int)
+    assert "capped" in caplog.text and "trials_per_job: auto" in caplog.text
+
+
+def test_config_accepts_auto():
+    config = {"datasets": {"digits": {}}, "training": {"epochs": 2, "snapshots": [0, -1]},
+              "experiments": [{"model": "dnn", "datasets": ["digits"], "arch": {"hidden": 4}, "trials": 5,
+                               "trials_per_job": "auto"}]}
+    (e,) = resolve_trials_per_job(load_experiments(config), {**TRAINING, **config["training"]}, None)
+    assert e.trials_per_job == 5 and e.n_chunks == 1
+
+
+@pytest.mark.parametrize("text, minutes", [("INFINITE", None), ("UNLIMITED", None), ("30:00", 30),
+                                           ("1:00:00", 60), ("2-00:00:00", 2880), ("15", 15), ("1-12", 2160),
+                                           ("0:30:30", 31)])
+def test_parse_slurm_minutes(text, minutes):
+    assert parse_slurm_minutes(text) == minutes
+
+
+def test_partition_max_minutes_reads_sinfo(monkeypatch):
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: "/usr/bin/sinfo")
+    out = "debug*|1:00:00\ngpu|2-00:00:00\n"
+
+    def run(cmd, **kwargs):
+        rows = out if "-p" not in cmd else "\n".join(r for r in out.splitlines() if r.startswith(cmd[-1]))
+        return dataclasses.make_dataclass("R", ["stdout"])(rows)
+
+    assert partition_max_minutes(None, run=run) == 60
+    assert partition_max_minutes("gpu", run=run) == 2880
+
+
+def test_cluster_limits_detect_once_and_export():
+    env, calls = {}, []
+    assert cluster_limits(env, detect=lambda p: calls.append(p) or 45) == (45, None)
+    assert env[cluster.MAX_RUNTIME_ENV] == "45"
+    assert cluster_limits(env, detect=lambda p: 1 / 0) == (45, None)  # a job re-reads, never re-detects
+    assert cluster_limits({cluster.MAX_RUNTIME_ENV: "none", cluster.MAX_MEM_ENV: "64000"}) == (None, 64000)
+    env = {cluster.PARTITION_ENV: "gpu"}
+    cluster_limits(env, detect=lambda p: calls.append(p))
+    assert calls == [None, "gpu"] and env[cluster.MAX_RUNTIME_ENV] == "none"
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.now += seconds
+
+
+class Logger:
+    def __init__(self):
+        self.messages = []
+
+    def warning(self, msg):
+        self.messages.append(msg)
+
+    debug = warning
+
+
+def run_queries(answers, limit_s, clock):
+    """answers: per call of the plugin's query, a dict (SLURM answered) or None (it failed)."""
+    answers = iter(answers)
+
+    async def query(command, logger):
+        await clock.sleep(1)
+        status = next(answers)
+        return (status, 0.1) if status is not None else (None, None)
+
+    return outage_tolerant(query, limit_s, clock=clock, sleep=clock.sleep)
+
+
+def test_outage_shorter_than_the_limit_is_waited_out():
+    clock, logger = FakeClock(), Logger()
+    tolerant = run_queries([None] * 12 + [{"1": "COMPLETED"}], 900, clock)
+    status, _ = asyncio.run(tolerant("sacct -X --name x", logger))
+    assert status == {"1": "COMPLETED"}
+    assert 300 < clock.now < 900  # 12 failures, back-off 5 s growing to 60 s
+    assert any("retrying" in m for m in logger.messages) and "answers again" in logger.messages[-1]
+
+
+def test_outage_longer_than_the_limit_ends_the_run_in_bounded_time():
+    clock, logger = FakeClock(), Logger()
+    tolerant = run_queries([None] * 10_000, 600, clock)
+    with pytest.raises(SlurmOutage, match=r"failed for 10\.\d min.*run the same snakemake command"):
+        asyncio.run(tolerant("squeue --name x", logger))
+    assert 600 <= clock.now <= 600 + 60
+    assert len([m for m in logger.messages if "retrying" in m]) <= 11  # about one warning a minute
+
+
+def test_harden_patches_the_installed_plugin(monkeypatch):
+    plugin = pytest.importorskip("snakemake_executor_plugin_slurm")
+    monkeypatch.setattr(plugin, "query_job_status", plugin.query_job_status)
+    monkeypatch.setattr(plugin.Executor, "get_account_arg", plugin.Executor.get_account_arg)
+    message = cluster.harden_slurm_executor({cluster.OUTAGE_ENV: "12"})
+    assert "12 min" in message and plugin.query_job_status.weightzoo
+    assert cluster.harden_slurm_executor({}) == "already patched"
+
+    job = dataclasses.make_dataclass("Job", ["resources"])({})
+    assert list(plugin.Executor.get_account_arg(None, job)) == [""]  # no -A, no guessing, no warnings
+
+
+def test_capped_runtime_reads_the_exported_cap():
+    assert cluster.capped_runtime(120, 3, {cluster.MAX_RUNTIME_ENV: "300"}) == 300
+    assert cluster.capped_runtime(120, 3, {cluster.MAX_RUNTIME_ENV: "none"}) == 360
+    assert cluster.capped_runtime(30, 1, {}) == 30
+
+
+def test_sacct_cancelled_by_counts_as_cancelled():
+    """sacct says `CANCELLED by 0`; the plugin only knows `CANCELLED` and would wait for the job forever."""
+    clock = FakeClock()
+    tolerant = run_queries([{"3": "CANCELLED by 0", "4": "COMPLETED", "5": "RUNNING"}], 900, clock)
+    status, _ = asyncio.run(tolerant("sacct -X --name x", Logger()))
+    assert status == {"3": "CANCELLED", "4": "COMPLETED", "5": "RUNNING"}
