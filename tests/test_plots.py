@@ -11,6 +11,7 @@ from weightzoo.analysis.groups import GROUP_COLORS, assign_groups
 from weightzoo.analysis.kde import layer_density
 from weightzoo.analysis.projection import project
 from weightzoo.analysis.stats import weight_statistics
+from weightzoo.selection import read_scores
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.zoo import final_accuracy, layer_names
 from zoo_factory import make_zoo
@@ -110,4 +111,4 @@ def test_claims_and_scores_files(tmp_path):
     scores = json.loads((tmp_path / "s.json").read_text())
     assert set(scores) == set(figures) and all(p.exists() for p in figures.values())
     assert scores["raw"][0]["layer"] == "all weights" and "text" in scores["raw"][0]
-    assert analysis_jobs.read_scores(tmp_path / "missing.json") == {}
+    assert read_scores(tmp_path / "missing.json") == {}

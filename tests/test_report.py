@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from weightzoo.scope_jobs import figure_experiments
+from weightzoo.selection import figure_experiments
 
 CATEGORIES = ["1 Findings", "2 Accuracy groups", "3 Convergence", "4 Weight statistics", "5 Distributions", "9 Training status",
               "6 Node strength", "7 Projections", "8 Claims"]
@@ -46,7 +46,7 @@ def test_pooled_figures_of_every_model_and_dataset(report):
 def test_per_architecture_figures_only_where_two_groups(report):
     workdir, html = report
     summary = pd.read_csv(workdir / "results/analysis/summary_groups.csv", keep_default_na=False)
-    chosen = figure_experiments(summary, 2)
+    chosen = figure_experiments(workdir / "results/analysis/summary_groups.csv", 2)
     assert chosen, "the tiny run should exercise per-architecture figures"
     findings = embedded(html, "findings.html")
     for experiment in summary["experiment"].unique():

@@ -9,6 +9,7 @@ import xarray as xr
 from zoo_factory import make_zoo
 
 from weightzoo import scope_jobs
+from weightzoo.selection import figure_experiments
 from weightzoo.analysis.groups import assign_groups
 
 
@@ -70,7 +71,7 @@ def test_pooled_figures_claims_and_findings(scope):
     page = (tmp / "findings.html").read_text()
     assert "dnn on d" in page and "controlled" in page
     assert "dnn/d/h4: no per-architecture figures" in page and "dnn/d/h8: no per-architecture" not in page
-    assert scope_jobs.figure_experiments(summary, 3) == ["dnn/d/h8"]
+    assert figure_experiments(tmp / "groups.csv", 3) == ["dnn/d/h8"]
 
 
 def test_claims_on_a_layer_that_never_trained_say_so(tmp_path):

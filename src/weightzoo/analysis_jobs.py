@@ -228,15 +228,6 @@ def project_trials(zoo_path, summary_groups_path, experiment: str, figures: Mapp
     _write_text(json.dumps(scores, indent=1), scores_path)
 
 
-def read_scores(path) -> dict:
-    """Projection scores written by ``project_trials``, or {} while the file does not exist yet."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
 # ---------------------------------------------------------------------------------------------- claims
 
 CLAIM_HTML_COLUMNS = ["scope", "arch", "claim", "claim_name", "layer", "statistic", "value", "effect_name",

@@ -33,6 +33,7 @@ from weightzoo.analysis_jobs import (
 )
 from weightzoo.atomic import write_netcdf_atomic
 from weightzoo.plots import natural_key
+from weightzoo.selection import figure_experiments
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path,
                 overview_path)
     summary = pd.read_csv(summary_groups_path, keep_default_na=False)
     counts = group_counts(summary)
-    notes = absent_figure_notes(summary, figure_experiments(summary, min_group), min_group)
+    notes = absent_figure_notes(summary, figure_experiments(summary_groups_path, min_group), min_group)
     if status_paths:
         status_table = training_status_table(status_paths)
         notes = training_status_notes(status_table) + notes
@@ -237,17 +238,6 @@ def group_counts(summary: pd.DataFrame) -> pd.DataFrame:
     order = sorted(range(len(counts)), key=lambda i: (counts["model"].iat[i], counts["dataset"].iat[i],
                                                       natural_key(counts["arch"].iat[i])))
     return counts.iloc[order].reset_index(drop=True)
-
-
-def figure_experiments(summary: pd.DataFrame, min_group: int = 3) -> list[str]:
-    """Experiments with at least two accuracy groups of ``min_group`` trials: only these get per-architecture
-    figures (one group would draw one colour and an empty projection)."""
-    chosen = []
-    for experiment, rows in summary.groupby("experiment", sort=True):
-        sizes = rows["group"][rows["group"] != ""].value_counts()
-        if int((sizes >= min_group).sum()) >= 2:
-            chosen.append(str(experiment))
-    return chosen
 
 
 def absent_figure_notes(summary: pd.DataFrame, chosen: Sequence[str], min_group: int) -> list[str]:

@@ -156,7 +156,7 @@ def projection_scores(wildcards, output):
     """t-SNE separation scores for the captions (read when the report is built; {} before the job ran).
 
     A function of `output` counts as derived, so it never triggers a rerun."""
-    from weightzoo.analysis_jobs import read_scores
+    from weightzoo.selection import read_scores
 
     return read_scores(output.scores)
 
@@ -186,13 +186,10 @@ def scope_inputs(kind):
 
 def figure_experiments():
     """Experiments with two or more accuracy groups (known once the checkpoint group_trials ran)."""
-    from weightzoo.scope_jobs import figure_experiments as chosen
-
-    import pandas as pd
+    from weightzoo.selection import figure_experiments as chosen
 
     path = checkpoints.group_trials.get().output.summary
-    summary = pd.read_csv(path, keep_default_na=False)
-    return chosen(summary, ANALYSIS["claims"]["min_group"])
+    return chosen(path, ANALYSIS["claims"]["min_group"])
 
 
 def analysis_targets():
