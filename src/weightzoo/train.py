@@ -253,6 +253,15 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
                 mean_loss, accuracy = _evaluate(logits_for, data, split)
                 curves[f"{split}_loss"][:, epoch - 1] = mean_loss
                 curves[f"{split}_accuracy"][:, epoch - 1] = accuracy
+        # Every batch loss can be finite while the loss over a whole split is not (a batch without the one
+        # sample whose logits overflow): a non-finite evaluation is divergence too. A finite loss, however
+        # large (1e25), is not: the network still computes, and its accuracy decides its group.
+        evaluated = np.stack([curve[:, epoch - 1] for curve in curves.values()])
+        bad = torch.from_numpy(~np.isfinite(evaluated).all(axis=0)).to(device) & ~diverged
+        if bad.any():
+            diverged_epoch.masked_fill_(bad, epoch)
+            diverged |= bad
+            _freeze(optimizer, leaves, diverged)
         if epoch in snapshots:
             record(snapshots.index(epoch))
         _log_epoch(epoch, n_epochs, epoch_loss / n_batches, diverged, n_trials * perm.shape[1] * epoch, start)
