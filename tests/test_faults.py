@@ -124,3 +124,188 @@ def test_projection_all_diverged_draws_message():
     proj = project(zoo, features="raw")
     assert "at least 4 trials with finite weights, have 0" in proj.attrs["message"]
     assert np.isnan(proj["x"].values).all()
+
+
+# ------------------------------------------------------------------------------------------ config
+
+import copy  # noqa: E402
+
+import yaml  # noqa: E402
+
+from weightzoo.config import (  # noqa: E402
+    ConfigError,
+    check_config,
+    coerce_numbers,
+    main as check_config_main,
+    yaml_syntax_error,
+)
+
+SCHEMA = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
+BASE = """\
+datasets:
+  digits: {}
+experiments:
+  - model: dnn
+    datasets: [digits]
+    arch: {hidden: [2, 8]}
+    trials: 4
+training:
+  epochs: 3
+"""
+
+
+def write_config(tmp_path, text, name="my.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def checked_file(tmp_path, text):
+    path = write_config(tmp_path, text)
+    config = yaml.safe_load(path.read_text())
+    return config, check_config(config, [str(path)]), path
+
+
+def config_error(tmp_path, text) -> str:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        check_config(yaml.safe_load(path.read_text()), [str(path)])
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message  # one line, not a schema dump
+    return message.replace(str(path), "my.yaml")
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    """YAML 1.1 reads `1e-3` and `1.0e12` as strings: coerced where the schema wants a number."""
+    text = BASE + "  lr: 1e-3\n  init_std: 1.0e12\n  batch_size: 1e2\n"
+    config, _, _ = checked_file(tmp_path, text)
+    assert yaml.safe_load(text)["training"]["lr"] == "1e-3"  # what PyYAML (and Snakemake) read
+    training = config["training"]
+    assert training["lr"] == 1e-3 and isinstance(training["lr"], float)
+    assert training["init_std"] == 1e12
+    assert training["batch_size"] == 100 and type(training["batch_size"]) is int
+
+
+def test_integral_float_for_an_integer_key_becomes_int(tmp_path):
+    config, _, _ = checked_file(tmp_path, BASE.replace("epochs: 3", "epochs: 3.0e+0"))
+    assert config["training"]["epochs"] == 3 and type(config["training"]["epochs"]) is int
+
+
+def test_numbers_inside_lists_and_mappings_are_coerced():
+    config = {"analysis": {"groups": {"bins": {"digits": ["5e-1", "9E-1"]}}},
+              "training": {"snapshots": ["0", "1e0"]}}
+    coerce_numbers(config, SCHEMA)
+    assert config["analysis"]["groups"]["bins"]["digits"] == [0.5, 0.9]
+    assert config["training"]["snapshots"] == [0, 1]
+
+
+def test_strings_where_the_schema_wants_strings_stay_strings():
+    config = {"datasets": {"mnist": {"data_dir": "1e3"}}, "experiments": [{"arch": {"pool": "cls"}}],
+              "training": {"lr": "fast"}}
+    coerce_numbers(config, SCHEMA)
+    assert config["datasets"]["mnist"]["data_dir"] == "1e3"
+    assert config["training"]["lr"] == "fast"  # not a number: left for the schema to reject
+
+
+@pytest.mark.parametrize("text,expected", [
+    (BASE + "trainig: {}\n",
+     "trainig: unknown key (my.yaml line 10); allowed here (top level): analysis, datasets, experiments, training"),
+    (BASE + "  lrr: 0.1\n",
+     "training.lrr: unknown key (my.yaml line 10); allowed here (training): base_seed, batch_size, device, epochs, "
+     "init_std, lr, snapshots, vectorize"),
+    (BASE + "  lr: fast\n", "training.lr = 'fast' (my.yaml line 10): expected a number > 0"),
+    (BASE + "  lr: -1e-3\n", "training.lr = -0.001 (my.yaml line 10): expected a number > 0"),
+    (BASE.replace("model: dnn", "model: rnn"), "experiments[0].model = 'rnn' (my.yaml line 4): expected one of dnn, cnn, vit"),
+    (BASE.replace("[2, 8]", "[2, x]"),
+     "experiments[0].arch.hidden = [2, 'x'] (my.yaml line 6): expected an integer >= 1 or a list of (an integer >= 1)"),
+    (BASE.replace("datasets: [digits]", "datasets: []"), "experiments[0].datasets = [] (my.yaml line 5): needs at least 1 item(s)"),
+    (BASE.replace("    arch: {hidden: [2, 8]}\n", ""), "experiments[0]: 'arch' is a required property (my.yaml line 4)"),
+    (BASE.replace("digits: {}", "svhn: {}"),
+     "datasets.svhn: unknown name 'svhn' (my.yaml line 2); allowed: digits, mnist5k, mnist, fmnist, cifar10"),
+])
+def test_schema_errors_are_one_line_with_key_value_and_file(tmp_path, text, expected):
+    assert config_error(tmp_path, text) == expected
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path, capsys):
+    """Snakemake itself says only "Config file is not valid JSON or YAML" (see the workflow test below);
+    `python -m weightzoo.config FILE` says where."""
+    path = write_config(tmp_path, BASE.replace("[digits]", "[digits"))
+    assert yaml_syntax_error(path) == (
+        f"{path} line 6 column 9: YAML syntax error: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence that starts at line 5 column 15)")
+    assert check_config_main([str(path)]) == 1
+    assert f"{path} line 6 column 9" in capsys.readouterr().err
+    tabs = write_config(tmp_path, "datasets:\n\tdigits: {}\n", "tabs.yaml")
+    assert yaml_syntax_error(tabs).startswith(f"{tabs} line 2 column 1: YAML syntax error: found character '\\t'")
+
+
+def test_check_config_command_accepts_a_good_file(tmp_path, capsys):
+    path = write_config(tmp_path, BASE + "  lr: 1e-3\n")
+    assert check_config_main([str(path)]) == 0
+    assert "valid, 2 experiments" in capsys.readouterr().out
+
+
+def test_duplicate_architecture_listed_twice(tmp_path):
+    text = BASE.replace("training:", "  - {model: dnn, datasets: [digits], arch: {hidden: [8, 16]}}\ntraining:")
+    message = config_error(tmp_path, text)
+    assert message == ("experiments[1] (my.yaml line 8): experiment dnn/digits/h8 is already defined by "
+                       "experiments[0]; the same architecture is listed twice; remove it from one of the blocks")
+    assert "sweep" not in message
+
+
+def test_duplicate_label_from_an_unswept_key(tmp_path):
+    text = """\
+datasets: {digits: {}}
+experiments:
+  - {model: vit, datasets: [digits], arch: {heads: [1, 2], embed_dim: 8}}
+  - {model: vit, datasets: [digits], arch: {heads: [1, 2], embed_dim: 16}}
+"""
+    assert config_error(tmp_path, text) == (
+        "experiments[1] (my.yaml line 4): experiment vit/digits/heads1 is already defined by experiments[0]; the "
+        "blocks differ in ['embed_dim'], which the label does not show because it is not swept in both; sweep "
+        "embed_dim as a list in one block, or change the arch values so the labels differ")
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ("  batch_size: 1348\n", "training.batch_size (my.yaml line 10): 1348 is larger than the 1347 training samples "
+                             "of 'digits'; use at most 1347 (= full-batch training)"),
+])
+def test_batch_size_larger_than_the_train_split(tmp_path, extra, expected):
+    assert config_error(tmp_path, BASE + extra) == expected
+    checked_file(tmp_path, BASE + "  batch_size: 1347\n")  # exactly the train split: fine
+
+
+def test_batch_size_follows_test_fraction(tmp_path):
+    text = BASE.replace("digits: {}", "mnist5k: {test_fraction: 0.5}").replace("[digits]", "[mnist5k]")
+    assert config_error(tmp_path, text + "  batch_size: 2501\n") == (
+        "training.batch_size (my.yaml line 10): 2501 is larger than the 2500 training samples of 'mnist5k'; use at "
+        "most 2500 (= full-batch training)")
+
+
+def test_batch_size_of_a_file_dataset_is_checked_at_the_train_step(tmp_path):
+    from weightzoo.data import DatasetError, check_batch_size
+
+    ds = tiny_dataset(n_train=300)
+    check_batch_size(ds, 300, "resources/datasets/mnist.nc")
+    with pytest.raises(DatasetError, match=r"^resources/datasets/mnist.nc: training.batch_size 301 is larger than "
+                                           r"the 300 training samples of this dataset; set training.batch_size to "
+                                           r"at most 300$"):
+        check_batch_size(ds, 301, "resources/datasets/mnist.nc")
+
+
+@pytest.mark.parametrize("analysis,expected", [
+    ("analysis:\n  groups: {method: bins}\n",
+     "analysis.groups.bins (my.yaml line 11, under analysis.groups): method 'bins' needs cut points [low/mid, "
+     "mid/high] for every trained dataset; missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]})"),
+    ("analysis:\n  groups: {method: bins, bins: {mnist5k: [0.5, 0.9]}}\n",
+     "analysis.groups.bins (my.yaml line 11): method 'bins' needs cut points [low/mid, mid/high] for every trained "
+     "dataset; missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]})"),
+    ("analysis:\n  groups: {method: bins, bins: {digits: [0.9, 0.5]}}\n",
+     "analysis.groups.bins.digits (my.yaml line 11): [0.9, 0.5] must be increasing (low/mid <= mid/high)"),
+    ("analysis:\n  claims: {early_snapshot: 2}\n",
+     "analysis.claims.early_snapshot (my.yaml line 11): epoch 2 is not stored (training.snapshots resolve to "
+     "[0, 1, 3]); add it to training.snapshots"),
+])
+def test_analysis_settings_are_checked_before_any_job(tmp_path, analysis, expected):
+    assert config_error(tmp_path, BASE + analysis) == expected

@@ -7,7 +7,7 @@ import time
 import torch
 
 from weightzoo.config import resolved_model_arch
-from weightzoo.data import load_dataset
+from weightzoo.data import check_batch_size, load_dataset
 from weightzoo.models import model_kwargs
 from weightzoo.store import gather, result_to_dataset, summary_table, write_csv_atomic, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, resolve_device, train_trials
@@ -28,6 +28,7 @@ def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, tr
     torch.set_num_threads(max(1, int(threads)))
     device = resolve_device(training.get("device", "auto"))
     prepared = load_dataset(dataset_path)
+    check_batch_size(prepared, int(training.get("batch_size", Hyperparameters.batch_size)), dataset_path)
     data = TensorData.from_dataset(prepared, device)
     kwargs = model_kwargs(model, resolved_model_arch(arch_params, data.input_shape[-1]), data.input_shape,
                           data.n_classes)
