@@ -309,3 +309,296 @@ def test_batch_size_of_a_file_dataset_is_checked_at_the_train_step(tmp_path):
 ])
 def test_analysis_settings_are_checked_before_any_job(tmp_path, analysis, expected):
     assert config_error(tmp_path, BASE + analysis) == expected
+
+
+# ------------------------------------------------------------------------------------------ files
+
+import shutil  # noqa: E402
+import time  # noqa: E402
+
+from weightzoo import atomic  # noqa: E402
+from weightzoo.atomic import (  # noqa: E402
+    DamagedFileError,
+    WriteError,
+    atomic_path,
+    name_damaged_inputs_on_crash,
+    naming_damaged_inputs,
+    remove_stale_parts,
+)
+from weightzoo.data import DatasetError, load_dataset, save_dataset  # noqa: E402
+from weightzoo.store import gather, open_zoo, result_to_dataset, write_zoo  # noqa: E402
+
+
+def flip_data_bytes(path):
+    """Overwrite 8 bytes inside the data of a netCDF file: the first offset (from 30 % in) at which the file
+    still opens but no longer reads back in full, as bit rot or a stray write would leave it."""
+    raw = bytearray(path.read_bytes())
+    probe = path.with_name("probe.nc")
+    for offset in [*range(int(len(raw) * 0.3), len(raw) - 8, 61), *range(0, int(len(raw) * 0.3), 61)]:
+        damaged = bytearray(raw)
+        damaged[offset : offset + 8] = bytes(b ^ 0xFF for b in raw[offset : offset + 8])
+        probe.write_bytes(damaged)
+        try:
+            with xr.open_dataset(probe, engine="netcdf4", cache=False) as ds:
+                try:
+                    ds.load()
+                except (RuntimeError, OSError):
+                    path.write_bytes(damaged)
+                    return offset
+        except (RuntimeError, OSError, ValueError):
+            continue
+        finally:
+            probe.unlink(missing_ok=True)
+    raise AssertionError(f"no data byte found in {path}")
+
+
+def rewrite_one_value(path, variable):
+    """Change one stored value the way HDF5 itself would write it (its own chunk checksum stays valid): what a
+    damaged chunk index that points a read at the wrong bytes looks like. Only weightzoo's CRC can see it."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as nc:
+        var = nc.variables[variable]
+        index = (0,) * var.ndim
+        var[index] = var[index] + 1
+
+
+@pytest.fixture(scope="module")
+def chunk_files(tmp_path_factory):
+    data = TensorData.from_dataset(tiny_dataset())
+    kwargs = _dnn(data, 16)
+    hp = Hyperparameters(epochs=1, batch_size=50, snapshots=(0, -1))
+    folder = tmp_path_factory.mktemp("chunks")
+    paths = []
+    for i, trials in enumerate(([0, 1], [2, 3])):
+        result = train_trials("dnn", kwargs, data, trials, hp)
+        ds = result_to_dataset(result, model="dnn", dataset="tiny", arch="h16", model_kwargs=kwargs,
+                               hyperparameters=vars(hp), input_shape=data.input_shape, n_classes=10)
+        paths.append(folder / f"chunk{i}.nc")
+        write_zoo(ds, paths[-1])
+    return paths
+
+
+@pytest.fixture
+def chunks(chunk_files, tmp_path):
+    copies = []
+    for path in chunk_files:
+        copies.append(tmp_path / "train" / path.name)
+        copies[-1].parent.mkdir(exist_ok=True)
+        shutil.copy(path, copies[-1])
+    return copies
+
+
+def previous_zoo(chunks, tmp_path):
+    zoo = tmp_path / "zoo" / "h16.nc"
+    gather(chunks, zoo)
+    return zoo, zoo.read_bytes()
+
+
+def test_damaged_chunk_is_named_and_moved_aside_and_the_zoo_kept(chunks, tmp_path):
+    """Bytes overwritten inside a chunk's data: was a bare `RuntimeError: NetCDF: HDF error`."""
+    zoo, before = previous_zoo(chunks, tmp_path)
+    flip_data_bytes(chunks[1])
+    with pytest.raises(DamagedFileError) as info:
+        gather(chunks, zoo)
+    message = str(info.value)
+    assert message.startswith(f"{chunks[1]}: reading ")
+    assert f"the file is damaged: moved it to {chunks[1]}.damaged; rerun the workflow: Snakemake retrains this " \
+           "chunk" in message
+    assert not chunks[1].exists() and chunks[1].with_name("chunk1.nc.damaged").exists()
+    assert zoo.read_bytes() == before  # the previous zoo is untouched
+    assert not list(zoo.parent.glob(".*.part"))
+
+
+def test_chunk_that_is_not_netcdf_is_named(chunks, tmp_path):
+    chunks[0].write_bytes(b"\x00" * 100)
+    with pytest.raises(DamagedFileError, match=rf"^{chunks[0]}: not readable as netCDF: OSError: .*Unknown file format.*the file is "
+                                               rf"damaged: moved it to {chunks[0]}.damaged"):
+        gather(chunks, tmp_path / "zoo.nc")
+    assert not (tmp_path / "zoo.nc").exists()
+
+
+def test_chunk_with_a_silently_changed_value_fails_its_checksum(chunks, tmp_path):
+    rewrite_one_value(chunks[0], "fc2_weight")
+    with pytest.raises(DamagedFileError, match=rf"^{chunks[0]}: variable 'fc2_weight' does not match its checksum; "
+                                               "the file is damaged"):
+        gather(chunks, tmp_path / "zoo.nc")
+
+
+def test_truncated_chunk_is_named(chunks, tmp_path):
+    raw = chunks[0].read_bytes()
+    chunks[0].write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DamagedFileError, match=rf"^{chunks[0]}: "):
+        gather(chunks, tmp_path / "zoo.nc")
+
+
+def test_damaged_zoo_is_named_by_the_analysis_jobs(chunks, tmp_path):
+    """A zoo damaged after gathering: the analysis job's read error names it (moved aside: regathered)."""
+    zoo, _ = previous_zoo(chunks, tmp_path)
+    flip_data_bytes(zoo)
+    with pytest.raises(DamagedFileError) as info:
+        with naming_damaged_inputs([str(zoo)], "rerun the workflow: Snakemake gathers it again from its chunks"):
+            with xr.open_dataset(zoo) as ds:
+                ds.load()
+    assert str(info.value).startswith(f"{zoo}: RuntimeError: NetCDF: HDF error; the file is damaged: moved it to ")
+    assert str(info.value).endswith("rerun the workflow: Snakemake gathers it again from its chunks (and delete "
+                                    "h16.nc.damaged once you no longer need it)")
+    assert not zoo.exists()
+
+
+def test_crash_hook_names_a_damaged_zoo(chunks, tmp_path):
+    """The analysis scripts install this hook (one line): the job's log and stderr name the damaged file."""
+    zoo, _ = previous_zoo(chunks, tmp_path)
+    flip_data_bytes(zoo)
+    code = f"""
+import sys, xarray as xr
+sys.path.insert(0, {str(os.path.abspath('src'))!r})
+from weightzoo.atomic import name_damaged_inputs_on_crash
+name_damaged_inputs_on_crash([{str(zoo)!r}], "rerun")
+xr.load_dataset({str(zoo)!r})
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert f"DamagedFileError: {zoo}: RuntimeError: NetCDF: HDF error; the file is damaged: moved it to" in proc.stderr
+
+
+def test_error_unrelated_to_inputs_passes_unchanged(chunks, tmp_path):
+    with pytest.raises(KeyError, match="no_such_variable"):
+        with naming_damaged_inputs([str(chunks[0])]):
+            raise KeyError("no_such_variable")
+    assert chunks[0].exists()
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    from weightzoo.data import build_dataset
+
+    ds = tiny_dataset()
+    built = build_dataset("digits", ds["images"].values, ds["labels"].values, ds["split"].values, source="test",
+                          split_seed=0)
+    path = tmp_path / "resources" / "datasets" / "digits.nc"
+    save_dataset(built, path)
+    return path
+
+
+def test_damaged_prepared_dataset_is_named_and_moved_aside(prepared):
+    flip_data_bytes(prepared)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(prepared)
+    message = str(info.value)
+    assert message.startswith(f"{prepared}: cannot be read as netCDF: RuntimeError: NetCDF: HDF error; the file is "
+                              f"damaged: moved it to {prepared}.damaged; rerun the workflow: Snakemake prepares the "
+                              "dataset again")
+    assert "--rerun-triggers params input software-env code" in message
+    assert not prepared.exists()
+
+
+def test_prepared_dataset_with_a_changed_value_fails_its_checksum(prepared):
+    rewrite_one_value(prepared, "labels")
+    with pytest.raises(DatasetError, match=rf"^{prepared}: variable 'labels' does not match its checksum"):
+        load_dataset(prepared)
+
+
+def test_old_files_without_checksums_still_load(tmp_path):
+    """Files written before the checksums (no weightzoo_crc32 attribute) are read as before."""
+    from weightzoo.atomic import write_netcdf_atomic
+    from weightzoo.data import build_dataset
+
+    ds = tiny_dataset()
+    built = build_dataset("digits", ds["images"].values, ds["labels"].values, ds["split"].values, source="test",
+                          split_seed=0)
+    write_netcdf_atomic(built, tmp_path / "old.nc")
+    assert load_dataset(tmp_path / "old.nc")["labels"].size == 400
+
+
+FULL = "disk full"
+
+
+def _small_tmpfs(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tiny tmpfs needs root (the ENOSPC case is also simulated below)")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    return mount
+
+
+def test_full_disk_gives_write_error_and_keeps_the_old_file(chunk_files, tmp_path):
+    mount = _small_tmpfs(tmp_path)
+    try:
+        target = mount / "zoo.nc"
+        target.write_bytes(b"previous good file")
+        with open_zoo(chunk_files[0]) as ds:
+            ds = ds.load()
+        with pytest.raises(WriteError) as info:
+            write_zoo(ds, target)
+        assert info.value.errno == errno.ENOSPC
+        assert str(info.value).startswith(f"[Errno {errno.ENOSPC}] {target}: writing failed (NetCDF: HDF error); "
+                                          f"the disk holding {mount} is full")
+        assert "Nothing was replaced: any previous version of the file is untouched." in str(info.value)
+        assert target.read_bytes() == b"previous good file"
+        assert sorted(p.name for p in mount.iterdir()) == ["zoo.nc"]  # no part file left
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+def test_enospc_while_writing_is_named(tmp_path, monkeypatch):
+    target = tmp_path / "summary.csv"
+    target.write_text("old")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(100, 100, 0))
+    with pytest.raises(WriteError, match=rf"{target}: writing failed \(\[Errno 28\] No space left on device\); the "
+                                         rf"disk holding {tmp_path} is full \(0 bytes free\)"):
+        with atomic_path(target) as tmp:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert target.read_text() == "old" and not list(tmp_path.glob(".*.part"))
+
+
+def test_other_errors_inside_a_write_are_not_relabelled(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "x.nc"):
+            open(tmp_path / "missing" / "input.csv")
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_part_files_are_cleaned_at_the_next_write(tmp_path):
+    host = atomic._HOST
+    dead = tmp_path / f".zoo.nc.{host}-{_dead_pid()}.abcd1234.part"
+    alive = tmp_path / f".zoo.nc.{host}-{os.getppid()}.abcd1234.part"  # a writer that is still running
+    old_legacy = tmp_path / ".zoo.nc.k2j3h4g5.part"  # the old naming, untouched for two days
+    new_legacy = tmp_path / ".other.nc.k2j3h4g5.part"  # old naming, may still be written on another node
+    other_host = tmp_path / ".zoo.nc.elsewhere-1.abcd1234.part"
+    for path in (dead, alive, old_legacy, new_legacy, other_host):
+        path.write_bytes(b"partial")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old_legacy, (two_days_ago, two_days_ago))
+    user_file = tmp_path / ".hidden.part.txt"
+    user_file.write_text("not ours")
+    with atomic_path(tmp_path / "summary.csv") as tmp:
+        tmp.write_text("a,b\n")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([alive.name, new_legacy.name, other_host.name, user_file.name, "summary.csv"])
+
+
+def test_kill_9_during_a_write_leaves_a_part_file_the_next_write_removes(tmp_path):
+    code = f"""
+import sys, time
+sys.path.insert(0, {os.path.abspath('src')!r})
+from weightzoo.atomic import atomic_path
+with atomic_path({str(tmp_path / 'chunk0.nc')!r}) as tmp:
+    tmp.write_bytes(b"half")
+    print(tmp, flush=True)
+    time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    part = proc.stdout.readline().strip()
+    proc.kill()  # SIGKILL: no finally block runs
+    proc.wait()
+    assert os.path.exists(part) and not (tmp_path / "chunk0.nc").exists()
+    assert remove_stale_parts(tmp_path) == [atomic.Path(part)]
+    assert not os.path.exists(part)

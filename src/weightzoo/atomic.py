@@ -84,6 +84,8 @@ def _write_error(path, err) -> WriteError:
     except OSError:
         free = None
     full = code in NO_SPACE or (free is not None and free < 1 << 20)
+    if full and code not in NO_SPACE:
+        code = errno.ENOSPC  # netCDF reports a full disk as "NetCDF: HDF error"
     if full:
         hint = (f"the disk holding {folder} is full ({free if free is not None else '?'} bytes free) or over quota: "
                 "free space (or point the workflow at a bigger disk) and rerun")

@@ -146,7 +146,8 @@ def gather(chunk_paths, out_path) -> None:
             try:
                 chunks.append(open_zoo(path))
             except DamagedFileError as err:
-                raise damaged(path, str(err.__cause__ or err), REMAKE_CHUNK) from err
+                cause = err.__cause__ or err
+                raise damaged(path, f"not readable as netCDF: {type(cause).__name__}: {cause}", REMAKE_CHUNK) from err
         chunks.sort(key=lambda d: int(d["trial"][0]))
         _check_compatible(chunks, chunk_paths)
         template = xr.concat([c.drop_vars(list(c.data_vars)) for c in chunks], dim="trial")
