@@ -222,7 +222,8 @@ def test_strings_where_the_schema_wants_strings_stay_strings():
     (BASE.replace("    arch: {hidden: [2, 8]}\n", ""), "experiments[0]: 'arch' is a required property (my.yaml line 4)"),
     (BASE.replace("digits: {}", "svhn: {}"),
      "datasets.svhn: unknown name 'svhn' (my.yaml line 2); allowed: digits, mnist5k, mnist, fmnist, cifar10"),
-])
+], ids=["unknown-top-key", "unknown-nested-key", "wrong-type", "out-of-range", "bad-enum", "bad-list-item",
+        "empty-list", "missing-required-key", "unknown-dataset-name"])
 def test_schema_errors_are_one_line_with_key_value_and_file(tmp_path, text, expected):
     assert config_error(tmp_path, text) == expected
 
@@ -267,12 +268,10 @@ experiments:
         "embed_dim as a list in one block, or change the arch values so the labels differ")
 
 
-@pytest.mark.parametrize("extra,expected", [
-    ("  batch_size: 1348\n", "training.batch_size (my.yaml line 10): 1348 is larger than the 1347 training samples "
-                             "of 'digits'; use at most 1347 (= full-batch training)"),
-])
-def test_batch_size_larger_than_the_train_split(tmp_path, extra, expected):
-    assert config_error(tmp_path, BASE + extra) == expected
+def test_batch_size_larger_than_the_train_split(tmp_path):
+    assert config_error(tmp_path, BASE + "  batch_size: 1348\n") == (
+        "training.batch_size (my.yaml line 10): 1348 is larger than the 1347 training samples of 'digits'; use at "
+        "most 1347 (= full-batch training)")
     checked_file(tmp_path, BASE + "  batch_size: 1347\n")  # exactly the train split: fine
 
 
@@ -306,7 +305,7 @@ def test_batch_size_of_a_file_dataset_is_checked_at_the_train_step(tmp_path):
     ("analysis:\n  claims: {early_snapshot: 2}\n",
      "analysis.claims.early_snapshot (my.yaml line 11): epoch 2 is not stored (training.snapshots resolve to "
      "[0, 1, 3]); add it to training.snapshots"),
-])
+], ids=["bins-without-entries", "bins-missing-a-dataset", "bins-decreasing", "early-snapshot-not-stored"])
 def test_analysis_settings_are_checked_before_any_job(tmp_path, analysis, expected):
     assert config_error(tmp_path, BASE + analysis) == expected
 
@@ -540,7 +539,7 @@ def test_full_disk_gives_write_error_and_keeps_the_old_file(chunk_files, tmp_pat
         assert target.read_bytes() == b"previous good file"
         assert sorted(p.name for p in mount.iterdir()) == ["zoo.nc"]  # no part file left
     finally:
-        subprocess.run(["umount", str(mount)])
+        subprocess.run(["umount", "--lazy", str(mount)])  # lazy: netCDF may still hold the failed file open
 
 
 def test_enospc_while_writing_is_named(tmp_path, monkeypatch):
@@ -602,3 +601,119 @@ with atomic_path({str(tmp_path / 'chunk0.nc')!r}) as tmp:
     assert os.path.exists(part) and not (tmp_path / "chunk0.nc").exists()
     assert remove_stale_parts(tmp_path) == [atomic.Path(part)]
     assert not os.path.exists(part)
+
+
+# ------------------------------------------------------------------------------------------ workflow
+
+from conftest import ROOT, snakemake  # noqa: E402
+
+HUGE = """\
+datasets:
+  digits: {}
+experiments:
+  - model: dnn
+    datasets: [digits]
+    arch: {hidden: 2}
+    trials: 4
+  - model: cnn
+    datasets: [digits]
+    arch: {channels: 2}
+    trials: 4
+training:
+  epochs: 1
+  init_std: 1.0e18   # YAML 1.1 reads this as a string: coerced
+analysis:
+  claims: {n_permutations: 19, n_bootstrap: 19, cv_folds: 2}
+  tsne: {per_layer: false}
+"""
+
+
+@pytest.mark.slow
+def test_all_diverged_huge_weight_zoo_still_gives_every_output_and_the_report(tmp_path):
+    """init_std 1e18: every trial diverges or holds weights near float32's limit. project_trials used to crash
+    (LinAlgError) and --report failed on the missing figures."""
+    (tmp_path / "huge.yaml").write_text(HUGE)
+    config = ["--configfile", str(tmp_path / "huge.yaml")]
+    proc = snakemake(tmp_path, *config, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = (tmp_path / "results/analysis/summary_groups.csv").read_text().splitlines()
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "results/analysis/summary_groups.csv", keep_default_na=False)
+    assert len(table) == 8 and summary
+    assert set(table["group"]) == {"non"}  # nothing trained: no trial in low/mid/high
+    losses = table[["final_train_loss", "final_test_loss"]].replace("", np.nan).astype(float).to_numpy()
+    assert (table["diverged"].astype(str) == "True").to_numpy()[~np.isfinite(losses).all(axis=1)].all()
+    dry = snakemake(tmp_path, *config, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr  # every output of the workflow is there
+    report = snakemake(tmp_path, *config, "--report", str(tmp_path / "report.zip"), timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (tmp_path / "report.zip").stat().st_size > 0
+
+
+SMALL = """\
+datasets:
+  digits: {}
+experiments:
+  - model: dnn
+    datasets: [digits]
+    arch: {hidden: 4}
+    trials: 4
+    trials_per_job: 2
+training:
+  epochs: 1
+  lr: 1e-3
+"""
+
+
+@pytest.mark.slow
+def test_failed_gather_keeps_the_previous_zoo(tmp_path):
+    """Snakemake deletes a job's existing outputs before running it; gather_zoo's output is update()-flagged, so
+    Snakemake backs the previous zoo up and restores it when the gather fails on a damaged chunk."""
+    (tmp_path / "small.yaml").write_text(SMALL)
+    args = ["--configfile", str(tmp_path / "small.yaml"), "--cores", "2", "results/zoo/dnn/digits/base.nc"]
+    assert snakemake(tmp_path, *args).returncode == 0
+    zoo = tmp_path / "results/zoo/dnn/digits/base.nc"
+    chunk = tmp_path / "results/train/dnn/digits/base/chunk1.nc"
+    before = xr.load_dataset(zoo)
+    flip_data_bytes(chunk)  # also makes the chunk newer than the zoo: Snakemake gathers again
+    proc = snakemake(tmp_path, *args)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert f"DamagedFileError: {chunk}: reading " in output
+    assert "Restored previous version of results/zoo/dnn/digits/base.nc (updating job failed)." in output
+    xr.testing.assert_identical(xr.load_dataset(zoo), before)
+    assert chunk.with_name("chunk1.nc.damaged").exists() and not chunk.exists()
+    # the damaged chunk is retrained as soon as the zoo is gathered again
+    proc = snakemake(tmp_path, *args[:-1], "--forcerun", "gather_zoo", "results/zoo/dnn/digits/base.nc")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert chunk.exists()
+    xr.testing.assert_equal(xr.load_dataset(zoo).drop_attrs(), before.drop_attrs())
+
+
+@pytest.mark.slow
+def test_config_errors_from_snakemake_fit_one_screen(tmp_path):
+    """Before: an unknown top-level key printed the whole schema (847 lines)."""
+    (tmp_path / "bad.yaml").write_text(SMALL + "trainig: {}\n")
+    proc = snakemake(tmp_path, "--configfile", str(tmp_path / "bad.yaml"), "-n")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) <= 5, output
+    assert (f"invalid config: trainig: unknown key ({tmp_path / 'bad.yaml'} line 12); allowed here (top level): "
+            "analysis, datasets, experiments, training") in output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()  # before any job
+
+
+@pytest.mark.slow
+def test_yaml_syntax_error_in_snakemake_names_no_file(tmp_path):
+    """What Snakemake 9 itself prints for a --configfile it cannot parse, before the Snakefile runs (so the
+    workflow cannot add the file and line): README points to `python -m weightzoo.config FILE`."""
+    (tmp_path / "broken.yaml").write_text(SMALL.replace("[digits]", "[digits"))
+    proc = snakemake(tmp_path, "--configfile", str(tmp_path / "broken.yaml"), "-n")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "Config file is not valid JSON or YAML" in output and "broken.yaml" not in output.split("Command:")[0]
+    checker = subprocess.run([sys.executable, "-m", "weightzoo.config", str(tmp_path / "broken.yaml")],
+                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert checker.returncode == 1 and f"{tmp_path / 'broken.yaml'} line 6 column 9" in checker.stderr
