@@ -717,3 +717,34 @@ def test_yaml_syntax_error_in_snakemake_names_no_file(tmp_path):
     checker = subprocess.run([sys.executable, "-m", "weightzoo.config", str(tmp_path / "broken.yaml")],
                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert checker.returncode == 1 and f"{tmp_path / 'broken.yaml'} line 6 column 9" in checker.stderr
+
+
+@pytest.mark.slow
+def test_killed_snakemake_needs_unlock_and_loses_only_running_jobs(tmp_path):
+    """kill -9 of Snakemake and its jobs mid-training: the rerun refuses (lock, as README says) until
+    `--unlock`, then finishes without --rerun-incomplete: no half-written output counts as done."""
+    import signal
+
+    (tmp_path / "small.yaml").write_text(SMALL.replace("epochs: 1", "epochs: 30"))
+    args = ["--configfile", str(tmp_path / "small.yaml"), "--cores", "1", "results/zoo/dnn/digits/base.nc"]
+    proc = subprocess.Popen([*conftest_snakemake_command(tmp_path), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "logs/train_trials/dnn/digits/base/chunk0.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "epoch 2/30" in log.read_text()):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/train/dnn/digits/base/chunk0.nc").exists()
+    locked = snakemake(tmp_path, *args)
+    assert locked.returncode == 1 and "Directory cannot be locked" in locked.stdout + locked.stderr
+    assert snakemake(tmp_path, "--configfile", str(tmp_path / "small.yaml"), "--unlock").returncode == 0
+    rerun = snakemake(tmp_path, *args)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-3000:]
+    assert not list((tmp_path / "results").rglob(".*.part"))
+
+
+def conftest_snakemake_command(workdir):
+    from conftest import SNAKEMAKE
+
+    return [*SNAKEMAKE, "--directory", str(workdir)]

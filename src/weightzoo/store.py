@@ -123,7 +123,7 @@ def open_zoo(path, **kwargs) -> xr.Dataset:
     """Open a zoo file lazily, checking it is one (clear error naming the file otherwise)."""
     try:
         ds = xr.open_dataset(path, engine="netcdf4", **kwargs)
-    except (OSError, ValueError, RuntimeError) as err:
+    except READ_ERRORS as err:
         if isinstance(err, FileNotFoundError):
             raise ValueError(f"{path}: zoo file does not exist") from err
         raise DamagedFileError(f"{path}: not a readable netCDF zoo file ({err}); if this workflow wrote it, "
