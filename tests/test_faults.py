@@ -250,8 +250,8 @@ def test_check_config_command_accepts_a_good_file(tmp_path, capsys):
 def test_duplicate_architecture_listed_twice(tmp_path):
     text = BASE.replace("training:", "  - {model: dnn, datasets: [digits], arch: {hidden: [8, 16]}}\ntraining:")
     message = config_error(tmp_path, text)
-    assert message == ("experiments[1] (my.yaml line 8): experiment dnn/digits/h8 is already defined by "
-                       "experiments[0]; the same architecture is listed twice; remove it from one of the blocks")
+    assert message == ("experiments[1]: experiment dnn/digits/h8 is already defined by experiments[0]; the same "
+                       "architecture is listed twice; remove it from one of the blocks (my.yaml line 8)")
     assert "sweep" not in message
 
 
@@ -263,23 +263,23 @@ experiments:
   - {model: vit, datasets: [digits], arch: {heads: [1, 2], embed_dim: 16}}
 """
     assert config_error(tmp_path, text) == (
-        "experiments[1] (my.yaml line 4): experiment vit/digits/heads1 is already defined by experiments[0]; the "
-        "blocks differ in ['embed_dim'], which the label does not show because it is not swept in both; sweep "
-        "embed_dim as a list in one block, or change the arch values so the labels differ")
+        "experiments[1]: experiment vit/digits/heads1 is already defined by experiments[0]; the blocks differ in "
+        "['embed_dim'], which the label does not show because it is not swept in both; sweep embed_dim as a list "
+        "in one block, or change the arch values so the labels differ (my.yaml line 4)")
 
 
 def test_batch_size_larger_than_the_train_split(tmp_path):
     assert config_error(tmp_path, BASE + "  batch_size: 1348\n") == (
-        "training.batch_size (my.yaml line 10): 1348 is larger than the 1347 training samples of 'digits'; use at "
-        "most 1347 (= full-batch training)")
+        "training.batch_size: 1348 is larger than the 1347 training samples of 'digits'; use at most 1347 "
+        "(= full-batch training) (my.yaml line 10)")
     checked_file(tmp_path, BASE + "  batch_size: 1347\n")  # exactly the train split: fine
 
 
 def test_batch_size_follows_test_fraction(tmp_path):
     text = BASE.replace("digits: {}", "mnist5k: {test_fraction: 0.5}").replace("[digits]", "[mnist5k]")
     assert config_error(tmp_path, text + "  batch_size: 2501\n") == (
-        "training.batch_size (my.yaml line 10): 2501 is larger than the 2500 training samples of 'mnist5k'; use at "
-        "most 2500 (= full-batch training)")
+        "training.batch_size: 2501 is larger than the 2500 training samples of 'mnist5k'; use at most 2500 "
+        "(= full-batch training) (my.yaml line 10)")
 
 
 def test_batch_size_of_a_file_dataset_is_checked_at_the_train_step(tmp_path):
@@ -295,16 +295,16 @@ def test_batch_size_of_a_file_dataset_is_checked_at_the_train_step(tmp_path):
 
 @pytest.mark.parametrize("analysis,expected", [
     ("analysis:\n  groups: {method: bins}\n",
-     "analysis.groups.bins (my.yaml line 11, under analysis.groups): method 'bins' needs cut points [low/mid, "
-     "mid/high] for every trained dataset; missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]})"),
+     "analysis.groups.bins: method 'bins' needs cut points [low/mid, mid/high] for every trained dataset; "
+     "missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]}) (my.yaml line 11, under analysis.groups)"),
     ("analysis:\n  groups: {method: bins, bins: {mnist5k: [0.5, 0.9]}}\n",
-     "analysis.groups.bins (my.yaml line 11): method 'bins' needs cut points [low/mid, mid/high] for every trained "
-     "dataset; missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]})"),
+     "analysis.groups.bins: method 'bins' needs cut points [low/mid, mid/high] for every trained dataset; "
+     "missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]}) (my.yaml line 11)"),
     ("analysis:\n  groups: {method: bins, bins: {digits: [0.9, 0.5]}}\n",
-     "analysis.groups.bins.digits (my.yaml line 11): [0.9, 0.5] must be increasing (low/mid <= mid/high)"),
+     "analysis.groups.bins.digits: [0.9, 0.5] must be increasing (low/mid <= mid/high) (my.yaml line 11)"),
     ("analysis:\n  claims: {early_snapshot: 2}\n",
-     "analysis.claims.early_snapshot (my.yaml line 11): epoch 2 is not stored (training.snapshots resolve to "
-     "[0, 1, 3]); add it to training.snapshots"),
+     "analysis.claims.early_snapshot: epoch 2 is not stored (training.snapshots resolve to [0, 1, 3]); add it "
+     "to training.snapshots (my.yaml line 11)"),
 ], ids=["bins-without-entries", "bins-missing-a-dataset", "bins-decreasing", "early-snapshot-not-stored"])
 def test_analysis_settings_are_checked_before_any_job(tmp_path, analysis, expected):
     assert config_error(tmp_path, BASE + analysis) == expected

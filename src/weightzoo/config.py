@@ -413,7 +413,8 @@ def validate_config(config: dict, schema_path=SCHEMA, config_files=()) -> dict:
 
 
 def with_location(message: str, config_files) -> str:
-    """A cross-field ConfigError message (``experiments[1].arch.heads: ...``) with the file and line of its key."""
+    """A cross-field ConfigError message (``experiments[1].arch.heads: ...``) with the file and line of its key
+    appended (at the end, so the message still starts with the key)."""
     head, sep, rest = message.partition(":")
     if not sep or not re.fullmatch(r"[\w.\[\]]+", head):
         return message
@@ -422,7 +423,7 @@ def with_location(message: str, config_files) -> str:
         found = locate(path[:n], config_files)
         if found:
             under = "" if n == len(path) else f", under {key_path(path[:n])}"
-            return f"{head} ({found}{under}):{rest}"
+            return f"{message} ({found}{under})"
     return message
 
 
