@@ -132,13 +132,9 @@ import copy  # noqa: E402
 
 import yaml  # noqa: E402
 
-from weightzoo.config import (  # noqa: E402
-    ConfigError,
-    check_config,
-    coerce_numbers,
-    main as check_config_main,
-    yaml_syntax_error,
-)
+from weightzoo.config import ConfigError  # noqa: E402
+from weightzoo.schema import check_config, coerce_numbers, yaml_syntax_error  # noqa: E402
+from weightzoo.schema import main as check_config_main  # noqa: E402
 
 SCHEMA = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
 BASE = """\

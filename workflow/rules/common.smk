@@ -16,7 +16,8 @@ os.environ.update(
     )
 )
 
-from weightzoo.config import ConfigError, check_config, config_sources, dataset_settings
+from weightzoo.config import ConfigError, dataset_settings
+from weightzoo.schema import check_config, config_sources
 
 # Numbers written `1e-3` are coerced (YAML 1.1 reads them as strings), then snakemake.utils.validate fills the
 # schema's defaults; errors come back as one line with key, value, file and line instead of the whole schema.
