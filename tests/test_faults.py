@@ -568,7 +568,8 @@ def test_stale_part_files_are_cleaned_at_the_next_write(tmp_path):
     old_legacy = tmp_path / ".zoo.nc.k2j3h4g5.part"  # the old naming, untouched for two days
     new_legacy = tmp_path / ".other.nc.k2j3h4g5.part"  # old naming, may still be written on another node
     other_host = tmp_path / ".zoo.nc.elsewhere-1.abcd1234.part"
-    for path in (dead, alive, old_legacy, new_legacy, other_host):
+    figure = tmp_path / f".node_strength.png.{host}-{_dead_pid()}.abcd1234.part.png"  # save_figure's drawing
+    for path in (dead, alive, old_legacy, new_legacy, other_host, figure):
         path.write_bytes(b"partial")
     two_days_ago = time.time() - 2 * 86400
     os.utime(old_legacy, (two_days_ago, two_days_ago))

@@ -23,8 +23,9 @@ import numpy as np
 
 STALE_SECONDS = 24 * 3600
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
-_PART = re.compile(r"^\..+\.part$")
-_OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.part$")
+# a figure is drawn to `{part}.png` first (matplotlib wants the suffix): that counts as a part file too
+_PART = re.compile(r"^\..+\.part(\.[A-Za-z0-9]+)?$")
+_OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.part(\.[A-Za-z0-9]+)?$")
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 CHECKSUM_ATTR = "weightzoo_crc32"
 
