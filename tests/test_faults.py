@@ -298,10 +298,7 @@ def test_batch_size_of_a_file_dataset_is_checked_at_the_train_step(tmp_path):
      "missing ['digits'] (e.g. bins: {digits: [0.5, 0.9]}) (my.yaml line 11)"),
     ("analysis:\n  groups: {method: bins, bins: {digits: [0.9, 0.5]}}\n",
      "analysis.groups.bins.digits: [0.9, 0.5] must be increasing (low/mid <= mid/high) (my.yaml line 11)"),
-    ("analysis:\n  claims: {early_snapshot: 2}\n",
-     "analysis.claims.early_snapshot: epoch 2 is not stored (training.snapshots resolve to [0, 1, 3]); add it "
-     "to training.snapshots (my.yaml line 11)"),
-], ids=["bins-without-entries", "bins-missing-a-dataset", "bins-decreasing", "early-snapshot-not-stored"])
+], ids=["bins-without-entries", "bins-missing-a-dataset", "bins-decreasing"])
 def test_analysis_settings_are_checked_before_any_job(tmp_path, analysis, expected):
     assert config_error(tmp_path, BASE + analysis) == expected
 
