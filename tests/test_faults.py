@@ -742,3 +742,37 @@ def conftest_snakemake_command(workdir):
     from conftest import SNAKEMAKE
 
     return [*SNAKEMAKE, "--directory", str(workdir)]
+
+
+def test_constant_train_images_are_refused_at_prepare():
+    """A blank channel would make std 0 and every input NaN: every trial would 'diverge' for the data's sake."""
+    from weightzoo.data import build_dataset
+
+    ds = tiny_dataset(channels=2)
+    images = ds["images"].values.copy()
+    images[:, 1] = 7
+    with pytest.raises(DatasetError, match=r"^dataset 'digits': channel\(s\) \[1\] of the train images are constant "
+                                           r"\(std 0\); the images cannot be normalised"):
+        build_dataset("digits", images, ds["labels"].values, ds["split"].values, source="test", split_seed=0)
+
+
+def test_error_location_follows_configfile_precedence(tmp_path):
+    """Two --configfile: the key is reported in the later one, which wins; a key from --config names no line."""
+    from weightzoo.schema import config_sources
+
+    first = write_config(tmp_path, BASE + "  lr: 0.1\n", "base.yaml")
+    override = write_config(tmp_path, "training:\n  lr: fast\n", "override.yaml")
+    sources = config_sources([first, override], [first, override, "config/config.yaml"])
+    assert sources == [str(override), str(first), "config/config.yaml"]
+    config = yaml.safe_load(first.read_text())
+    config["training"]["lr"] = "fast"
+    with pytest.raises(ConfigError, match=rf"^training.lr = 'fast' \({override} line 2\): expected a number > 0$"):
+        check_config(copy.deepcopy(config), sources)
+    config["training"]["lr"] = -1
+    with pytest.raises(ConfigError, match=rf"^training.lr = -1 \({first} line 10\)"):
+        check_config(copy.deepcopy(config), [str(first)])
+    config["training"]["epochs"] = 0  # as if from --config training='{epochs: 0}'
+    del config["training"]["lr"]
+    with pytest.raises(ConfigError, match=rf"^training.epochs = 0 \(not set in {override}: a default or "
+                                          r"--config\): expected an integer >= 1$"):
+        check_config(copy.deepcopy(config), [str(override)])

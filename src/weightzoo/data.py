@@ -129,6 +129,11 @@ def build_dataset(name, images, labels, split, *, source, split_seed, split_meth
     if not (split == TRAIN).any():
         raise DatasetError(f"dataset {name!r}: the train split is empty")
     mean, std = channel_stats(images[split == TRAIN])
+    train = images[split == TRAIN]
+    constant = [c for c in range(train.shape[1]) if train[:, c].min() == train[:, c].max()]
+    if constant:  # normalising would divide by zero: every trial would see NaN inputs and "diverge"
+        raise DatasetError(f"dataset {name!r}: channel(s) {constant} of the train images are constant (std 0); "
+                           "the images cannot be normalised: check the source files")
 
     ds = xr.Dataset(
         {
