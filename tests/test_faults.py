@@ -528,7 +528,8 @@ def test_full_disk_gives_write_error_and_keeps_the_old_file(chunk_files, tmp_pat
         assert info.value.errno == errno.ENOSPC
         assert str(info.value).startswith(f"[Errno {errno.ENOSPC}] {target}: writing failed (NetCDF: HDF error); "
                                           f"the disk holding {mount} is full")
-        assert "Nothing was replaced: any previous version of the file is untouched." in str(info.value)
+        assert str(info.value).endswith("The half-written file was removed and zoo.nc left as it was before this "
+                                        "write.")
         assert target.read_bytes() == b"previous good file"
         assert sorted(p.name for p in mount.iterdir()) == ["zoo.nc"]  # no part file left
     finally:

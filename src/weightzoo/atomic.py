@@ -78,7 +78,8 @@ def remove_stale_parts(folder, now: float | None = None) -> list[Path]:
 
 
 def _write_error(path, err) -> WriteError:
-    folder = Path(path).parent
+    path = Path(path)
+    folder = path.parent
     code = getattr(err, "errno", None)
     try:
         free = shutil.disk_usage(folder).free
@@ -92,8 +93,8 @@ def _write_error(path, err) -> WriteError:
                 "free space (or point the workflow at a bigger disk) and rerun")
     else:
         hint = "check the disk and rerun"
-    return WriteError(code or errno.EIO, f"{path}: writing failed ({err}); {hint}. Nothing was replaced: any "
-                                         "previous version of the file is untouched.")
+    return WriteError(code or errno.EIO, f"{path}: writing failed ({err}); {hint}. The half-written file was "
+                                         f"removed and {path.name} left as it was before this write.")
 
 
 @contextlib.contextmanager
