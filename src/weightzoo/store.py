@@ -7,6 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from weightzoo.atomic import (
+    CHECKSUM_ATTR,
     READ_ERRORS,
     DamagedFileError,
     atomic_path,
@@ -166,7 +167,7 @@ def gather(chunk_paths, out_path) -> None:
             template.to_netcdf(tmp, engine="netcdf4")
             for name in chunks[0].data_vars:
                 var = xr.concat([_load_checked(c, name) for c in chunks], dim="trial")
-                var.attrs["weightzoo_crc32"] = np.int64(checksum(var.values))
+                var.attrs[CHECKSUM_ATTR] = np.int64(checksum(var.values))
                 part = xr.Dataset({name: var.drop_vars(list(var.coords))})  # coordinates are in the template
                 part.to_netcdf(tmp, mode="a", engine="netcdf4", encoding=encoding_for(part))
     finally:
@@ -181,7 +182,7 @@ def _load_checked(chunk: xr.Dataset, name: str) -> xr.DataArray:
         var = chunk[name].load()
     except READ_ERRORS as err:
         raise damaged(path, f"reading {name!r}: {type(err).__name__}: {err}", REMAKE_CHUNK) from err
-    stored = var.attrs.get("weightzoo_crc32")
+    stored = var.attrs.get(CHECKSUM_ATTR)
     if stored is not None and int(stored) != checksum(var.values):
         raise damaged(path, f"variable {name!r} does not match its checksum", REMAKE_CHUNK)
     return var

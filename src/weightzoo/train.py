@@ -253,9 +253,9 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True) -> TrainResult:
                 mean_loss, accuracy = _evaluate(logits_for, data, split)
                 curves[f"{split}_loss"][:, epoch - 1] = mean_loss
                 curves[f"{split}_accuracy"][:, epoch - 1] = accuracy
-        # Every batch loss can be finite while the loss over a whole split is not (a batch without the one
-        # sample whose logits overflow): a non-finite evaluation is divergence too. A finite loss, however
-        # large (1e25), is not: the network still computes, and its accuracy decides its group.
+        # Every batch loss can be finite while a split's loss is not (1e35 per sample overflows the float32 sum
+        # over the split): a non-finite evaluation is divergence too. A finite loss, however large (1e25), is
+        # not: the network still computes, and its accuracy decides its group (docs/reliability.md).
         evaluated = np.stack([curve[:, epoch - 1] for curve in curves.values()])
         bad = torch.from_numpy(~np.isfinite(evaluated).all(axis=0)).to(device) & ~diverged
         if bad.any():
