@@ -1,17 +1,114 @@
-"""Write files under a temporary name and rename, so a killed job never leaves a file that looks done."""
+"""Write files under a temporary name and rename, so a killed job never leaves a file that looks done; say
+which file is damaged when one is (docs/reliability.md).
+
+A write goes to a hidden ``.{name}.{host}-{pid}.XXXX.part`` beside the target and is renamed when complete.
+kill -9 leaves that part file behind: the next write into the same folder removes the ones whose process is
+gone (same host) or that nobody has touched for a day (other hosts, older names).
+"""
 
 import contextlib
+import errno
+import logging
 import os
+import re
+import shutil
+import socket
+import sys
 import tempfile
+import time
+import zlib
 from pathlib import Path
+
+import numpy as np
+
+STALE_SECONDS = 24 * 3600
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+# a figure is drawn to `{part}.png` first (matplotlib wants the suffix): that counts as a part file too
+_PART = re.compile(r"^\..+\.part(\.[A-Za-z0-9]+)?$")
+_OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.part(\.[A-Za-z0-9]+)?$")
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+CHECKSUM_ATTR = "weightzoo_crc32"
+
+
+class DamagedFileError(ValueError):
+    """A file that exists but cannot be read back as written; the message names it and what to do."""
+
+
+class WriteError(OSError):
+    """Writing a result failed (disk full, quota, I/O error); the previous file, if any, is untouched."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder, now: float | None = None) -> list[Path]:
+    """Delete part files left in ``folder`` by killed writers; return what was removed.
+
+    A part file of this host is stale when its process is gone; one of another host (or of the old naming
+    without host and pid) when it has not been modified for ``STALE_SECONDS`` (a live writer keeps touching it).
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _PART.match(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        owner = _OWNER.search(entry.name)
+        try:
+            if owner and owner["host"] == _HOST:
+                stale = int(owner["pid"]) != os.getpid() and not _pid_alive(int(owner["pid"]))
+            else:
+                stale = now - entry.stat().st_mtime > STALE_SECONDS
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # another process removed or renamed it meanwhile
+    return removed
+
+
+def _write_error(path, err) -> WriteError:
+    path = Path(path)
+    folder = path.parent
+    code = getattr(err, "errno", None)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    full = code in NO_SPACE or (free is not None and free < 1 << 20)
+    if full and code not in NO_SPACE:
+        code = errno.ENOSPC  # netCDF reports a full disk as "NetCDF: HDF error"
+    if full:
+        hint = (f"the disk holding {folder} is full ({free if free is not None else '?'} bytes free) or over quota: "
+                "free space (or point the workflow at a bigger disk) and rerun")
+    else:
+        hint = "check the disk and rerun"
+    return WriteError(code or errno.EIO, f"{path}: writing failed ({err}); {hint}. The half-written file was "
+                                         f"removed and {path.name} left as it was before this write.")
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    A failure while writing (disk full: ``OSError`` ENOSPC, or the ``RuntimeError`` "NetCDF: HDF error" that
+    netCDF raises for it) becomes a ``WriteError`` naming ``path``; the part file is removed and an existing
+    ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    remove_stale_parts(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".part", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -19,12 +116,156 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except (OSError, RuntimeError) as err:
+        if _is_write_failure(err, path.parent):
+            raise _write_error(path, err) from err
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _is_write_failure(err, folder) -> bool:
+    """A disk that is full (or failing), as Python (ENOSPC, EDQUOT, EIO) or netCDF ("NetCDF: HDF error") says it."""
+    if isinstance(err, OSError) and err.errno in (*NO_SPACE, errno.EIO):
+        return True
+    if isinstance(err, RuntimeError) and not ("NetCDF" in str(err) or "HDF" in str(err)):
+        return False
+    try:
+        return isinstance(err, RuntimeError) or shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def write_netcdf_atomic(ds, path, encoding=None):
     """Write an xarray Dataset as netCDF-4 to ``path`` atomically."""
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+
+
+# ------------------------------------------------------------------------------------------ damage
+
+
+def checksum(values) -> int:
+    """CRC-32 of an array's values (NaNs made canonical: netCDF's fill-value decoding rewrites their bits)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        values = np.where(np.isnan(values), np.array(np.nan, values.dtype), values)
+    return zlib.crc32(np.ascontiguousarray(values).tobytes())
+
+
+def with_checksums(ds, names=None):
+    """``ds`` with a ``weightzoo_crc32`` attribute on each variable, coordinates included (or on ``names``)."""
+    ds = ds.copy()
+    for name in list(ds.variables) if names is None else names:
+        ds.variables[name].attrs[CHECKSUM_ATTR] = np.int64(checksum(ds.variables[name].values))
+    return ds
+
+
+def verify_checksums(ds, path, names=None) -> None:
+    """Raise DamagedFileError naming ``path`` when a loaded variable no longer matches its stored checksum.
+
+    Variables written before checksums existed (no attribute) pass. It reads every value of ``names``.
+    """
+    bad = checksum_mismatch(ds, names)
+    if bad:
+        raise damaged(path, f"variable {bad!r} does not match its checksum")
+
+
+def checksum_mismatch(ds, names=None) -> str:
+    """The first variable whose values do not match their stored checksum, or ""."""
+    for name in list(ds.variables) if names is None else names:
+        stored = ds.variables[name].attrs.get(CHECKSUM_ATTR)
+        if stored is not None and int(stored) != checksum(ds.variables[name].values):
+            return name
+    return ""
+
+
+def damaged(path, reason, remake: str = "rerun the workflow to remake it") -> DamagedFileError:
+    """The error for a damaged ``path``: it is moved aside to ``{path}.damaged`` so that Snakemake sees it
+    missing and remakes it on the next run; the message says so."""
+    path = Path(path)
+    aside = path.with_name(path.name + ".damaged")
+    try:
+        os.replace(path, aside)
+        action = f"moved it to {aside}; {remake} (and delete {aside.name} once you no longer need it)"
+    except OSError:
+        action = f"delete it and {remake}"
+    return DamagedFileError(f"{path}: {reason}; the file is damaged: {action}")
+
+
+# What netCDF4/HDF5 raise on damaged bytes: RuntimeError "NetCDF: HDF error", OSError, AttributeError "Can't
+# open HDF5 attribute", ValueError/KeyError/IndexError/TypeError from garbled metadata.
+READ_ERRORS = (OSError, RuntimeError, ValueError, KeyError, IndexError, AttributeError, TypeError)
+
+
+def netcdf_problem(path) -> str:
+    """Why ``path`` cannot be read back in full as netCDF ("" when it can): every variable is read."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="netcdf4", cache=False) as ds:
+            ds.load()
+            bad = checksum_mismatch(ds)
+    except Exception as err:  # noqa: BLE001 - a diagnosis: whatever reading raises means the file is bad
+        return f"{type(err).__name__}: {err}"
+    return f"variable {bad!r} does not match its checksum" if bad else ""
+
+
+def find_damaged(paths, remake: str = "rerun the workflow to remake it") -> DamagedFileError | None:
+    """The first damaged netCDF file of ``paths`` (moved aside, see ``damaged``), or None. Reads them in full."""
+    for path in (Path(p) for p in paths if str(p).endswith(".nc")):
+        if not path.exists():
+            return DamagedFileError(f"{path}: missing (moved aside as damaged by another job?); {remake}")
+        problem = netcdf_problem(path)
+        if problem:
+            return damaged(path, problem, remake)
+    return None
+
+
+@contextlib.contextmanager
+def naming_damaged_inputs(paths, remake: str = "rerun the workflow to remake it"):
+    """Around a job's work: a read error caused by a damaged netCDF input becomes a DamagedFileError naming
+    that file (moved aside so the next run remakes it); other errors pass unchanged."""
+    try:
+        yield
+    except READ_ERRORS as err:
+        if isinstance(err, (DamagedFileError, WriteError)):
+            raise
+        found = find_damaged(paths, remake)
+        if found is not None:
+            raise found from err
+        raise
+
+
+def name_damaged_inputs_on_crash(paths, remake: str = "rerun the workflow to remake it") -> None:
+    """For a workflow script, one line after ``logs.to_file``: should the job die of a read error, check the
+    netCDF inputs ``paths`` and, if one is damaged, log and print which (moving it aside) before the traceback."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, READ_ERRORS) and not issubclass(kind, (DamagedFileError, WriteError)):
+            found = find_damaged(paths, remake)
+            if found is not None:
+                logging.getLogger("weightzoo").critical("%s", found)
+                print(f"DamagedFileError: {found}", file=sys.stderr)
+        previous(kind, value, traceback)
+
+    sys.excepthook = hook
+
+
+def main(argv=None) -> int:
+    """``python -m weightzoo.atomic FILE.nc ...``: read each file in full and check its checksums (moves nothing)."""
+    paths = list(sys.argv[1:] if argv is None else argv)
+    bad = 0
+    for path in paths:
+        problem = netcdf_problem(path)
+        bad += bool(problem)
+        print(f"{path}: {problem or 'ok'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

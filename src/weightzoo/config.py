@@ -26,6 +26,8 @@ HYPERPARAMETER_KEYS = ("lr", "init_std", "batch_size", "train_fraction")
 HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0}  # not a training key: every trial sees all train samples
 IMAGE_SIDES = {"digits": 8, "mnist5k": 28, "mnist": 28, "fmnist": 28, "cifar10": 32}
 NEEDS_FILES = ("mnist", "fmnist", "cifar10")
+# Samples of the embedded datasets; the train split is n - ceil(test_fraction * n), as scikit-learn splits.
+EMBEDDED_SAMPLES = {"digits": 1797, "mnist5k": 5000}
 
 
 class ConfigError(ValueError):
@@ -138,9 +140,17 @@ def block_hyperparameters(block: dict, training: dict, key: str) -> dict:
     return values
 
 
+def _duplicate_advice(params: dict, other: dict) -> str:
+    differing = [k for k in params if params[k] != other.get(k)]
+    if not differing:
+        return "the same architecture is listed twice; remove it from one of the blocks"
+    return (f"the blocks differ in {differing}, which the label does not show because it is not swept in both; "
+            f"sweep {differing[0]} as a list in one block, or change the arch values so the labels differ")
+
+
 def expand(config: dict) -> list[Experiment]:
     """Check cross-field rules and return every (model, dataset, architecture) experiment."""
-    experiments, seen = [], {}
+    experiments, seen, seen_params = [], {}, {}
     for i, block in enumerate(config["experiments"]):
         key = f"experiments[{i}]"
         for dataset in block["datasets"]:
@@ -158,9 +168,9 @@ def expand(config: dict) -> list[Experiment]:
                 exp = Experiment(block["model"], dataset, label, params, block.get("trials", 32),
                                  block.get("trials_per_job", 32), i, hyperparameters, epochs)
                 if exp.id in seen:
-                    raise ConfigError(f"{key}: experiment {exp.id} is already defined by experiments[{seen[exp.id]}];"
-                                      " sweep the differing arch key as a list instead")
-                seen[exp.id] = i
+                    raise ConfigError(f"{key}: experiment {exp.id} is already defined by experiments[{seen[exp.id]}]; "
+                                      + _duplicate_advice(params, seen_params[exp.id]))
+                seen[exp.id], seen_params[exp.id] = i, params
                 experiments.append(exp)
     return experiments
 
@@ -206,12 +216,57 @@ def check_grouping(config: dict, used: set[str]):
                               f"{list(PAPER_DATASETS)}, or use another method (delta, bins, kmeans)")
 
 
+def train_samples(config: dict, name: str) -> int | None:
+    """Samples in the train split of an embedded dataset (known before it is prepared); None for file datasets."""
+    if name not in EMBEDDED_SAMPLES:
+        return None
+    from weightzoo.data import DEFAULT_TEST_FRACTION
+
+    n = EMBEDDED_SAMPLES[name]
+    fraction = config["datasets"][name].get("test_fraction", DEFAULT_TEST_FRACTION[name])
+    return n - int(-(-fraction * n // 1))
+
+
+def check_batch_size(config: dict, experiments: list[Experiment]):
+    """A batch larger than the train split would silently train full-batch: say so before any job."""
+    for exp in experiments:
+        given = exp.hyperparameters.get("batch_size", config["training"].get("batch_size"))
+        if given is None:
+            continue
+        batch_size = max(_as_list(given))
+        key = (f"experiments[{exp.block}].hyperparameters.batch_size"
+               if "batch_size" in config["experiments"][exp.block].get("hyperparameters", {}) else "training.batch_size")
+        n_train = train_samples(config, exp.dataset)
+        if n_train is not None and batch_size > n_train:
+            raise ConfigError(f"{key}: {batch_size} is larger than the {n_train} training samples of "
+                              f"{exp.dataset!r}; use at most {n_train} (= full-batch training)")
+
+
+def check_analysis(config: dict, used: set[str]):
+    """Analysis settings that span keys: bins for every trained dataset, in increasing order. (An early_snapshot
+    that is not stored is not an error: claim 5 then says so in its row, and snapshots may be cut to save disk.)"""
+    analysis = config.get("analysis", {})
+    groups = analysis.get("groups", {})
+    if groups.get("method") == "bins":
+        bins = groups.get("bins") or {}
+        missing = sorted(used - set(bins))
+        if missing:
+            raise ConfigError(f"analysis.groups.bins: method 'bins' needs cut points [low/mid, mid/high] for every "
+                              f"trained dataset; missing {missing} (e.g. bins: {{{missing[0]}: [0.5, 0.9]}})")
+        for name, edges in sorted(bins.items()):
+            if edges[0] > edges[1]:
+                raise ConfigError(f"analysis.groups.bins.{name}: {list(edges)} must be increasing (low/mid <= mid/high)")
+
+
 def load_experiments(config: dict) -> list[Experiment]:
     """All checks, then the experiment list (call after schema validation filled the defaults)."""
     check_training(config)
     experiments = expand(config)
-    check_datasets(config, {e.dataset for e in experiments})
-    check_grouping(config, {e.dataset for e in experiments})
+    used = {e.dataset for e in experiments}
+    check_datasets(config, used)
+    check_batch_size(config, experiments)
+    check_analysis(config, used)
+    check_grouping(config, used)
     return experiments
 
 
@@ -228,3 +283,11 @@ def resolved_model_arch(params: dict, image_side: int) -> dict:
     if params.get("patch_size") == 0:
         return {**params, "patch_size": image_side}
     return params
+
+
+if __name__ == "__main__":  # python -m weightzoo.config FILE...: weightzoo.schema.main
+    import sys
+
+    from weightzoo.schema import main
+
+    sys.exit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from weightzoo.atomic import write_netcdf_atomic
+from weightzoo.atomic import READ_ERRORS, checksum_mismatch, damaged, with_checksums, write_netcdf_atomic
 from weightzoo.provenance import provenance_attrs
 
 KNOWN_DATASETS = ("digits", "mnist5k", "mnist", "fmnist", "cifar10")
@@ -129,6 +129,11 @@ def build_dataset(name, images, labels, split, *, source, split_seed, split_meth
     if not (split == TRAIN).any():
         raise DatasetError(f"dataset {name!r}: the train split is empty")
     mean, std = channel_stats(images[split == TRAIN])
+    train = images[split == TRAIN]
+    constant = [c for c in range(train.shape[1]) if train[:, c].min() == train[:, c].max()]
+    if constant:  # normalising would divide by zero: every trial would see NaN inputs and "diverge"
+        raise DatasetError(f"dataset {name!r}: channel(s) {constant} of the train images are constant (std 0); "
+                           "the images cannot be normalised: check the source files")
 
     ds = xr.Dataset(
         {
@@ -216,8 +221,13 @@ def download_dataset(name: str, dest_dir) -> Path:
 
 def save_dataset(ds: xr.Dataset, path) -> None:
     """Write a prepared dataset to netCDF-4 atomically, every variable zlib-compressed (level 4)."""
-    encoding = {var: {"zlib": True, "complevel": 4} for var in ds.data_vars}
-    write_netcdf_atomic(ds, path, encoding=encoding)
+    encoding = {var: {"zlib": True, "complevel": 4, "fletcher32": True} for var in ds.data_vars}
+    write_netcdf_atomic(with_checksums(ds), path, encoding=encoding)
+
+
+REMAKE_DATASET = ("rerun the workflow: Snakemake prepares the dataset again and, as the file is then newer, "
+                  "retrains what depends on it (the preparation is deterministic: add `--rerun-triggers params "
+                  "input software-env code` to keep the trained chunks)")
 
 
 def load_dataset(path) -> xr.Dataset:
@@ -228,14 +238,27 @@ def load_dataset(path) -> xr.Dataset:
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             ds = ds.load()
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{path}: cannot be read as netCDF: {err}") from err
+    except READ_ERRORS as err:
+        raise DatasetError(str(damaged(path, f"cannot be read as netCDF: {type(err).__name__}: {err}",
+                                       REMAKE_DATASET))) from err
+    bad = checksum_mismatch(ds)
+    if bad:
+        raise DatasetError(str(damaged(path, f"variable {bad!r} does not match its checksum", REMAKE_DATASET)))
     for var, dims in REQUIRED_VARIABLES.items():
         if var not in ds:
             raise DatasetError(f"{path}: required variable {var!r} is missing (has {sorted(ds.data_vars)})")
         if ds[var].dims != dims:
             raise DatasetError(f"{path}: variable {var!r} has dims {ds[var].dims}, expected {dims}")
     return ds
+
+
+def check_batch_size(ds: xr.Dataset, batch_size: int, path) -> None:
+    """A batch larger than the train split would silently train full-batch; the config check knows the
+    embedded datasets' sizes, this one the sizes of file datasets once prepared."""
+    n_train = int((ds["split"].values == TRAIN).sum())
+    if batch_size > n_train:
+        raise DatasetError(f"{path}: training.batch_size {batch_size} is larger than the {n_train} training samples "
+                           f"of this dataset; set training.batch_size to at most {n_train}")
 
 
 # ---------------------------------------------------------------------------------------------------

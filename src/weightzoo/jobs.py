@@ -7,7 +7,7 @@ import time
 import torch
 
 from weightzoo.config import HYPERPARAMETER_KEYS, resolved_model_arch, trial_hyperparameters
-from weightzoo.data import load_dataset
+from weightzoo.data import check_batch_size, load_dataset
 from weightzoo.models import model_kwargs
 from weightzoo.provenance import code_revision, file_sha256
 from weightzoo.store import gather, result_to_dataset, summary_table, write_csv_atomic, write_zoo
@@ -45,12 +45,13 @@ def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, tr
     torch.set_num_threads(max(1, int(threads)))
     device = resolve_device(training.get("device", "auto"))
     prepared = load_dataset(dataset_path)
-    data = TensorData.from_dataset(prepared, device)
-    kwargs = model_kwargs(model, resolved_model_arch(arch_params, data.input_shape[-1]), data.input_shape,
-                          data.n_classes)
     hyperparameters = hyperparameters or {}
     hp = base_hyperparameters(training)
     per_trial = [trial_hyperparameters(hyperparameters, t) for t in trials]
+    check_batch_size(prepared, max(int(t.get("batch_size", hp.batch_size)) for t in per_trial), dataset_path)
+    data = TensorData.from_dataset(prepared, device)
+    kwargs = model_kwargs(model, resolved_model_arch(arch_params, data.input_shape[-1]), data.input_shape,
+                          data.n_classes)
     log.info("training %s on %s (%s): trials %s on %s with %d thread(s); kwargs %s",
              model, dataset, arch, f"{trials[0]}..{trials[-1]}", device, torch.get_num_threads(), json.dumps(kwargs))
     start = time.perf_counter()

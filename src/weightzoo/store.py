@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from weightzoo.atomic import atomic_path, write_netcdf_atomic
+from weightzoo.atomic import (
+    CHECKSUM_ATTR,
+    READ_ERRORS,
+    DamagedFileError,
+    atomic_path,
+    checksum,
+    damaged,
+    with_checksums,
+    write_netcdf_atomic,
+)
 from weightzoo.provenance import provenance_attrs
 
 CURVES = {
@@ -114,20 +123,30 @@ def encoding_for(ds: xr.Dataset) -> dict:
     encoding = {}
     for name, var in ds.data_vars.items():
         chunks = tuple(1 if dim in ("trial", "snapshot") else size for dim, size in zip(var.dims, var.shape))
-        encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks}
+        # fletcher32: HDF5 checks each chunk when it reads it, so overwritten bytes raise instead of reading wrong
+        encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks, "fletcher32": True}
     return encoding
 
 
 def write_zoo(ds: xr.Dataset, path) -> None:
-    write_netcdf_atomic(ds, path, encoding=encoding_for(ds))
+    """Write a zoo or chunk file atomically, every variable with a CRC-32 checked when it is read in full."""
+    write_netcdf_atomic(with_checksums(ds, list(ds.variables)), path, encoding=encoding_for(ds))
+
+
+REMAKE_CHUNK = ("rerun the workflow: Snakemake retrains this chunk when its zoo is next gathered (a previous zoo "
+                "is kept until then)")
+REMAKE_ZOO = "rerun the workflow: Snakemake gathers it again from its chunks"
 
 
 def open_zoo(path, **kwargs) -> xr.Dataset:
     """Open a zoo file lazily, checking it is one (clear error naming the file otherwise)."""
     try:
         ds = xr.open_dataset(path, engine="netcdf4", **kwargs)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable netCDF zoo file ({err})") from err
+    except READ_ERRORS as err:
+        if isinstance(err, FileNotFoundError):
+            raise ValueError(f"{path}: zoo file does not exist") from err
+        raise DamagedFileError(f"{path}: not a readable netCDF zoo file ({err}); if this workflow wrote it, "
+                               "delete it and rerun to remake it") from err
     missing = [a for a in REQUIRED_ATTRS if a not in ds.attrs]
     if missing:
         ds.close()
@@ -140,8 +159,15 @@ def gather(chunk_paths, out_path) -> None:
 
     Only one variable of all chunks is in memory at once, so a zoo larger than memory still gathers.
     """
-    chunks = sorted((open_zoo(p) for p in chunk_paths), key=lambda d: int(d["trial"][0]))
+    chunks = []
     try:
+        for path in chunk_paths:  # a damaged chunk is moved aside before the zoo is touched
+            try:
+                chunks.append(open_zoo(path))
+            except DamagedFileError as err:
+                cause = err.__cause__ or err
+                raise damaged(path, f"not readable as netCDF: {type(cause).__name__}: {cause}", REMAKE_CHUNK) from err
+        chunks.sort(key=lambda d: int(d["trial"][0]))
         _check_compatible(chunks, chunk_paths)
         template = xr.concat([c.drop_vars(list(c.data_vars)) for c in chunks], dim="trial")
         template.attrs = {**chunks[0].attrs, **provenance_attrs(),
@@ -152,15 +178,33 @@ def gather(chunk_paths, out_path) -> None:
         duplicates = pd.Index(template["trial"].values).duplicated()
         if duplicates.any():
             raise ValueError(f"trials {template['trial'].values[duplicates].tolist()} appear in more than one chunk")
+        for c in chunks:
+            for name in c.coords:
+                _load_checked(c, name)
+        template = with_checksums(template, list(template.coords))
         with atomic_path(out_path) as tmp:
             template.to_netcdf(tmp, engine="netcdf4")
             for name in chunks[0].data_vars:
-                var = xr.concat([c[name].load() for c in chunks], dim="trial")
+                var = xr.concat([_load_checked(c, name) for c in chunks], dim="trial")
+                var.attrs[CHECKSUM_ATTR] = np.int64(checksum(var.values))
                 part = xr.Dataset({name: var.drop_vars(list(var.coords))})  # coordinates are in the template
                 part.to_netcdf(tmp, mode="a", engine="netcdf4", encoding=encoding_for(part))
     finally:
         for c in chunks:
             c.close()
+
+
+def _load_checked(chunk: xr.Dataset, name: str) -> xr.DataArray:
+    """One variable of a chunk, read in full and checked against its checksum; damage names the chunk."""
+    path = chunk.encoding.get("source", "chunk")
+    try:
+        var = chunk[name].load()
+    except READ_ERRORS as err:
+        raise damaged(path, f"reading {name!r}: {type(err).__name__}: {err}", REMAKE_CHUNK) from err
+    stored = var.attrs.get(CHECKSUM_ATTR)
+    if stored is not None and int(stored) != checksum(var.values):
+        raise damaged(path, f"variable {name!r} does not match its checksum", REMAKE_CHUNK)
+    return var
 
 
 def _check_compatible(chunks, paths):

@@ -308,6 +308,15 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
                 mean_loss, accuracy = _evaluate(logits_for, data, split)
                 curves[f"{split}_loss"][:, epoch - 1] = mean_loss
                 curves[f"{split}_accuracy"][:, epoch - 1] = accuracy
+        # Every batch loss can be finite while a split's loss is not (1e35 per sample overflows the float32 sum
+        # over the split): a non-finite evaluation is divergence too. A finite loss, however large (1e25), is
+        # not: the network still computes, and its accuracy decides its group (docs/reliability.md).
+        evaluated = np.stack([curve[:, epoch - 1] for curve in curves.values()])
+        bad = torch.from_numpy(~np.isfinite(evaluated).all(axis=0)).to(device) & ~diverged
+        if bad.any():
+            diverged_epoch.masked_fill_(bad, epoch)
+            diverged |= bad
+            _freeze(optimizer, leaves, diverged)
         if epoch in snapshots:
             record(snapshots.index(epoch))
         _log_epoch(epoch, n_epochs, epoch_loss / n_batches, diverged, n_trials * perm.shape[1] * epoch, start)

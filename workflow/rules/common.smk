@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # The package lives beside the Snakefile: import it here and in every job (venv, conda env or cluster
 # node alike) without requiring an install into the environment that runs the job.
@@ -24,13 +23,17 @@ from weightzoo.cluster import (
     harden_slurm_executor,
     resolve_trials_per_job,
 )
-from weightzoo.config import ConfigError, dataset_settings, load_experiments
+from weightzoo.config import ConfigError, dataset_settings
+from weightzoo.schema import check_config, config_sources
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Numbers written `1e-3` are coerced (YAML 1.1 reads them as strings), then snakemake.utils.validate fills the
+# schema's defaults; errors come back as one line with key, value, file and line instead of the whole schema.
 try:
-    EXPERIMENTS = load_experiments(config)
+    EXPERIMENTS = check_config(
+        config, config_sources(workflow.overwrite_configfiles, workflow.configfiles)
+    )
 except ConfigError as err:
-    raise WorkflowError(f"invalid config: {err}") from err
+    raise WorkflowError(f"invalid config: {err}") from None
 # A partition's time limit (WEIGHTZOO_SLURM_MAX_RUNTIME, else its MaxTime): caps every training job and
 # sizes `trials_per_job: auto` (src/weightzoo/cluster.py).
 MAX_RUNTIME, MAX_MEM_MB = cluster_limits()

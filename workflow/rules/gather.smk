@@ -3,11 +3,13 @@ localrules:
     summarize_zoo,
 
 
+# update(): Snakemake otherwise deletes an existing zoo before gathering it again, and a failed gather (a
+# damaged chunk) then leaves none; with it the previous zoo is kept (backed up and restored on failure).
 rule gather_zoo:
     input:
         chunks=chunk_files,
     output:
-        zoo="results/zoo/{model}/{dataset}/{arch}.nc",
+        zoo=update("results/zoo/{model}/{dataset}/{arch}.nc"),
     log:
         "logs/gather_zoo/{model}/{dataset}/{arch}.log",
     conda:

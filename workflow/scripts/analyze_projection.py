@@ -1,9 +1,12 @@
 """Snakemake script: paper Figs 11–13, t-SNE of one zoo's trials (raw, canonical, invariant) with scores."""
 
 from weightzoo.analysis_jobs import project_trials
+from weightzoo.atomic import name_damaged_inputs_on_crash
 from weightzoo.logs import to_file
+from weightzoo.store import REMAKE_ZOO
 
 to_file(snakemake.log[0])
+name_damaged_inputs_on_crash([snakemake.input.zoo], REMAKE_ZOO)
 tsne = snakemake.params.tsne
 figures = {features: snakemake.output[features] for features in ("raw", "canonical", "invariant")}
 project_trials(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment, figures,

@@ -10,7 +10,7 @@ logging.basicConfig(
 log = logging.getLogger("download_dataset")
 
 name = snakemake.params.name
-raw_dir = snakemake.output.raw_dir
+raw_dir = snakemake.output.raw
 log.info("downloading dataset %s into %s", name, raw_dir)
 try:
     download_dataset(name, raw_dir)

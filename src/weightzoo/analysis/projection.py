@@ -159,16 +159,25 @@ def project(
     if n_trials < MIN_TRIALS:
         message = f"t-SNE needs at least {MIN_TRIALS} trials, have {n_trials}"
     else:
-        components, finite, n_features = pca_scores(blocks, n_pca)
+        try:
+            components, finite, n_features = pca_scores(blocks, n_pca)
+        except np.linalg.LinAlgError as err:
+            components, finite = np.zeros((0, 0)), np.ones(n_trials, bool)
+            message = f"PCA before t-SNE failed: {err}"
         n, n_components = int(finite.sum()), components.shape[1]
         if not finite.all():
             notes.append(f"{int((~finite).sum())} trial(s) with non-finite weights left out")
-        if n < MIN_TRIALS:
+        if message:
+            pass
+        elif n < MIN_TRIALS:
             message = f"t-SNE needs at least {MIN_TRIALS} trials with finite weights, have {n}"
         elif n_components == 0:
             message = "all trials have identical features; nothing to project"
         else:
             xy[finite] = _tsne(components, min(perplexity, (n - 1) / 3), seed, max_iter, n_threads)
+            if not np.isfinite(xy[finite]).all():
+                xy[:] = np.nan
+                message = "t-SNE gave non-finite coordinates (weights too large?); nothing to show"
     used_perplexity = float(min(perplexity, (n - 1) / 3)) if n >= MIN_TRIALS else np.nan
 
     if message:
@@ -230,11 +239,22 @@ def pca_scores(blocks, n_components: int = 50) -> tuple[np.ndarray, np.ndarray, 
             chunk = np.where(ok, chunk, 0)
             chunk -= chunk.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
             chunk[~ok] = 0
-            gram += chunk @ chunk.T
+            # a blown-up trial's weights reach 1e18 and more, whose float32 products overflow: such a chunk
+            # is divided by a power of two (exact) and its product scaled back in float64
+            scale = _power_of_two_scale(chunk)
+            if scale == 1.0:
+                gram += chunk @ chunk.T
+            else:
+                chunk /= scale
+                gram += (chunk @ chunk.T).astype(np.float64) * scale**2
     if gram is None:
         return np.zeros((0, 0)), np.zeros(0, bool), 0
+    if not finite.any():
+        return np.zeros((0, 0)), finite, n_values
     gram = gram[np.ix_(finite, finite)]
     gram = gram - gram.mean(axis=0) - gram.mean(axis=1)[:, None] + gram.mean()
+    if not np.isfinite(gram).all():
+        raise np.linalg.LinAlgError("the trials' Gram matrix is not finite (weights too large even for float64)")
     eigenvalues, eigenvectors = np.linalg.eigh(gram)
     eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
     k = min(n_components, len(eigenvalues), n_values)
@@ -243,10 +263,22 @@ def pca_scores(blocks, n_components: int = 50) -> tuple[np.ndarray, np.ndarray, 
     return eigenvectors[:, :k] * np.sqrt(eigenvalues[:k]), finite, n_values
 
 
+def _power_of_two_scale(values: np.ndarray, low: float = 2.0**-16, high: float = 2.0**16) -> float:
+    """1 when the largest |value| lies in [low, high] (or all are 0), else the power of two nearest to it."""
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    if peak == 0.0 or low <= peak <= high:
+        return 1.0
+    return 2.0 ** int(np.round(np.log2(peak)))
+
+
 def _tsne(features: np.ndarray, perplexity: float, seed: int, max_iter: int, n_threads: int | None) -> np.ndarray:
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    # t-SNE squares distances in float32: components of blown-up weights (1e19) overflow and it returns
+    # zeros. Dividing by a power of two changes nothing else; features of ordinary zoos are left as they are.
+    features = np.asarray(features, dtype=np.float64)
+    features = features / _power_of_two_scale(features)
     # PCA initialisation needs two feature dimensions; a one-unit layer (DNN h=1) has one.
     init = "pca" if features.shape[1] >= 2 else "random"
     tsne = TSNE(
