@@ -251,7 +251,7 @@ def claims_html(table: pd.DataFrame, title: str) -> str:
         shown = pd.DataFrame({"message": ["no claims could be tested"]})
     else:
         shown = table[CLAIM_HTML_COLUMNS]
-    page = to_html(shown, title=title, digits=3)
+    page = to_html(shown, title=title, digits=3, significant=True)
     for verdict, colour in VERDICT_COLOURS.items():
         page = page.replace(f"<td>{verdict}</td>", f'<td style="color:{colour};font-weight:bold">{verdict}</td>')
     return page

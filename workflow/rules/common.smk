@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -106,14 +107,31 @@ PER_ARCH_FIGURES = {
 }
 
 
+# the report sorts label values as text (h32 before h8): numbers in architecture labels are padded with figure
+# spaces (U+2007, as wide as a digit, sorted before digits) to the longest number of any architecture
+ARCH_DIGITS = max(
+    (len(number) for e in EXPERIMENTS for number in re.findall(r"\d+", e.arch)),
+    default=1,
+)
+
+
+def arch_label(arch):
+    """An architecture name that sorts naturally as text in the report: h\u20072 < h\u20078 < h32."""
+    return re.sub(r"\d+", lambda m: m.group().rjust(ARCH_DIGITS, "\u2007"), arch)
+
+
 def figure_labels(figure):
     """Report labels of a per-architecture item: model, dataset, architecture and what it shows."""
-    return {
-        "model": "{model}",
-        "dataset": "{dataset}",
-        "arch": "{arch}",
-        "figure": figure,
-    }
+
+    def labels(wildcards):
+        return {
+            "model": wildcards.model,
+            "dataset": wildcards.dataset,
+            "arch": arch_label(wildcards.arch),
+            "figure": figure,
+        }
+
+    return labels
 
 
 def scope_labels(figure):
