@@ -159,7 +159,10 @@ def test_figures_are_not_shrunk_below_9pt_and_fit_the_window(seen):
 WIDTH_PROBE = """<script>window.addEventListener("load", function () {
   var out = document.createElement("pre");
   out.id = "weightzoo-probe";
-  out.textContent = JSON.stringify({page: document.documentElement.scrollWidth, window: window.innerWidth});
+  // a table in a scrolling wrapper hides columns as surely as a page that scrolls: take the widest right edge
+  var right = document.documentElement.scrollWidth;
+  document.querySelectorAll("table").forEach(function (t) { right = Math.max(right, t.getBoundingClientRect().right); });
+  out.textContent = JSON.stringify({page: Math.ceil(right), window: window.innerWidth});
   document.body.appendChild(out);
 });</script>"""
 

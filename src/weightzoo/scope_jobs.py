@@ -222,7 +222,8 @@ def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path,
         status_table = training_status_table(status_paths)
         notes = training_status_notes(status_table) + notes
         page = to_html(status_table, title="Parameters that never trained and dead ReLU units, per experiment and "
-                                           "parameter (medians over trials)", digits=3)
+                                           "parameter (medians over trials)", digits=3,
+                       significant=True)
         _write_text(page, status_html_path)
     findings = findings_table(table)
     _write_text(findings_html(findings, counts, notes, "Findings: the paper's claims on this zoo"), findings_path)

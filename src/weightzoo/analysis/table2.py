@@ -62,12 +62,12 @@ def compare_with_paper(ours: pd.DataFrame, dataset_alias: dict[str, str] | None 
 
 
 TABLE_STYLE = (
-    "body{font-family:sans-serif;font-size:14px;margin:.8em}"
+    "body{font-family:sans-serif;font-size:14px;margin:.5em}"
     "h3{margin:.2em 0 .6em}"
     ".weightzoo-scroll{overflow-x:auto;max-width:100%}"
     "table.weightzoo-table{border-collapse:collapse;width:100%;table-layout:auto}"
-    ".weightzoo-table th,.weightzoo-table td{padding:3px 6px;border-bottom:1px solid #ddd;text-align:right;"
-    "vertical-align:top;overflow-wrap:anywhere;word-break:break-word}"
+    ".weightzoo-table th,.weightzoo-table td{padding:3px 5px;border-bottom:1px solid #ddd;text-align:right;"
+    "vertical-align:top;overflow-wrap:break-word}"
     ".weightzoo-table th{background:#f2f2f2;position:sticky;top:0}"
     ".weightzoo-table tr:hover{background:#fafafa}"
     "p.note{color:#555;font-size:12px}"
@@ -95,12 +95,20 @@ def to_html(table: pd.DataFrame, title: str = "Accuracy per group (%)", digits: 
         classes="weightzoo-table",
         justify="left",
     )
-    # header names break after underscores rather than in the middle of a word
-    body = re.sub(r"<th>([^<]*)</th>", lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", body)
-    text_columns = [i + 1 for i, column in enumerate(table.columns)
-                    if not pd.api.types.is_numeric_dtype(table[column]) or pd.api.types.is_bool_dtype(table[column])]
-    style = TABLE_STYLE + "".join(f".weightzoo-table td:nth-child({i}),.weightzoo-table th:nth-child({i})"
-                                  "{text-align:left}" for i in text_columns)
+    # names break after underscores, sentences at spaces, numbers never: columns keep readable widths
+    body = re.sub(r"<(th|td)>([^<]*)</(th|td)>",
+                  lambda m: f"<{m.group(1)}>" + m.group(2).replace("_", "_<wbr>").replace("/", "/<wbr>")
+                  + f"</{m.group(3)}>", body)
+    rules = []
+    for i, column in enumerate(table.columns, start=1):
+        cells = f".weightzoo-table td:nth-child({i})"
+        if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column]):
+            rules.append(f"{cells}{{white-space:nowrap}}")
+            continue
+        rules.append(f"{cells},.weightzoo-table th:nth-child({i}){{text-align:left}}")
+        if table[column].astype(str).str.len().max() > 40:
+            rules.append(f"{cells}{{min-width:10em}}")
+    style = TABLE_STYLE + "".join(rules)
     if note is None:
         note = "– = no value."
         if any(str(c).startswith("paper_") for c in table.columns):
