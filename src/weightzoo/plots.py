@@ -397,15 +397,21 @@ def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
         labels = np.asarray(pairs["trial_group"].values, dtype=object)
         arch, markers = _arch_markers(arch, labels.size)
         n_pairs = pairs.sizes["pair"]
-        columns = 1 if n_pairs == 1 else 2
+        columns = min(n_pairs, MAX_COLUMNS)
         rows = math.ceil(n_pairs / columns)
-        # each scatter panel has its Spearman legend in a blank panel to its right: never over the points
-        fig = plt.figure(figsize=(MAX_WIDTH if columns > 1 else 5.0, min(2.6, (MAX_HEIGHT - 1.2) / rows) * rows + 0.5))
-        grid = fig.add_gridspec(rows, 2 * columns, width_ratios=[1.25, 1.0] * columns)
-        for index, pair in enumerate(pairs["pair"].values):
-            ax = fig.add_subplot(grid[index // columns, 2 * (index % columns)])
-            side = fig.add_subplot(grid[index // columns, 2 * (index % columns) + 1])
-            side.axis("off")
+        # laid out by hand, in inches: each scatter panel has its title above and its Spearman legend below it
+        # (never over the points; tight_layout does not make room for legends)
+        width = MAX_WIDTH if columns > 1 else 4.0
+        cell_w, scatter_h, above, below, head = width / columns, 1.5, 0.45, 1.55, 0.6
+        height = head + rows * (above + scatter_h + below) + 0.2
+        fig = plt.figure(figsize=(width, height))
+        axes = []
+        for index in range(n_pairs):
+            row, col = divmod(index, columns)
+            left = col * cell_w + 0.62
+            bottom = height - head - row * (above + scatter_h + below) - above - scatter_h
+            axes.append(fig.add_axes((left / width, bottom / height, (cell_w - 0.8) / width, scatter_h / height)))
+        for ax, pair in zip(axes, pairs["pair"].values):
             a, b = str(pairs["layer_i"].sel(pair=pair).values), str(pairs["layer_j"].sel(pair=pair).values)
             x = pairs["mean_strength"].sel(layer=a).values
             y = pairs["mean_strength"].sel(layer=b).values
@@ -420,16 +426,15 @@ def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
                     continue
                 _scatter_groups(ax, np.where(labels == g, x, np.nan), y, labels, arch, markers)
                 handles.append(Line2D([], [], color=group_color(g), marker="o", linestyle="", label=f"{g}: {text} (n={count})"))
-            ax.set_xlabel(_wrap(a, 1.8))
-            ax.set_ylabel(_wrap(b, 1.8))
-            ax.set_title(_wrap(f"{a} vs {b}", 2.0), fontsize=MIN_FONT)
+            ax.set_xlabel(a)
+            ax.set_ylabel(b if len(b) <= 16 else b[:15] + "…")
+            ax.set_title(_wrap(f"{a} vs {b}", cell_w - 0.4), fontsize=MIN_FONT)
             _few_ticks(ax)
-            side.legend(handles=handles, frameon=False, title="Spearman ρ", loc="center left",
-                        borderaxespad=0, handletextpad=0.3, labelspacing=0.3)
+            ax.legend(handles=handles, frameon=False, title="Spearman ρ", loc="upper center", bbox_to_anchor=(0.45, -0.3),
+                      borderaxespad=0, handletextpad=0.3, labelspacing=0.25)
         kind = pairs.attrs.get("kind", "abs_in")
         _arch_legend(fig, markers, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(markers)), frameon=False)
         _suptitle(fig, _title(title, f"Mean node strength per trial, layer vs layer ({kind})"))
-        fig.tight_layout(w_pad=0.2)
     return fig
 
 

@@ -169,7 +169,7 @@ def findings_html(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str]
         "body{font-family:sans-serif;font-size:14px;margin:.8em;max-width:1250px}"
         "table{border-collapse:collapse;margin-bottom:1.5em;max-width:100%}"
         "th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;"
-        "overflow-wrap:anywhere;word-break:break-word}"
+        "overflow-wrap:break-word}td b{white-space:nowrap}"
         "th{background:#f2f2f2}td.finding{min-width:16em;max-width:520px;white-space:normal}"
         "p.note{color:#444}"
     )
