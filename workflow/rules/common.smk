@@ -107,17 +107,21 @@ PER_ARCH_FIGURES = {
 }
 
 
-# the report sorts label values as text (h32 before h8): numbers in architecture labels are padded with figure
-# spaces (U+2007, as wide as a digit, sorted before digits) to the longest number of any architecture
-ARCH_DIGITS = max(
-    (len(number) for e in EXPERIMENTS for number in re.findall(r"\d+", e.arch)),
-    default=1,
-)
-
-
-def arch_label(arch):
-    """An architecture name that sorts naturally as text in the report: h\u20072 < h\u20078 < h32."""
-    return re.sub(r"\d+", lambda m: m.group().rjust(ARCH_DIGITS, "\u2007"), arch)
+def arch_label(model, dataset, arch):
+    """An architecture name that sorts naturally as text in the report, which sorts labels as text (h32 before
+    h8): its numbers padded with figure spaces (U+2007, as wide as a digit, sorted before digits) to the longest
+    number among the architectures of the (model, dataset): h\u20072 < h\u20078 < h32.
+    """
+    digits = max(
+        (
+            len(number)
+            for e in EXPERIMENTS
+            if (e.model, e.dataset) == (model, dataset)
+            for number in re.findall(r"\d+", e.arch)
+        ),
+        default=1,
+    )
+    return re.sub(r"\d+", lambda m: m.group().rjust(digits, "\u2007"), arch)
 
 
 def figure_labels(figure):
@@ -127,7 +131,7 @@ def figure_labels(figure):
         return {
             "model": wildcards.model,
             "dataset": wildcards.dataset,
-            "arch": arch_label(wildcards.arch),
+            "arch": arch_label(wildcards.model, wildcards.dataset, wildcards.arch),
             "figure": figure,
         }
 
