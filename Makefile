@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 FMNIST := /usr/share/datasets/fashion-mnist
 SNAKEMAKE_PROFILES ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
 
-.PHONY: install run report test test-data lint dry-run-paper install-profile gpu-wheels gpu-check-cpu clean
+.PHONY: install run report test test-data test-browser lint dry-run-paper install-profile gpu-wheels gpu-check-cpu clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,14 @@ test-data:
 		(apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) \
 		|| echo "could not install dataset-fashion-mnist: its tests will skip"; fi
 
-test: install test-data
+# Debian's chromium for the test that opens the built report in a real browser (tests/test_report_browser.py);
+# installed when we are root, else that test skips and says why.
+test-browser:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then export DEBIAN_FRONTEND=noninteractive; \
+		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) \
+		|| echo "could not install chromium: the report browser test will skip"; fi
+
+test: install test-data test-browser
 	$(PY) -m pytest
 
 lint: install

@@ -112,3 +112,24 @@ def test_claims_and_scores_files(tmp_path):
     assert set(scores) == set(figures) and all(p.exists() for p in figures.values())
     assert scores["raw"][0]["layer"] == "all weights" and "text" in scores["raw"][0]
     assert read_scores(tmp_path / "missing.json") == {}
+
+
+def test_figures_fit_the_report_pane_as_palette_pngs(tmp_path):
+    """At the report's DPI every figure fits the content pane beside the menu at 1280 px (about 760 px) and a
+    1280 x 1000 window's height, so it is shown unshrunk with text >= MIN_FONT pt; PNGs are palette images."""
+    from PIL import Image
+
+    ds = make_zoo(n_trials=24)
+    labels = groups_of(ds)
+    figures = {
+        "convergence": plots.convergence(ds, labels, "a long title " * 6),
+        "statistics": plots.weight_statistics(weight_statistics(ds), labels, "t", arch=np.array(["h2", "h8"] * 12)),
+        "strength": plots.node_strength([node_strength(ds, layer) for layer in strength_layers(ds)], labels, "t"),
+        "pairs": plots.strength_pairs(pairwise_strength(ds, groups=labels), "t", arch=np.array(["h2", "h8"] * 12)),
+    }
+    for name, fig in figures.items():
+        path = tmp_path / f"{name}.png"
+        plots.save(fig, path)
+        with Image.open(path) as image:
+            assert image.mode == "P", name
+            assert image.width <= 760 and image.height <= 830, (name, image.size)

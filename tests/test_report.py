@@ -37,7 +37,8 @@ def test_pooled_figures_of_every_model_and_dataset(report):
     workdir, html = report
     for model in ("dnn", "cnn", "vit"):
         for figure in POOLED:
-            assert (workdir / f"results/analysis/pooled/{model}/digits/{figure}.png").stat().st_size > 10_000
+            # palette PNGs: a drawn figure of the tiny run is 7-40 kB, a figure that only says why is < 5 kB
+            assert (workdir / f"results/analysis/pooled/{model}/digits/{figure}.png").stat().st_size > 6_000
     assert "at the paper's scope: dnn on digits, all" in html or "at the paper\\u2019s scope" in html or "scope" in html
     scores = json.loads((workdir / "results/analysis/pooled/dnn/digits/projection_scores.json").read_text())
     assert scores["statistics"][0]["n_trials"] == 12

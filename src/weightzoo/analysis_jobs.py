@@ -234,15 +234,31 @@ CLAIM_HTML_COLUMNS = ["scope", "arch", "claim", "claim_name", "layer", "statisti
                       "effect_size", "ci_low", "ci_high", "detectable", "p_value", "n", "verdict", "reason"]
 
 
+def _g(x) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
 def claims_html(table: pd.DataFrame, title: str) -> str:
-    """The claims table as a self-contained HTML page (verdict column coloured)."""
+    """The claims table as a self-contained HTML page (verdict column coloured). Ten columns, so that it wraps
+    at the width of the report instead of hiding the verdict and reason: claim number and name, statistic and
+    value, effect and interval are shown together (the CSV keeps them apart)."""
     from weightzoo.analysis.findings import VERDICT_COLOURS
 
     if table.empty:
         shown = pd.DataFrame({"message": ["no claims could be tested"]})
     else:
-        shown = table[CLAIM_HTML_COLUMNS]
-    page = to_html(shown, title=title, digits=3)
+        rows = table[CLAIM_HTML_COLUMNS]
+        shown = pd.DataFrame({
+            "scope": rows["scope"], "arch": rows["arch"],
+            "claim": [f"{c} {name}" for c, name in zip(rows["claim"], rows["claim_name"])],
+            "layer": rows["layer"],
+            "statistic": [f"{s} = {_g(v)}" for s, v in zip(rows["statistic"], rows["value"])],
+            "effect [interval]": [f"{name} {_g(e)} [{_g(lo)}, {_g(hi)}]" for name, e, lo, hi in
+                                  zip(rows["effect_name"], rows["effect_size"], rows["ci_low"], rows["ci_high"])],
+            "detectable": rows["detectable"], "p_value": rows["p_value"], "n": rows["n"],
+            "verdict": rows["verdict"], "reason": rows["reason"],
+        })
+    page = to_html(shown, title=title, digits=3, significant=True)
     for verdict, colour in VERDICT_COLOURS.items():
         page = page.replace(f"<td>{verdict}</td>", f'<td style="color:{colour};font-weight:bold">{verdict}</td>')
     return page

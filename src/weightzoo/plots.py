@@ -3,9 +3,18 @@
 Every function takes analysis results (xarray objects from ``weightzoo.analysis``) and returns a
 ``matplotlib.figure.Figure``; ``save`` writes and closes it. Groups always get ``GROUP_COLORS`` and the order
 ``GROUPS``; a panel with nothing to show says why in its middle instead of raising.
+
+Sized for the Snakemake report at 1280 px: the report shows a PNG at its pixel size unless it is wider than the
+content pane (about 760 px beside the menu), and centres it vertically so that the top of a figure taller than the
+window cannot be scrolled to. So every figure is at most ``MAX_WIDTH`` x ``MAX_HEIGHT`` inches at ``DPI`` (wide
+figures wrap into rows of at most ``MAX_COLUMNS`` panels), no text is smaller than ``MIN_FONT`` pt (9 pt at ``DPI``
+100 is 12.5 screen pixels, a little above a browser's 9 pt), legends sit outside the panels, and ``save`` writes
+palette PNGs (a tenth of the bytes of RGBA ones) so a paper-scale report stays small.
 """
 
+import io
 import math
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -17,21 +26,27 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from weightzoo.analysis.groups import GROUP_COLORS  # noqa: E402
 from weightzoo.analysis.zoo import ordered_groups  # noqa: E402
 
 OTHER_COLOR = "#555555"
-PANEL_SIZE = (3.6, 3.0)
-MAX_COLUMNS = 4
+DPI = 100
+MAX_WIDTH = 7.4  # inches, figure with its legends: 740 px at DPI
+MAX_HEIGHT = 8.0  # inches, figure with title and legends below: 800 px, fits a 1280 x 1000 window's viewport
+MAX_COLUMNS = 3
+MIN_FONT = 9
+PANEL_HEIGHT = 2.9  # inches, the most one panel gets
 STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 9,
+    "font.size": 10,
+    "axes.titlesize": 10,
     "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "xtick.labelsize": MIN_FONT,
+    "ytick.labelsize": MIN_FONT,
+    "figure.titlesize": 11,
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
@@ -42,8 +57,19 @@ def group_color(group: str) -> str:
     return GROUP_COLORS.get(str(group), OTHER_COLOR)
 
 
-def save(fig: Figure, path, dpi: int = 110) -> None:
-    """Write ``fig`` (format from the suffix) and release its memory."""
+def save(fig: Figure, path, dpi: int = DPI, colors: int = 256) -> None:
+    """Write ``fig`` (format from the suffix) and release its memory. PNGs are written with a palette of at most
+    ``colors`` colours (lossless for line art, a fraction of the bytes of RGBA)."""
+    if str(path).lower().endswith(".png"):
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+        plt.close(fig)
+        image = Image.open(buffer).convert("RGB")
+        image.quantize(colors=colors, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE).save(
+            path, format="png", optimize=True)
+        return
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
@@ -52,10 +78,20 @@ def message_figure(text: str, title: str = "") -> Figure:
     """A one-panel figure that only says ``text`` (why there is nothing to plot)."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(6, 2.2))
-        _message(ax, text)
+        _message(ax, "\n".join(textwrap.wrap(text, 70)))
         if title:
-            fig.suptitle(title)
+            _suptitle(fig, title)
     return fig
+
+
+def _wrap(text: str, inches: float, size: float = MIN_FONT) -> str:
+    """``text`` broken into lines that fit ``inches`` at ``size`` pt (about 0.55 em per character)."""
+    width = max(12, int(inches * 72 / (0.55 * size)))
+    return "\n".join(line for part in str(text).split("\n") for line in (textwrap.wrap(part, width) or [""]))
+
+
+def _suptitle(fig, text: str) -> None:
+    fig.suptitle(_wrap(text, min(fig.get_figwidth(), MAX_WIDTH) - 0.2, 11))
 
 
 def _message(ax, text: str) -> None:
@@ -66,14 +102,33 @@ def _message(ax, text: str) -> None:
         spine.set_visible(False)
 
 
-def _panels(n: int, size=PANEL_SIZE, columns: int = MAX_COLUMNS):
-    columns = max(1, min(columns, n))
+def _columns(n: int, columns: int | None = None) -> int:
+    """Panels per row: all of them up to two, then rows of two (4 panels) or three."""
+    if columns is None:
+        columns = n if n <= 2 else 2 if n == 4 else MAX_COLUMNS
+    return max(1, min(columns, n, MAX_COLUMNS))
+
+
+def _grid_size(rows: int, columns: int, room: float = 1.0, height: float = PANEL_HEIGHT) -> tuple[float, float]:
+    """Figure size for ``rows`` x ``columns`` panels within ``MAX_WIDTH`` x ``MAX_HEIGHT``; ``room``: inches kept
+    for the title and the legends below the panels."""
+    width = MAX_WIDTH if columns > 1 else 5.0
+    panel = min(height, width / columns * 0.9, (MAX_HEIGHT - room) / rows)
+    return width, panel * rows + 0.5
+
+
+def _panels(n: int, columns: int | None = None, room: float = 1.0, height: float = PANEL_HEIGHT):
+    columns = _columns(n, columns)
     rows = max(1, math.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=_grid_size(rows, columns, room, height), squeeze=False)
     flat = axes.ravel()
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def _panel_width(fig, axes) -> float:
+    return fig.get_figwidth() / max(1, axes[0].get_gridspec().ncols) if len(axes) else fig.get_figwidth()
 
 
 def _labels(groups, n: int) -> np.ndarray:
@@ -136,10 +191,16 @@ def _arch_legend(fig, markers: dict, **kwargs) -> None:
 def _legends(fig, labels, markers) -> None:
     """Group colours (and architecture markers when several) below the panels, outside the data."""
     if len(markers) > 1:
-        _group_legend(fig, labels, loc="upper right", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
-        _arch_legend(fig, markers, loc="upper left", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(markers)), frameon=False)
+        _group_legend(fig, labels, loc="upper right", bbox_to_anchor=(0.48, 0.0), ncol=2, frameon=False)
+        _arch_legend(fig, markers, loc="upper left", bbox_to_anchor=(0.52, 0.0), ncol=min(3, len(markers)), frameon=False)
     else:
         _group_legend(fig, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
+
+
+def _few_ticks(ax, n: int = 4) -> None:
+    """At most ``n`` ticks per axis, so 9 pt tick labels do not collide in narrow panels."""
+    ax.xaxis.set_major_locator(MaxNLocator(n))
+    ax.yaxis.set_major_locator(MaxNLocator(n + 1))
 
 
 def _title(model_title: str, what: str) -> str:
@@ -180,7 +241,7 @@ def convergence(ds: xr.Dataset, groups=None, title: str = "") -> Figure:
                 ax.set_yscale("log")
                 ax.yaxis.set_minor_formatter(NullFormatter())
         _group_legend(fig, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
-        fig.suptitle(_title(title, f"Convergence of {n} trial(s)"))
+        _suptitle(fig, _title(title, f"Convergence of {n} trial(s)"))
         fig.tight_layout()
     return fig
 
@@ -209,13 +270,14 @@ def weight_statistics(stats: xr.Dataset, groups=None, title: str = "", arch=None
                 continue
             _scatter_groups(ax, mean, std, labels, arch, markers)
             n_weights = int(stats["n_weights"].sel(layer=layer)) if "n_weights" in stats.coords else None
-            ax.set_title(f"{layer}" + (f" ({n_weights:,} weights)" if n_weights else ""))
-            ax.set_xlabel("mean of weights (weight units)")
-            ax.set_ylabel("std of weights (weight units)")
+            ax.set_title(_wrap(f"{layer}" + (f" ({n_weights:,} weights)" if n_weights else ""), _panel_width(fig, axes) - 0.2, 10))
+            ax.set_xlabel("mean of weights")
+            ax.set_ylabel("std of weights")
             ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 3))
+            _few_ticks(ax)
         _legends(fig, labels, markers)
         epoch = stats.attrs.get("snapshot")
-        fig.suptitle(_title(title, "Mean vs standard deviation of weights per trial" + (f" (epoch {epoch})" if epoch is not None else "")))
+        _suptitle(fig, _title(title, "Mean vs standard deviation of weights per trial" + (f" (epoch {epoch})" if epoch is not None else "")))
         fig.tight_layout()
     return fig
 
@@ -230,7 +292,7 @@ def distributions(densities: Sequence[xr.DataArray], title: str = "", log_densit
         if not densities:
             return message_figure("no weights in this zoo", _title(title, "Weight distributions"))
         fig, axes = _panels(len(densities))
-        legend_labels = []
+        trials: dict[str, int] = {}
         for ax, density in zip(axes, densities):
             name = str(density.attrs.get("variable", density.name)).removesuffix("_weight")
             groups = [str(g) for g in density["group"].values]
@@ -240,19 +302,24 @@ def distributions(densities: Sequence[xr.DataArray], title: str = "", log_densit
                 if not np.isfinite(values).any() or int(density["n_values"].sel(group=g)) == 0:
                     continue
                 n_trials = int(density["n_trials"].sel(group=g))
-                ax.plot(density["x"].values, values, color=group_color(g), linewidth=1.4, label=f"{g} (n={n_trials})")
+                ax.plot(density["x"].values, values, color=group_color(g), linewidth=1.4)
                 drawn = True
-                legend_labels.append(g)
+                trials[g] = max(trials.get(g, 0), n_trials)
             if not drawn:
                 _message(ax, f"{name}: no finite weights")
                 continue
             if log_density:
                 ax.set_yscale("log")
             ax.set_title(name)
-            ax.set_xlabel("weight value (weight units)")
-            ax.set_ylabel("density (1 / weight unit)")
-            ax.legend(frameon=False)
-        fig.suptitle(_title(title, "Density of all weights per accuracy group (binned Gaussian KDE)"))
+            ax.set_xlabel("weight value")
+            ax.set_ylabel("density")
+            _few_ticks(ax)
+        handles = [Line2D([], [], color=group_color(g), linewidth=1.4, label=f"{g} (n={trials[g]})")
+                   for g in ordered_groups(np.array(list(trials), dtype=object))]
+        if handles:
+            fig.legend(handles=handles, title="accuracy group", loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                       ncol=4, frameon=False)
+        _suptitle(fig, _title(title, "Density of all weights per accuracy group (binned Gaussian KDE)"))
         fig.tight_layout()
     return fig
 
@@ -272,9 +339,9 @@ def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "
         arch, markers = _arch_markers(arch, n)
         names = ordered_groups(labels)
         rng = np.random.default_rng(seed)
-        columns = min(MAX_COLUMNS, len(strengths))
+        columns = _columns(len(strengths), min(MAX_COLUMNS, len(strengths)))
         blocks = math.ceil(len(strengths) / columns)
-        fig, axes = plt.subplots(2 * blocks, columns, figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * 2 * blocks),
+        fig, axes = plt.subplots(2 * blocks, columns, figsize=_grid_size(2 * blocks, columns, room=1.3, height=2.4),
                                  squeeze=False)
         for index in range(len(strengths), blocks * columns):
             axes[2 * (index // columns), index % columns].set_visible(False)
@@ -283,7 +350,7 @@ def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "
             row, col = 2 * (index // columns), index % columns
             layer = strength.attrs.get("layer", strength.name)
             kind = strength.attrs.get("kind", "abs_in")
-            unit = "sum of |incoming weights|" if kind == "abs_in" else "signed in + out strength"
+            unit = "Σ|w_in|" if kind == "abs_in" else "signed in + out"
             values = np.asarray(strength.values, dtype=float)
             mean = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1) if values.size else np.full(n, np.nan)
             top, bottom = axes[row, col], axes[row + 1, col]
@@ -303,17 +370,18 @@ def node_strength(strengths: Sequence[xr.DataArray], groups=None, title: str = "
                 nodes = values[labels == g].ravel()
                 nodes = nodes[np.isfinite(nodes)]
                 if nodes.size:
-                    bottom.hist(nodes, bins=30, density=True, histtype="step", color=group_color(g), linewidth=1.4,
-                                label=f"{g} ({nodes.size} nodes)")
+                    bottom.hist(nodes, bins=30, density=True, histtype="step", color=group_color(g), linewidth=1.4)
             top.set_xticks(range(len(names)), names)
-            top.set_xlabel("accuracy group")
-            top.set_ylabel(f"mean node strength\n({unit})")
-            top.set_title(f"{layer}: {values.shape[1]} nodes" if len(markers) < 2 else f"{layer}: up to {values.shape[1]} nodes")
+            top.set_ylabel(f"trial mean ({unit})")
+            nodes_text = f"{values.shape[1]} nodes" if len(markers) < 2 else f"≤ {values.shape[1]} nodes"
+            top.set_title(_wrap(f"{layer}: {nodes_text}", MAX_WIDTH / columns - 0.3, 10))
+            top.yaxis.set_major_locator(MaxNLocator(4))
             bottom.set_xlabel(f"node strength ({unit})")
-            bottom.set_ylabel("density (1 / strength unit)")
-            bottom.legend(frameon=False)
-        _arch_legend(fig, markers, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(markers)), frameon=False)
-        fig.suptitle(_title(title, "Node strength per layer (top: per-trial mean, line = median; bottom: all nodes)"))
+            bottom.set_ylabel("density")
+            _few_ticks(bottom, 3)
+        _legends(fig, labels, markers)
+        _suptitle(fig, _title(title, "Node strength per layer (upper row: per-trial mean, line = median; lower row: all "
+                                     "nodes)"))
         fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig
 
@@ -328,7 +396,21 @@ def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
                                   _title(title, "Node strength, layer vs layer"))
         labels = np.asarray(pairs["trial_group"].values, dtype=object)
         arch, markers = _arch_markers(arch, labels.size)
-        fig, axes = _panels(pairs.sizes["pair"])
+        n_pairs = pairs.sizes["pair"]
+        columns = min(n_pairs, MAX_COLUMNS)
+        rows = math.ceil(n_pairs / columns)
+        # laid out by hand, in inches: each scatter panel has its title above and its Spearman legend below it
+        # (never over the points; tight_layout does not make room for legends)
+        width = MAX_WIDTH if columns > 1 else 4.0
+        cell_w, scatter_h, above, below, head = width / columns, 1.5, 0.45, 1.55, 0.6
+        height = head + rows * (above + scatter_h + below) + 0.2
+        fig = plt.figure(figsize=(width, height))
+        axes = []
+        for index in range(n_pairs):
+            row, col = divmod(index, columns)
+            left = col * cell_w + 0.62
+            bottom = height - head - row * (above + scatter_h + below) - above - scatter_h
+            axes.append(fig.add_axes((left / width, bottom / height, (cell_w - 0.8) / width, scatter_h / height)))
         for ax, pair in zip(axes, pairs["pair"].values):
             a, b = str(pairs["layer_i"].sel(pair=pair).values), str(pairs["layer_j"].sel(pair=pair).values)
             x = pairs["mean_strength"].sel(layer=a).values
@@ -338,20 +420,21 @@ def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
                 rho = float(pairs["spearman_rho"].sel(pair=pair, group=g))
                 reason = str(pairs["reason"].sel(pair=pair, group=g).values)
                 count = int(pairs["n"].sel(pair=pair, group=g))
-                text = f"ρ = {rho:.2f}" if np.isfinite(rho) else f"ρ n/a ({reason})"
+                text = f"{rho:.2f}" if np.isfinite(rho) else "n/a"
                 if g == "all":
-                    handles.append(Line2D([], [], color="none", label=f"all (n={count}): {text}"))
+                    handles.append(Line2D([], [], color="none", label=f"all: {text} (n={count})"))
                     continue
                 _scatter_groups(ax, np.where(labels == g, x, np.nan), y, labels, arch, markers)
-                handles.append(Line2D([], [], color=group_color(g), marker="o", linestyle="", label=f"{g} (n={count}): {text}"))
-            ax.legend(handles=handles, frameon=False, title="Spearman per group", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-            ax.set_xlabel(f"{a}: mean node strength")
-            ax.set_ylabel(f"{b}: mean node strength")
-            ax.set_title(f"{a} vs {b}")
+                handles.append(Line2D([], [], color=group_color(g), marker="o", linestyle="", label=f"{g}: {text} (n={count})"))
+            ax.set_xlabel(a)
+            ax.set_ylabel(b if len(b) <= 16 else b[:15] + "…")
+            ax.set_title(_wrap(f"{a} vs {b}", cell_w - 0.4), fontsize=MIN_FONT)
+            _few_ticks(ax)
+            ax.legend(handles=handles, frameon=False, title="Spearman ρ", loc="upper center", bbox_to_anchor=(0.45, -0.3),
+                      borderaxespad=0, handletextpad=0.3, labelspacing=0.25)
         kind = pairs.attrs.get("kind", "abs_in")
         _arch_legend(fig, markers, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(markers)), frameon=False)
-        fig.suptitle(_title(title, f"Mean node strength per trial, layer vs layer ({kind})"))
-        fig.tight_layout()
+        _suptitle(fig, _title(title, f"Mean node strength per trial, layer vs layer ({kind})"))
     return fig
 
 
@@ -379,7 +462,8 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
     with plt.rc_context(STYLE):
         if not projections:
             return message_figure("nothing to project", _title(title, "t-SNE"))
-        fig, axes = _panels(len(projections), size=(3.8, 3.6) if len(projections) > 1 else (6.0, 5.0))
+        fig, axes = _panels(len(projections), room=1.6, height=2.9 if len(projections) > 1 else 4.2)
+        width = _panel_width(fig, axes)
         all_labels = []
         arch, markers = _arch_markers(projections[0]["arch"].values if "arch" in projections[0].coords else None,
                                       projections[0].sizes["trial"])
@@ -389,22 +473,21 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
             layer = proj.attrs.get("layer", "all")
             head = "all weights" if layer == "all" else layer
             if proj.attrs.get("message"):
-                _message(ax, f"{head}:\n{proj.attrs['message']}")
+                _message(ax, _wrap(f"{head}: {proj.attrs['message']}", width - 0.2))
                 continue
             x, y = proj["x"].values, proj["y"].values
             _scatter_groups(ax, x, y, labels, arch, markers, size=20)
-            ax.set_title(f"{head}\n{score_text(proj)}")
-            ax.set_xlabel("t-SNE 1 (arbitrary units)")
-            ax.set_ylabel("t-SNE 2 (arbitrary units)")
-            if proj.attrs.get("note"):
-                ax.text(0.01, 0.01, str(proj.attrs["note"]), transform=ax.transAxes, fontsize=6, color="#555555",
-                        va="bottom", wrap=True)
+            ax.set_title(_wrap(f"{head}: {score_text(proj)}", width, MIN_FONT), fontsize=MIN_FONT)
+            ax.set_xlabel("t-SNE 1")
+            ax.set_ylabel("t-SNE 2")
+            ax.set_xticks([])
+            ax.set_yticks([])
         labels = np.asarray(all_labels[: projections[0].sizes["trial"]], dtype=object)
         _legends(fig, labels, markers)
         first = projections[0].attrs
         features = first.get("features", "")
         perplexity = first.get("perplexity")
         detail = f"{features} features" + (f", perplexity {perplexity:.3g}" if perplexity and np.isfinite(perplexity) else "")
-        fig.suptitle(_title(title, f"t-SNE of trials ({detail})"))
+        _suptitle(fig, _title(title, f"t-SNE of trials ({detail})"))
         fig.tight_layout()
     return fig

@@ -15,7 +15,7 @@ import xarray as xr
 from weightzoo import plots
 from weightzoo.analysis.claims import claims_table
 from weightzoo.analysis.features import pool, trial_features
-from weightzoo.analysis.findings import findings_html, findings_table
+from weightzoo.analysis.findings import VERDICT_COLOURS, findings_html, findings_table
 from weightzoo.analysis.kde import pooled_layer_density
 from weightzoo.analysis.projection import project_matrix
 from weightzoo.analysis.stats import feature_matrix
@@ -210,10 +210,12 @@ def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path,
         overview = pd.DataFrame({"message": ["no claims tables"]})
     else:
         overview = table.groupby(["model", "dataset", "scope", "claim", "claim_name", "verdict"]).size().unstack(
-            "verdict", fill_value=0).reset_index()
+            "verdict", fill_value=0)
+        overview = overview[sorted(overview.columns, key=lambda v: list(VERDICT_COLOURS).index(v) if v in VERDICT_COLOURS else 99)].assign(
+            tests=overview.sum(axis=1)).reset_index()
         overview.columns.name = None
-    _write_text(to_html(overview, title="Claims of the paper: number of rows per verdict, scope and claim", digits=0),
-                overview_path)
+    _write_text(to_html(overview, title="Verdict counts: how many tests of each claim got each verdict, per model, "
+                                        "dataset and scope", digits=0), overview_path)
     summary = pd.read_csv(summary_groups_path, keep_default_na=False)
     counts = group_counts(summary)
     notes = absent_figure_notes(summary, figure_experiments(summary_groups_path, min_group), min_group)
@@ -221,7 +223,8 @@ def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path,
         status_table = training_status_table(status_paths)
         notes = training_status_notes(status_table) + notes
         page = to_html(status_table, title="Parameters that never trained and dead ReLU units, per experiment and "
-                                           "parameter (medians over trials)", digits=3)
+                                           "parameter (medians over trials)", digits=3,
+                       significant=True)
         _write_text(page, status_html_path)
     findings = findings_table(table)
     _write_text(findings_html(findings, counts, notes, "Findings: the paper's claims on this zoo"), findings_path)

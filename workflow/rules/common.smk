@@ -1,6 +1,7 @@
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -135,14 +136,35 @@ PER_ARCH_FIGURES = {
 }
 
 
+def arch_label(model, dataset, arch):
+    """An architecture name that sorts naturally as text in the report, which sorts labels as text (h32 before
+    h8): its numbers padded with figure spaces (U+2007, as wide as a digit, sorted before digits) to the longest
+    number among the architectures of the (model, dataset): h\u20072 < h\u20078 < h32.
+    """
+    digits = max(
+        (
+            len(number)
+            for e in EXPERIMENTS
+            if (e.model, e.dataset) == (model, dataset)
+            for number in re.findall(r"\d+", e.arch)
+        ),
+        default=1,
+    )
+    return re.sub(r"\d+", lambda m: m.group().rjust(digits, "\u2007"), arch)
+
+
 def figure_labels(figure):
     """Report labels of a per-architecture item: model, dataset, architecture and what it shows."""
-    return {
-        "model": "{model}",
-        "dataset": "{dataset}",
-        "arch": "{arch}",
-        "figure": figure,
-    }
+
+    def labels(wildcards):
+        return {
+            "model": wildcards.model,
+            "dataset": wildcards.dataset,
+            "arch": arch_label(wildcards.model, wildcards.dataset, wildcards.arch),
+            "figure": figure,
+        }
+
+    return labels
 
 
 def scope_labels(figure):

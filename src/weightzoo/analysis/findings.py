@@ -162,10 +162,11 @@ VERDICT_COLOURS = {"supported": "#0072B2", "contradicted": "#D55E00", "no effect
 def findings_html(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str], title: str) -> str:
     """The findings page: summary counts, the findings table, group sizes per architecture, notes."""
     style = (
-        "body{font-family:sans-serif;font-size:14px;margin:1em;max-width:1250px}"
-        "table{border-collapse:collapse;margin-bottom:1.5em}"
-        "th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
-        "th{background:#f2f2f2}td.finding{max-width:520px;white-space:normal}"
+        "body{font-family:sans-serif;font-size:14px;margin:.8em;max-width:1250px}"
+        "table{border-collapse:collapse;margin-bottom:1.5em;max-width:100%}"
+        "th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;"
+        "overflow-wrap:break-word}td b{white-space:nowrap}"
+        "th{background:#f2f2f2}td.finding{min-width:16em;max-width:520px;white-space:normal}"
         "p.note{color:#444}"
     )
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"

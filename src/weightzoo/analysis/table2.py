@@ -2,6 +2,7 @@
 the paper's own numbers (``paper_table2.csv``, transcribed from arXiv 2408.11720 Table 2)."""
 
 import html
+import re
 from importlib import resources
 
 import numpy as np
@@ -60,31 +61,64 @@ def compare_with_paper(ours: pd.DataFrame, dataset_alias: dict[str, str] | None 
     return _sorted(merged[columns])
 
 
-def to_html(table: pd.DataFrame, title: str = "Accuracy per group (%)", digits: int = 2) -> str:
-    """A small self-contained HTML page holding ``table`` (no scripts, inline style)."""
+TABLE_STYLE = (
+    "body{font-family:sans-serif;font-size:14px;margin:.5em}"
+    "h3{margin:.2em 0 .6em}"
+    ".weightzoo-scroll{overflow-x:auto;max-width:100%}"
+    "table.weightzoo-table{border-collapse:collapse;width:100%;table-layout:auto}"
+    ".weightzoo-table th,.weightzoo-table td{padding:3px 5px;border-bottom:1px solid #ddd;text-align:right;"
+    "vertical-align:top;overflow-wrap:break-word}"
+    ".weightzoo-table th{background:#f2f2f2;position:sticky;top:0}"
+    ".weightzoo-table tr:hover{background:#fafafa}"
+    "p.note{color:#555;font-size:12px}"
+)
+
+
+def _number(x, digits: int, significant: bool) -> str:
+    if significant:
+        return f"{x:.{digits}g}"
+    return f"{x:.{digits}f}"
+
+
+def to_html(table: pd.DataFrame, title: str = "Accuracy per group (%)", digits: int = 2, significant: bool = False,
+            note: str | None = None) -> str:
+    """A small self-contained HTML page holding ``table`` (no scripts, inline style).
+
+    The table fills the width it is shown at and wraps long cells instead of hiding columns (a horizontal scroll bar
+    is the last resort); text columns are left-aligned, numbers right-aligned. ``significant``: ``digits``
+    significant digits instead of decimals (narrower columns for p-values and effects)."""
     body = table.to_html(
         index=False,
         na_rep="–",
-        float_format=lambda x: f"{x:.{digits}f}",
+        float_format=lambda x: _number(x, digits, significant),
         border=0,
         classes="weightzoo-table",
-        justify="center",
+        justify="left",
     )
-    style = (
-        "body{font-family:sans-serif;font-size:14px;margin:1em}"
-        "table.weightzoo-table{border-collapse:collapse}"
-        ".weightzoo-table th,.weightzoo-table td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}"
-        ".weightzoo-table th{background:#f2f2f2}"
-        ".weightzoo-table tr:hover{background:#fafafa}"
-        "p.note{color:#555;font-size:12px}"
-    )
-    note = "– = no value."
-    if any(str(c).startswith("paper_") for c in table.columns):
-        note = "paper_* columns: Zheng et al. 2024, arXiv 2408.11720, Table 2 (training accuracy). " + note
+    # names break after underscores, sentences at spaces, numbers never: columns keep readable widths
+    body = re.sub(r"<(th|td)>([^<]*)</(th|td)>",
+                  lambda m: f"<{m.group(1)}>" + m.group(2).replace("_", "_<wbr>").replace("/", "/<wbr>")
+                  + f"</{m.group(3)}>", body)
+    rules = []
+    for i, column in enumerate(table.columns, start=1):
+        cells = f".weightzoo-table td:nth-child({i})"
+        if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column]):
+            rules.append(f"{cells}{{white-space:nowrap}}")
+            continue
+        rules.append(f"{cells},.weightzoo-table th:nth-child({i}){{text-align:left}}")
+        if table[column].astype(str).str.len().max() > 40:
+            rules.append(f"{cells}{{min-width:10em}}")
+    style = TABLE_STYLE + "".join(rules)
+    if note is None:
+        note = "– = no value."
+        if any(str(c).startswith("paper_") for c in table.columns):
+            note = "paper_* columns: Zheng et al. 2024, arXiv 2408.11720, Table 2 (training accuracy). " + note
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{html.escape(title)}</title><style>{style}</style></head>\n"
-        f"<body><h3>{html.escape(title)}</h3>\n{body}\n<p class=\"note\">{html.escape(note)}</p></body></html>\n"
+        f"<body><h3>{html.escape(title)}</h3>\n<div class=\"weightzoo-scroll\">{body}</div>\n"
+        f"<p class=\"note\">{html.escape(note)}</p></body></html>\n"
     )
 
 
