@@ -70,8 +70,9 @@ def _regression_rows(base, y, predicted, n_bootstrap, alpha, rng):
     r2 = float(_r2(y, predicted))
     weights = rng.multinomial(y.size, np.full(y.size, 1.0 / y.size), size=n_bootstrap).astype(float)
     boot_r2 = _r2(y[None, :], predicted[None, :], weights)
-    p_r2 = float((1 + np.sum(boot_r2 <= 0)) / (n_bootstrap + 1))
-    p_r2_opposite = float((1 + np.sum(boot_r2 >= 0)) / (n_bootstrap + 1))
+    # doubled one-sided bootstrap p-values: "supported" then means the 1 - alpha interval of R² lies above 0
+    p_r2 = min(1.0, 2 * float((1 + np.sum(boot_r2 <= 0)) / (n_bootstrap + 1)))
+    p_r2_opposite = min(1.0, 2 * float((1 + np.sum(boot_r2 >= 0)) / (n_bootstrap + 1)))
     ci = interval(boot_r2, alpha)
     rows = [dict(base, statistic="cv_r2", value=r2, effect_name="r2", effect_size=r2, ci_low=ci[0], ci_high=ci[1],
                  p_value=p_r2, p_opposite=p_r2_opposite,
