@@ -175,13 +175,13 @@ def untrained_reasons(status_paths: Sequence[str], min_weight_share: float = 0.1
         for layer, parts in frozen.items():
             out.setdefault(layer, {})[arch] = (
                 f"computed on parameters that never trained: {', '.join(parts)} never moved from the initial values in "
-                f"most trials of {arch}, so this row describes the initial draw (see the training status table)")
+                "most trials, so this row describes the initial draw (see the training status table)")
         weights = status["n_values"].where(status["kind"] == "weight", 0)
         share = float(weights.sel(part=names).sum() / weights.sum())
         if share >= min_weight_share:
             out.setdefault("network", {})[arch] = (
-                f"computed on parameters that never trained: {', '.join(names)} ({share:.0%} of the weights of {arch}) "
-                "never moved from the initial values in most trials")
+                f"computed on parameters that never trained: {', '.join(names)} ({share:.0%} of the weights) never "
+                "moved from the initial values in most trials")
     return out
 
 

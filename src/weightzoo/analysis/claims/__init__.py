@@ -131,10 +131,13 @@ def claims_table(
     table = _frame(rows)
     table = decide(table, alpha)
     for layer, by_arch in (untrained or {}).items():
+        on_layer = table["layer"] == layer
         for arch_label, why in by_arch.items():
-            hit = (table["layer"] == layer) & (table["scope"].isin(["pooled", "controlled"]) | (table["arch"] == arch_label))
-            table.loc[hit, "verdict"] = "never trained"
-            table.loc[hit, "reason"] = why
+            hit = on_layer & (table["arch"] == arch_label)
+            table.loc[hit, ["verdict", "reason"]] = ["never trained", f"{why} ({arch_label})"]
+        hit = on_layer & table["scope"].isin(["pooled", "controlled"])
+        table.loc[hit, ["verdict", "reason"]] = ["never trained", f"{next(iter(by_arch.values()))} "
+                                                                   f"({', '.join(_natural(by_arch))})"]
     table.insert(0, "model", model)
     table.insert(1, "dataset", features.attrs.get("dataset", ""))
     return table[COLUMNS]
