@@ -152,6 +152,7 @@ def _fake_block(trials, hidden, seed):
         diverged_epoch=diverged_epoch,
         device="synthetic",
         vectorized=True,
+        hyperparameters={"init_std": np.full(len(trials), INIT_STD)},
     )
 
 

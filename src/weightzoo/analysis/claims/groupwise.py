@@ -24,6 +24,11 @@ from weightzoo.analysis.claims.testing import (
 )
 
 
+def _quadratic(left, matrix, right):
+    """Row-wise left_b^T M right_b for a batch of weight vectors, through one BLAS product (einsum would loop)."""
+    return np.einsum("bj,bj->b", left @ matrix, right)
+
+
 def _compared(finite, labels, strata, min_group, effect_name):
     """The high and low trials of every stratum holding both (one index array per stratum), the labels
     with non-finite trials blanked, and the row so far: with a ``reason`` when nothing can be compared."""
@@ -82,7 +87,7 @@ def lower_std(std, labels, strata, min_group, n_permutations, n_bootstrap, alpha
     for index in compared:
         high, low = index[is_high[index]], index[~is_high[index]]
         signs = np.sign(std[high][:, None] - std[low][None, :])
-        num += np.einsum("bi,ij,bj->b", weights[:, high], signs, weights[:, low])
+        num += _quadratic(weights[:, high], signs, weights[:, low])
         den += weights[:, high].sum(axis=1) * weights[:, low].sum(axis=1)
     ci = interval(num / den, alpha)
     used = np.concatenate(compared)
@@ -110,9 +115,9 @@ def more_alike(quantiles, labels, strata, min_group, n_permutations, n_bootstrap
     masked = distances * same
 
     def means(w):  # w: (b, n) weights of the high trials; low trials are the complement within `chosen`
-        high = np.einsum("bi,ij,bj->b", w, masked, w) / np.einsum("bi,ij,bj->b", w, same, w)
+        high = _quadratic(w, masked, w) / _quadratic(w, same, w)
         v = 1.0 - w
-        low = np.einsum("bi,ij,bj->b", v, masked, v) / np.einsum("bi,ij,bj->b", v, same, v)
+        low = _quadratic(v, masked, v) / _quadratic(v, same, v)
         return high, low
 
     is_high = (lab == "high").astype(float)
@@ -126,8 +131,8 @@ def more_alike(quantiles, labels, strata, min_group, n_permutations, n_bootstrap
         cells = [index[lab[index] == g] for index in strata_index for g in ("high", "low")]
         weights = resample_within([c for c in cells if c.size], n_bootstrap, rng)
         w_high, w_low = weights * is_high, weights * (1 - is_high)
-        boot_high = np.einsum("bi,ij,bj->b", w_high, masked, w_high) / np.einsum("bi,ij,bj->b", w_high, same, w_high)
-        boot_low = np.einsum("bi,ij,bj->b", w_low, masked, w_low) / np.einsum("bi,ij,bj->b", w_low, same, w_low)
+        boot_high = _quadratic(w_high, masked, w_high) / _quadratic(w_high, same, w_high)
+        boot_low = _quadratic(w_low, masked, w_low) / _quadratic(w_low, same, w_low)
         ci = interval(boot_high / boot_low, alpha)
     subset = f", {chosen.size} trials sampled" if chosen.size < base["n"] else ""
     return dict(
