@@ -418,7 +418,6 @@ def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
             handles = []
             for g in [str(g) for g in pairs["group"].values]:
                 rho = float(pairs["spearman_rho"].sel(pair=pair, group=g))
-                reason = str(pairs["reason"].sel(pair=pair, group=g).values)
                 count = int(pairs["n"].sel(pair=pair, group=g))
                 text = f"{rho:.2f}" if np.isfinite(rho) else "n/a"
                 if g == "all":
