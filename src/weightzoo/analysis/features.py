@@ -14,11 +14,9 @@ import numpy as np
 import xarray as xr
 
 from weightzoo.analysis.stats import NETWORK, sorted_sample, weight_statistics
-from weightzoo.analysis.strength import strength_layers
+from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
-
-HYPERPARAMETERS = ("lr", "init_std", "batch_size", "train_fraction")
-"""Per-trial hyperparameter coordinates a zoo may carry (swept inside an architecture)."""
+from weightzoo.store import TRIAL_HYPERPARAMETERS
 
 CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
@@ -64,8 +62,6 @@ def trial_features(
     )
     strength_names = strength_layers(ds)
     if strengths is None:
-        from weightzoo.analysis.strength import node_strength
-
         strengths = [node_strength(ds, layer, snapshot, strength_kind) for layer in strength_names]
     mean_strength = np.stack([s.values.mean(axis=1) for s in strengths], axis=1) if strengths else np.zeros((len(labels), 0))
 
@@ -101,7 +97,7 @@ def trial_features(
     }
     if "epoch" in ds.coords:
         coords["epoch"] = ds["epoch"].values
-    for name in ("seed", *HYPERPARAMETERS):
+    for name in ("seed", *TRIAL_HYPERPARAMETERS):
         if name in ds.coords and ds[name].dims == ("trial",):
             coords[name] = ("trial", ds[name].values)
     return xr.Dataset(
@@ -124,8 +120,8 @@ def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:
     parts = []
     for f in features:
         f = f.assign_coords(trial_in_experiment=("trial", f["trial"].values)).drop_vars("trial")
-        # per-layer coordinates differ between architectures; keep them out of the trial-wise concatenation
-        parts.append(f.drop_vars([c for c in ("n_weights",) if c in f.coords]))
+        # the layer sizes differ between architectures; keep them out of the trial-wise concatenation
+        parts.append(f.drop_vars("n_weights", errors="ignore"))
     if not parts:
         raise ValueError("no features to pool")
     pooled = xr.concat(parts, dim="trial", join="outer", data_vars="minimal", coords="different", compat="equals",
