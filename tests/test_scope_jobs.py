@@ -63,7 +63,7 @@ def test_pooled_figures_claims_and_findings(scope):
     scope_jobs.evaluate_claims(features, tmp / "claims.csv", tmp / "claims.html",
                                {"n_permutations": 49, "n_bootstrap": 49, "cv_folds": 3}, "dnn on d")
     claims = pd.read_csv(tmp / "claims.csv")
-    assert {"pooled", "controlled", "within", "kfold", "loao"} == set(claims["scope"])
+    assert {"pooled", "controlled", "within", "seeds", "kfold", "loao"} == set(claims["scope"])
     assert set(claims.loc[claims["scope"] == "within", "arch"]) == {"h4", "h8"}
 
     scope_jobs.collect_findings([tmp / "claims.csv"], tmp / "groups.csv", tmp / "all.csv", tmp / "all.html",

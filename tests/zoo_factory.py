@@ -131,3 +131,65 @@ def make_features(widths=(5, 20, 50, 200), n_per_arch=30, width_effect=True, wit
     groups = assign_groups(final, n_classes=10, method="bins", bins=cuts)
     pooled = pooled.assign_coords(group=("trial", groups.astype(str)))
     return pooled
+
+
+def make_recipe_features(archs=(5, 50), inits=(0.05, 1.0), n_seeds=24, recipe_effect=True, seed_effect=0.0,
+                         alike_effect=0.0, n_levels=64, seed=0, model="dnn"):
+    """Synthetic pooled features of a seed design with known truth: recipes (arch x init_std), seeds inside.
+
+    ``recipe_effect``: a large init lowers accuracy by 0.25 and multiplies the weight std by 3 (a recipe
+    confound: pooled, high trials have low std; among seeds of one recipe nothing). ``seed_effect`` > 0 also
+    lowers the std with accuracy among seeds of one recipe (a planted seed-level claim 1). ``alike_effect``
+    > 0 makes the better seeds of a recipe more alike (their log std scatters less; a planted claim 2).
+    Groups by the pooled accuracy (``assign_groups`` delta). Node strength is std x width (claim 3 follows
+    claim 1's sign: a planted claim 1 contradicts claim 3).
+    """
+    import scipy.stats
+
+    from weightzoo.analysis.features import pool, quantile_levels
+    from weightzoo.analysis.groups import assign_groups
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    levels = quantile_levels(n_levels)
+    layers = ["fc1", "fc2", "fc3", "network"]
+    for a, width in enumerate(archs):
+        for init in inits:
+            large = init == max(inits) and recipe_effect
+            acc = np.clip(0.80 + 0.05 * a - (0.25 if large else 0.0) + rng.normal(0, 0.03, n_seeds), 0.15, 1.0)
+            z = (acc - acc.mean()) / acc.std()
+            rank = scipy.stats.rankdata(acc) / n_seeds
+            scatter = 0.05 + alike_effect * (1 - rank)
+            std = 0.1 * (3.0 if large else 1.0) * np.exp(-seed_effect * 0.3 * z + rng.normal(0, 1, n_seeds) * scatter)
+            stats = np.zeros((n_seeds, len(layers), 7))
+            stats[:, :, 1] = std[:, None] * rng.lognormal(0, 0.02, (n_seeds, len(layers)))
+            stats[:, :, 0] = rng.normal(0, 0.01, (n_seeds, len(layers)))
+            stats[:, :, 2:] = stats[:, :, 1:2] * np.array([-3, -0.67, 0, 0.67, 3])
+            shape = 1 + 0.02 * rng.normal(0, 1, (n_seeds, len(layers), 1))
+            normal = scipy.stats.norm.ppf(levels)[None, None, :]
+            quantiles = stats[:, :, 1:2] * np.sign(normal) * np.abs(normal) ** shape
+            curve = np.linspace(0.5, 1.0, 3)
+            parts.append(xr.Dataset(
+                {
+                    "statistic": (("trial", "layer", "stat"), stats),
+                    "quantile_function": (("trial", "layer", "level"), quantiles),
+                    "mean_strength": (("trial", "strength_layer"), stats[:, :3, 1] * width),
+                    "train_accuracy": (("trial", "epoch"), acc[:, None] * curve),
+                    "test_accuracy": (("trial", "epoch"), acc[:, None] * curve * 0.97),
+                    "diverged": (("trial",), np.zeros(n_seeds, np.uint8)),
+                },
+                coords={
+                    "trial": np.arange(n_seeds), "group": ("trial", np.full(n_seeds, "")),
+                    "arch": ("trial", np.full(n_seeds, f"h{width}")),
+                    "experiment": ("trial", np.full(n_seeds, f"{model}/synthetic/h{width}")),
+                    "init_std": ("trial", np.full(n_seeds, init)),
+                    "layer": layers, "stat": ["mean", "std", "q0", "q25", "q50", "q75", "q100"],
+                    "strength_layer": ["fc1", "fc2", "fc3"], "level": levels, "epoch": [1, 2, 3],
+                },
+                attrs={"model": model, "dataset": "synthetic", "snapshot": 3, "early_snapshot": -1,
+                       "network_layer": "network"},
+            ))
+    pooled = pool(parts)
+    final = pooled["train_accuracy"].isel(epoch=-1).values
+    groups = assign_groups(final, n_classes=10, method="delta", delta=0.1)
+    return pooled.assign_coords(group=("trial", groups.astype(str)))

@@ -230,8 +230,8 @@ def project_trials(zoo_path, summary_groups_path, experiment: str, figures: Mapp
 
 # ---------------------------------------------------------------------------------------------- claims
 
-CLAIM_HTML_COLUMNS = ["scope", "arch", "claim", "claim_name", "layer", "statistic", "value", "effect_name",
-                      "effect_size", "ci_low", "ci_high", "detectable", "p_value", "n", "verdict", "reason"]
+CLAIM_HTML_COLUMNS = ["scope", "strata", "arch", "claim", "claim_name", "layer", "statistic", "value", "effect_name",
+                      "effect_size", "ci_low", "ci_high", "detectable", "p_value", "n", "n_strata", "verdict", "reason"]
 
 
 def _g(x) -> str:
@@ -249,13 +249,16 @@ def claims_html(table: pd.DataFrame, title: str) -> str:
     else:
         rows = table[CLAIM_HTML_COLUMNS]
         shown = pd.DataFrame({
-            "scope": rows["scope"], "arch": rows["arch"],
+            "scope (held fixed)": [f"{scope}: {strata}" if strata else scope
+                                   for scope, strata in zip(rows["scope"], rows["strata"].fillna(""))],
+            "arch": rows["arch"],
             "claim": [f"{c} {name}" for c, name in zip(rows["claim"], rows["claim_name"])],
             "layer": rows["layer"],
             "statistic": [f"{s} = {_g(v)}" for s, v in zip(rows["statistic"], rows["value"])],
             "effect [interval]": [f"{name} {_g(e)} [{_g(lo)}, {_g(hi)}]" for name, e, lo, hi in
                                   zip(rows["effect_name"], rows["effect_size"], rows["ci_low"], rows["ci_high"])],
-            "detectable": rows["detectable"], "p_value": rows["p_value"], "n": rows["n"],
+            "detectable": rows["detectable"], "p_value": rows["p_value"],
+            "n (strata)": [f"{n} ({k})" for n, k in zip(rows["n"], rows["n_strata"])],
             "verdict": rows["verdict"], "reason": rows["reason"],
         })
     page = to_html(shown, title=title, digits=3, significant=True)

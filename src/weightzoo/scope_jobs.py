@@ -228,7 +228,7 @@ def collect_findings(claims_paths: Sequence[str], summary_groups_path, csv_path,
         _write_text(page, status_html_path)
     findings = findings_table(table)
     _write_text(findings_html(findings, counts, notes, "Findings: the paper's claims on this zoo"), findings_path)
-    log.info("findings:\n%s", findings[["model", "dataset", "claim", "layer", "pooled", "controlled"]].to_string())
+    log.info("findings:\n%s", findings[["model", "dataset", "claim", "layer", "recipe", "pooled", "carried_by"]].to_string())
 
 
 def group_counts(summary: pd.DataFrame) -> pd.DataFrame:

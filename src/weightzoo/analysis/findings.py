@@ -1,9 +1,13 @@
-"""The findings page: for each paper claim and (model, dataset), what the zoo says, pooled and controlled.
+"""The findings page: for each paper claim and (model, dataset), what the zoo says at a fixed recipe and pooled.
 
-One row per claim, (model, dataset) and layer (claims 1–3) or cross-validation scheme (claims 4–5): the
-pooled verdict (architectures together, as the paper), the controlled verdict (within architectures), the
-effect with its interval, n per group, whether the pooled effect survives the control, and one plain
-sentence. Where the zoo cannot answer, the sentence says why and which config change would answer it.
+One row per claim, (model, dataset) and layer (claims 1–3) or cross-validation scheme (claims 4–5). It leads
+with the **recipe-controlled** verdict (seeds of one recipe compared: claims 1–2 by their continuous form,
+rank correlation with accuracy, since seeds of one recipe rarely fill two accuracy groups; the recipe-level
+group contrast beside it), then the **pooled** verdict as the paper does it (group contrast over all
+architectures and recipes), the recipe variable that carries the pooled result where the two disagree, n,
+and one plain sentence answering: does the claim reproduce pooled; does it hold among seeds of one recipe;
+if not, what carries the pooled result. Where the zoo cannot answer, the sentence says why and which config
+change would answer it.
 """
 
 import html
@@ -11,7 +15,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from weightzoo.analysis.claims import CLAIMS
+from weightzoo.analysis.claims import CLAIMS, CONTINUOUS, STATISTICS
 
 EFFECT_TEXT = {
     "cliffs_delta": "Cliff's δ",
@@ -28,13 +32,18 @@ PLAIN = {
     4: "final weight statistics predict accuracy",
     5: "epoch-1 weight statistics predict the final accuracy",
 }
-COLUMNS = ["model", "dataset", "claim", "claim_name", "layer", "pooled", "pooled_effect", "controlled",
-           "controlled_effect", "survives_control", "n", "finding"]
+AT_RECIPE = {
+    1: "among seeds of one recipe, accuracy falls with weight std",
+    2: "among seeds of one recipe, the better seeds sit closer to the others",
+    3: "among seeds of one recipe, node strength follows accuracy in the paper's direction",
+}
+COLUMNS = ["model", "dataset", "claim", "claim_name", "layer", "recipe", "recipe_effect", "recipe_contrast",
+           "pooled", "pooled_effect", "carried_by", "n", "finding"]
 
 
 def effect_text(row) -> str:
     """'Cliff's δ −0.82 [−0.95, −0.69]' or '' when there is no effect."""
-    if not np.isfinite(row["effect_size"]):
+    if row is None or not np.isfinite(row["effect_size"]):
         return ""
     text = f"{EFFECT_TEXT.get(row['effect_name'], row['effect_name'])} {row['effect_size']:.2f}"
     if np.isfinite(row["ci_low"]):
@@ -45,66 +54,73 @@ def effect_text(row) -> str:
 def remedy(reason: str) -> str:
     """The config change that would answer a question the zoo cannot answer."""
     if "no stratum holds both" in reason:
-        return ("accuracy groups coincide with architectures: sweep hyperparameters inside each architecture "
-                "(experiments[].hyperparameters, e.g. init_std: [0.05, 0.3, 1.0]) so each has high and low trials")
+        return ("seeds of one recipe fall in one accuracy group: read the continuous form (recipe column), or "
+                "choose a recipe whose seeds spread accuracy (e.g. init_std: 1.0, the literal N(0, 1))")
     if "fewer than" in reason and "group" in reason:
-        return ("raise experiments[].trials, or spread accuracy inside architectures with experiments[].hyperparameters"
-                " (init_std, lr, train_fraction)")
-    if "underpowered" in reason:
-        return "more trials per architecture and group (experiments[].trials)"
-    if "one architecture only" in reason:
-        return "sweep an architecture key as a list (experiments[].arch) to test generalisation across architectures"
+        return "raise experiments[].trials (more seeds per recipe)"
+    if "underpowered" in reason or "neither a difference nor equivalence" in reason:
+        return "more seeds per recipe (experiments[].trials), sized by a power calculation (config/fmnist.yaml)"
+    if "recipes <" in reason:
+        return "more recipes (sweep a hyperparameter or architecture key in experiments[]) to cross-validate across"
+    if "architectures <" in reason:
+        return "sweep an architecture key over 3 or more values (experiments[].arch)"
     if "no snapshot" in reason:
         return "add the epoch to training.snapshots"
     if "never trained" in reason or "never moved" in reason:
         return "a reading of the architecture in which these parameters get gradients (config/README.md, ViT)"
-    if "same in every" in reason or "same within every" in reason:
-        return "spread accuracy inside architectures (experiments[].hyperparameters)"
+    if "same within every" in reason or "same in every" in reason or "no stratum with" in reason:
+        return "more seeds per recipe, or a recipe whose seeds spread accuracy (e.g. init_std: 1.0)"
     return ""
 
 
 def _verdict_text(row) -> str:
+    return "not tested" if row is None else str(row["verdict"])
+
+
+def _cannot(row) -> str:
+    fix = remedy(str(row["reason"]))
+    return f"cannot answer ({row['reason']})" + (f"; to answer it: {fix}" if fix else "")
+
+
+def _scope_sentence(where: str, statement: str, row) -> str:
     if row is None:
-        return "not tested"
-    return str(row["verdict"])
+        return f"{where}: not tested."
+    verdict = row["verdict"]
+    if verdict == "supported":
+        return f"{where}: yes, {statement} ({effect_text(row)}, n={int(row['n'])})."
+    if verdict == "contradicted":
+        return f"{where}: reversed, the opposite holds ({effect_text(row)}, n={int(row['n'])})."
+    if verdict == "no effect":
+        return f"{where}: no effect ({effect_text(row)}: inside the equivalence bound ±{row['equivalence_bound']:g})."
+    return f"{where}: {_cannot(row)}."
 
 
-def _sentence(claim, pooled, controlled) -> str:
-    statement = PLAIN[claim]
-    if pooled is None:
-        return "not tested"
-    if claim in (4, 5):
-        row = pooled
-        if row["verdict"] == "supported":
-            return f"Yes: {statement} ({effect_text(row)}, {row['scope']} cross-validation, n={int(row['n'])})."
-        if row["verdict"] in ("inconclusive", "never trained"):
-            fix = remedy(str(row["reason"]))
-            return f"Cannot answer ({row['reason']})" + (f"; to answer it: {fix}." if fix else ".")
-        return f"No: {statement} does not hold here ({effect_text(row)}; {row['reason']})."
-    p_verdict = pooled["verdict"]
-    parts = [_scope_sentence("Pooled over architectures", pooled)]
-    if controlled is not None and controlled["verdict"] == p_verdict and controlled["reason"] == pooled["reason"]:
-        parts.append("The same within architectures.")
-    elif controlled is not None:
-        parts.append(_scope_sentence("Within architectures", controlled))
-        if p_verdict == "supported" and controlled["verdict"] != "supported":
-            parts.append("The pooled effect does not survive the architecture control: it may be architecture, not accuracy.")
+def _group_sentence(claim, recipe, contrast, pooled) -> str:
+    parts = [_scope_sentence("Pooled, as the paper", PLAIN[claim], pooled),
+             _scope_sentence("Among seeds of one recipe", AT_RECIPE[claim], recipe)]
+    if contrast is not None and CONTINUOUS[claim] != STATISTICS[claim][0] and contrast["verdict"] != "inconclusive":
+        parts.append(f"The group contrast at a fixed recipe: {contrast['verdict']} ({effect_text(contrast)}).")
+    if pooled is not None and recipe is not None and pooled["verdict"] in ("supported", "contradicted") \
+            and recipe["verdict"] != pooled["verdict"]:
+        carried = str(pooled.get("carried_by", "") or "")
+        if carried:
+            parts.append(f"The pooled result is carried by the recipe variable {carried} "
+                         f"({pooled['confounder']}), not by accuracy among seeds.")
+        else:
+            parts.append("The pooled result does not hold among seeds of one recipe: it reflects differences "
+                         "between recipes.")
     return " ".join(parts)
 
 
-def _scope_sentence(where: str, row) -> str:
-    verdict = row["verdict"]
-    if verdict in ("supported", "contradicted"):
-        word = "holds" if verdict == "supported" else "is reversed"
-        return f"{where} the claim {word} ({effect_text(row)})."
-    if verdict == "no effect":
-        return f"{where}: no effect ({row['reason'].split('; ')[-1]})."
-    fix = remedy(str(row["reason"]))
-    return f"{where}: cannot answer ({row['reason']})" + (f"; to answer it: {fix}." if fix else ".")
+def _prediction_sentence(claim, kfold, loao) -> str:
+    statement = PLAIN[claim]
+    parts = [_scope_sentence("Held-out recipes (folds grouped by recipe)", statement, kfold)]
+    parts.append(_scope_sentence("Held-out architectures", statement, loao))
+    return " ".join(parts)
 
 
 def findings_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """One finding per claim × (model, dataset) × layer (claims 1–3) or scheme (claims 4–5)."""
+    """One finding per claim × (model, dataset) × layer (claims 1–3) or one per claim (4–5)."""
     rows = []
     if claims.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -114,43 +130,39 @@ def findings_table(claims: pd.DataFrame) -> pd.DataFrame:
             if claim in (1, 2, 3):
                 for layer in dict.fromkeys(subset["layer"]):
                     here = subset[subset["layer"] == layer]
-                    pooled = _one(here, "pooled")
-                    controlled = _one(here, "controlled")
-                    rows.append(_finding(model, dataset, claim, layer, pooled, controlled))
+                    pooled = _one(here, "pooled", STATISTICS[claim][0])
+                    recipe = _one(here, "controlled", CONTINUOUS[claim])
+                    contrast = _one(here, "controlled", STATISTICS[claim][0])
+                    rows.append(_finding(model, dataset, claim, layer, recipe, contrast, pooled,
+                                         _group_sentence(claim, recipe, contrast, pooled)))
             else:
-                for statistic in ("cv_r2",):
-                    here = subset[subset["statistic"] == statistic]
-                    rows.append(_finding(model, dataset, claim, "all layers", _one(here, "kfold"), _one(here, "loao"),
-                                         prediction=True))
+                kfold, loao = _one(subset, "kfold", "cv_r2"), _one(subset, "loao", "cv_r2")
+                rows.append(_finding(model, dataset, claim, "all layers", kfold, None, loao,
+                                     _prediction_sentence(claim, kfold, loao)))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _one(table, scope):
-    rows = table[table["scope"] == scope]
+def _one(table, scope, statistic):
+    rows = table[(table["scope"] == scope) & (table["statistic"] == statistic)]
     return None if rows.empty else rows.iloc[0]
 
 
-def _finding(model, dataset, claim, layer, pooled, controlled, prediction=False):
-    if prediction:
-        survives = ""
-        if pooled is not None and pooled["verdict"] == "supported" and controlled is not None:
-            survives = {"supported": "yes", "inconclusive": "n/a", "never trained": "n/a"}.get(controlled["verdict"], "no")
-        sentence = _sentence(claim, pooled, None)
-        if controlled is not None:
-            sentence += " Leave-one-architecture-out: " + (
-                f"{controlled['verdict']} ({effect_text(controlled) or controlled['reason']})."
-            )
-    else:
-        survives = ""
-        if pooled is not None and pooled["verdict"] == "supported" and controlled is not None:
-            survives = {"supported": "yes", "inconclusive": "n/a", "never trained": "n/a"}.get(controlled["verdict"], "no")
-        sentence = _sentence(claim, pooled, controlled)
-    n = "" if pooled is None else str(pooled["detail"]).split(", median")[0].split(", mean")[0]
+def _finding(model, dataset, claim, layer, recipe, contrast, pooled, sentence):
+    def n_text(row):
+        if row is None:
+            return ""
+        strata = int(row["n_strata"]) if "n_strata" in row and np.isfinite(row["n_strata"]) else 0
+        return f"n={int(row['n'])}" + (f" in {strata} strata" if strata > 1 else "")
+
+    carried = "" if pooled is None else str(pooled.get("carried_by", "") or "")
+    disagree = pooled is not None and recipe is not None and pooled["verdict"] != recipe["verdict"]
     return {
         "model": model, "dataset": dataset, "claim": int(claim), "claim_name": CLAIMS[int(claim)][0], "layer": layer,
-        "pooled": _verdict_text(pooled), "pooled_effect": "" if pooled is None else effect_text(pooled),
-        "controlled": _verdict_text(controlled), "controlled_effect": "" if controlled is None else effect_text(controlled),
-        "survives_control": survives, "n": n if "n_high" in n else ("" if pooled is None else f"n={int(pooled['n'])}"),
+        "recipe": _verdict_text(recipe), "recipe_effect": effect_text(recipe),
+        "recipe_contrast": "" if contrast is None else f"{contrast['verdict']} {effect_text(contrast)}".strip(),
+        "pooled": _verdict_text(pooled), "pooled_effect": effect_text(pooled),
+        "carried_by": carried if disagree else "",
+        "n": "; ".join(t for t in (n_text(recipe), n_text(pooled)) if t),
         "finding": sentence,
     }
 
@@ -171,24 +183,30 @@ def findings_html(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str]
     )
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
              f"<style>{style}</style></head><body><h2>{html.escape(title)}</h2>"]
-    parts.append("<p>Zheng et al. (arXiv 2408.11720) compare accuracy groups with architectures pooled. Each claim is "
-                 "tested here pooled (as the paper) and <b>controlled</b> for architecture (labels permuted and trials "
-                 "resampled only within an architecture), because on a width sweep the groups are largely the widths. "
-                 "Verdicts use Holm-adjusted one-sided p-values; <i>no effect</i> means the test could have detected a "
-                 "medium effect and found none; intervals are bootstrap intervals of the effect shown.</p>")
+    parts.append("<p>Zheng et al. (arXiv 2408.11720) compare accuracy groups with architectures pooled. A group "
+                 "contrast over pooled recipes measures the recipe as much as accuracy: a larger init both lowers "
+                 "accuracy and raises the weight std. So each claim leads here with the <b>recipe-controlled</b> "
+                 "verdict: only seeds of one recipe (architecture and every swept hyperparameter) are compared, by "
+                 "rank correlation with accuracy pooled over recipes with weights ∝ n (claims 1–2 also as a group "
+                 "contrast where a recipe's seeds fill two groups). The <b>pooled</b> verdict stands beside it as "
+                 "the paper does it; where they disagree, the recipe variable that carries the pooled result is "
+                 "named. Verdicts: Holm-adjusted two-sided tests, one family per (model, dataset, scope, claim), "
+                 "with the direction read from the sign and the 95% interval on the same side; <i>no effect</i> "
+                 "only from an equivalence test (the 90% interval inside the bound of claims.equivalence).</p>")
     if not findings.empty:
-        counts = findings.groupby(["pooled", "controlled"]).size().rename("findings").reset_index()
+        counts = findings.groupby(["recipe", "pooled"]).size().rename("findings").reset_index()
         parts.append("<h3>Verdicts at a glance</h3>" + counts.to_html(index=False, border=0))
     for (model, dataset), table in findings.groupby(["model", "dataset"], sort=False):
         parts.append(f"<h3>{html.escape(model)} on {html.escape(dataset)}</h3>")
-        body = ["<table><tr><th>claim</th><th>layer</th><th>pooled</th><th>controlled</th><th>survives control</th>"
-                "<th>n</th><th>finding</th></tr>"]
+        body = ["<table><tr><th>claim</th><th>layer</th><th>at a fixed recipe</th><th>pooled, as the paper</th>"
+                "<th>carried by</th><th>n</th><th>finding</th></tr>"]
         for row in table.itertuples():
+            contrast = f"<br><small>group contrast: {html.escape(row.recipe_contrast)}</small>" if row.recipe_contrast else ""
             body.append(
                 f"<tr><td>{row.claim} {html.escape(row.claim_name)}</td><td>{html.escape(str(row.layer))}</td>"
+                f"<td>{_coloured(row.recipe)}<br><small>{html.escape(row.recipe_effect)}</small>{contrast}</td>"
                 f"<td>{_coloured(row.pooled)}<br><small>{html.escape(row.pooled_effect)}</small></td>"
-                f"<td>{_coloured(row.controlled)}<br><small>{html.escape(row.controlled_effect)}</small></td>"
-                f"<td>{html.escape(row.survives_control)}</td><td>{html.escape(row.n)}</td>"
+                f"<td>{html.escape(row.carried_by)}</td><td>{html.escape(row.n)}</td>"
                 f"<td class=\"finding\">{html.escape(row.finding)}</td></tr>"
             )
         body.append("</table>")

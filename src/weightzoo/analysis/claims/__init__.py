@@ -3,49 +3,85 @@
 Claims (Zheng et al. 2024, arXiv 2408.11720, plus claim 5 which goes beyond it):
 
 1. ``lower_std``: high-accuracy trials have lower weight std than low-accuracy ones (per layer and network).
-2. ``more_alike``: high-accuracy trials are more alike (smaller within-group Wasserstein-1) than low ones.
+2. ``more_alike``: high-accuracy trials are more alike (smaller scale-free Wasserstein-1) than low ones.
 3. ``strength_accuracy``: node strength rises with accuracy (DNN, CNN); attention strength falls (ViT).
 4. ``predict_accuracy``: final per-layer weight statistics predict accuracy and group.
 5. ``early_warning``: the epoch-1 statistics predict the final accuracy and group.
 
-Claims 1–3 are reported at three scopes: ``pooled`` (all architectures of a (model, dataset) together, as the
-paper does), ``controlled`` (labels permuted and trials resampled only within a stratum: by default the
-architecture, so an effect of width alone is not credited to accuracy) and ``within`` (one architecture,
-column ``arch``). Claims 4–5 are pooled, cross-validated ``kfold`` and leave-one-architecture-out (``loao``).
-Details of each test: ``groupwise.py``, ``prediction.py``; p-values, intervals and verdicts: ``testing.py``.
+Claims 1–2 each have two statistics: the paper's group contrast (high vs low) and a continuous form (rank
+correlation with accuracy) that can be answered among seeds of one recipe; claim 3 is continuous already
+(``groupwise``). Scopes of claims 1–3: ``pooled`` (all architectures and recipes of a (model, dataset)
+together, as the paper), ``controlled`` (the **recipe** held fixed: labels permuted and trials compared only
+within one architecture *and* one value of every hyperparameter that varies, so seeds of one recipe are
+compared; ``claims.strata`` may narrow it, and the row says so) and ``within`` (one architecture, column
+``arch``, recipe held fixed inside it). Pooled rows name the recipe variable that carries the pooled effect
+(column ``confounder``: the effect with each recipe variable held fixed on its own). Claims 4–5 are
+cross-validated among seeds of each recipe (``seeds``), with folds grouped by recipe (``kfold``) and
+leave-one-architecture-out (``loao``) (``prediction``). p-values, intervals, equivalence and verdicts: ``testing``.
 
-Verdicts: ``supported`` / ``contradicted`` (Holm-adjusted one-sided p < alpha within each (scope, claim,
-statistic) family); ``no effect`` (not significant, and the test could have detected a medium effect: the
-reason gives the largest effect it rules out); ``never trained`` (the row's weights include parameters that
-never moved from their initial values, so it describes the initial draw); ``inconclusive`` (the reason says
-why: too few trials in a group, no stratum with both groups, underpowered). Nothing raises on degenerate zoos.
+Verdicts: ``supported`` / ``contradicted`` (Holm-adjusted two-sided p < alpha in one family per (scope,
+claim), direction from the sign, and the 1 - alpha interval on the same side); ``no effect`` (equivalence:
+the 1 - 2 alpha interval inside ``claims.equivalence``); ``never trained`` (the row's weights include
+parameters that never moved from their initial values, so it describes the initial draw; kept out of the
+Holm families); ``inconclusive`` (the reason says why, and which effect the test could have detected).
+Nothing raises on degenerate zoos.
 """
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from weightzoo.analysis.claims.groupwise import expected_strength_sign, lower_std, more_alike, strength_accuracy
+from weightzoo.analysis.claims.groupwise import (
+    delta_point,
+    distance_to_stratum,
+    expected_strength_sign,
+    lower_std,
+    more_alike,
+    rank_association,
+    ratio_point,
+    rho_point,
+    scaled_distances,
+)
 from weightzoo.analysis.claims.prediction import features_of, prediction_rows
-from weightzoo.analysis.claims.testing import decide, holm
+from weightzoo.analysis.claims.testing import EQUIVALENCE, decide, holm
 from weightzoo.analysis.features import accuracy as final_accuracy
+from weightzoo.store import TRIAL_HYPERPARAMETERS
 
-__all__ = ["CLAIMS", "COLUMNS", "VERDICTS", "claims_table", "zoo_claims", "holm", "strata_labels"]
+__all__ = ["CLAIMS", "COLUMNS", "VERDICTS", "claims_table", "zoo_claims", "holm", "strata_labels", "recipe_keys"]
 
 CLAIMS = {
     1: ("lower_std", "high-accuracy trials have lower weight std than low-accuracy trials"),
-    2: ("more_alike", "high-accuracy trials are more alike (smaller within-group Wasserstein-1) than low-accuracy trials"),
+    2: ("more_alike", "high-accuracy trials are more alike (smaller scale-free Wasserstein-1) than low-accuracy trials"),
     3: ("strength_accuracy", "node strength rises with accuracy (DNN, CNN); attention strength falls (ViT)"),
     4: ("predict_accuracy", "final weight statistics predict accuracy and group"),
     5: ("early_warning", "epoch-1 weight statistics predict the final accuracy and group"),
 }
+STATISTICS = {
+    1: ("cliffs_delta", "spearman_std"),
+    2: ("w1_ratio", "spearman_distance"),
+    3: ("spearman_rho",),
+}
+"""Per claim: the group contrast first (claims 1–2), then the continuous form answerable at a fixed recipe."""
+CONTINUOUS = {1: "spearman_std", 2: "spearman_distance", 3: "spearman_rho"}
 COLUMNS = [
-    "model", "dataset", "scope", "arch", "claim", "claim_name", "layer", "statistic", "value", "effect_name",
-    "effect_size", "ci_low", "ci_high", "detectable", "p_value", "p_opposite", "n", "verdict", "reason", "detail",
+    "model", "dataset", "scope", "arch", "strata", "claim", "claim_name", "layer", "statistic", "value",
+    "effect_name", "effect_size", "ci_low", "ci_high", "eq_low", "eq_high", "equivalence_bound", "detectable",
+    "p_raw", "p_value", "n", "n_strata", "verdict", "reason", "cells", "confounder", "carried_by", "detail",
 ]
 VERDICTS = ("supported", "contradicted", "no effect", "never trained", "inconclusive")
-SCOPES = ("pooled", "controlled", "within", "kfold", "loao")
+SCOPES = ("pooled", "controlled", "within", "seeds", "kfold", "loao")
 ALL = "all"
+FOLDS = {"seeds": "recipe (features and target centred within it)", "kfold": "folds grouped by recipe",
+         "loao": "folds by architecture"}
+
+
+def recipe_keys(features: xr.Dataset) -> list[str]:
+    """The recipe: ``arch`` and every per-trial hyperparameter that takes more than one value."""
+    keys = ["arch"]
+    for name in TRIAL_HYPERPARAMETERS:
+        if name in features.coords and np.unique(features[name].values.astype(str)).size > 1:
+            keys.append(name)
+    return keys
 
 
 def strata_labels(features: xr.Dataset, keys=("arch",)) -> np.ndarray:
@@ -59,6 +95,14 @@ def strata_labels(features: xr.Dataset, keys=("arch",)) -> np.ndarray:
     return np.array(["|".join(values) for values in zip(*parts)])
 
 
+def _strata_text(keys, recipe) -> str:
+    narrowed = [k for k in recipe if k not in keys]
+    text = ", ".join(keys)
+    if narrowed:
+        return f"{text} (narrowed by claims.strata: {', '.join(narrowed)} also varies)"
+    return f"{text} (the recipe)" if len(keys) > 1 or keys == ["arch"] else text
+
+
 def claims_table(
     features: xr.Dataset,
     seed: int = 0,
@@ -69,67 +113,90 @@ def claims_table(
     n_bootstrap: int = 999,
     cv_folds: int = 5,
     max_iter: int = 100,
-    strata=("arch",),
+    strata="recipe",
     within: bool = True,
     untrained: dict | None = None,
     max_trials: int = 1000,
+    equivalence: dict | None = None,
 ) -> pd.DataFrame:
-    """One row per scope × claim × layer (× statistic); columns ``COLUMNS``.
+    """One row per scope × claim × layer × statistic; columns ``COLUMNS``.
 
-    ``features``: ``trial_features`` of one experiment or ``pool`` of several. ``strata``: the trial
-    coordinates the controlled scope holds fixed. ``untrained``: ``{layer: {arch: why}}`` for layers holding
-    parameters that never trained (``analysis.trained``): their rows get the verdict ``never trained`` at the
-    pooled and controlled scopes and within the architectures named.
+    ``features``: ``trial_features`` of one experiment or ``pool`` of several. ``strata``: ``"recipe"`` (the
+    architecture and every varying hyperparameter) or the trial coordinates the controlled scope holds fixed.
+    ``untrained``: ``{layer: {arch: why}}`` for layers holding parameters that never trained
+    (``analysis.trained``): their rows get the verdict ``never trained`` at the pooled and controlled scopes
+    and within the architectures named. ``equivalence``: bounds per effect measure (``testing.EQUIVALENCE``).
     """
     rng = np.random.default_rng(seed)
     labels = features["group"].values.astype(str)
     arch = features["arch"].values.astype(str)
     acc = final_accuracy(features, accuracy)
     model = str(features.attrs.get("model", ""))
-    scopes = [("pooled", ALL, np.ones(labels.size, bool), np.full(labels.size, ALL))]
-    scopes.append(("controlled", ALL, np.ones(labels.size, bool), strata_labels(features, strata)))
+    recipe = recipe_keys(features)
+    keys = recipe if strata in ("recipe", None) else list(strata)
+    held = strata_labels(features, keys)
+    recipe_label = strata_labels(features, recipe)
+    everything = np.full(labels.size, ALL)
+    scopes = [("pooled", ALL, np.ones(labels.size, bool), everything, "none (as the paper)")]
+    scopes.append(("controlled", ALL, np.ones(labels.size, bool), held, _strata_text(keys, recipe)))
     if within and np.unique(arch).size > 1:
-        scopes += [("within", a, arch == a, np.full(labels.size, a)) for a in _natural(np.unique(arch))]
+        scopes += [("within", a, arch == a, held, _strata_text(keys, recipe)) for a in _natural(np.unique(arch))]
+    confounders = [k for k in recipe if np.unique(strata_labels(features, [k])).size > 1]
 
     rows = []
     std = features["statistic"].sel(stat="std")
-    for scope, arch_label, mask, stratum in scopes:
-        common = dict(scope=scope, arch=arch_label)
-        sub_labels, sub_strata = labels[mask], stratum[mask]
+    distances = {str(layer): scaled_distances(features["quantile_function"].sel(layer=layer).values, arch, rng,
+                                              max_trials)
+                 for layer in features["layer"].values}
+    for scope, arch_label, mask, stratum, strata_text in scopes:
+        common = dict(scope=scope, arch=arch_label, strata=strata_text)
+        sub_labels, sub_strata, sub_acc = labels[mask], stratum[mask], acc[mask]
+        index = np.flatnonzero(mask)
         for layer in features["layer"].values:
             values = std.sel(layer=layer).values[mask]
             rows.append(dict(common, claim=1, layer=str(layer), statistic="cliffs_delta",
-                             **lower_std(values, sub_labels, sub_strata, min_group, n_permutations, n_bootstrap, alpha, rng)))
+                             **lower_std(values, sub_labels, sub_strata, min_group, n_permutations, alpha, rng)))
+            rows.append(dict(common, claim=1, layer=str(layer), statistic="spearman_std",
+                             **rank_association(values, sub_acc, sub_labels, sub_strata, -1, n_permutations, alpha, rng,
+                                                "weight std")))
         for layer in features["layer"].values:
-            q = features["quantile_function"].sel(layer=layer).values[mask]
-            rows.append(dict(common, claim=2, layer=str(layer), statistic="w1_ratio",
-                             **more_alike(q, sub_labels, sub_strata, min_group, n_permutations, n_bootstrap, alpha,
-                                          rng, max_trials)))
+            d, sampled = distances[str(layer)]
+            d = d[np.ix_(index, index)]
+            extra = f"; {sampled} trials sampled for distances" if sampled < labels.size else ""
+            row = more_alike(d, sub_labels, sub_strata, min_group, n_permutations, n_bootstrap, alpha, rng)
+            rows.append(dict(common, claim=2, layer=str(layer), statistic="w1_ratio", **row))
+            row = rank_association(distance_to_stratum(d, sub_strata), sub_acc, sub_labels, sub_strata, -1,
+                                   n_permutations, alpha, rng, "mean scale-free W1 to the stratum's other trials")
+            rows.append(dict(common, claim=2, layer=str(layer), statistic="spearman_distance",
+                             **dict(row, detail=row.get("detail", "") + extra)))
         for layer in features["strength_layer"].values:
             strength = features["mean_strength"].sel(strength_layer=layer).values[mask]
             rows.append(dict(common, claim=3, layer=str(layer), statistic="spearman_rho",
-                             **strength_accuracy(strength, acc[mask], sub_labels, sub_strata,
-                                                 expected_strength_sign(model, str(layer)), n_permutations, n_bootstrap,
-                                                 alpha, rng)))
+                             **rank_association(strength, sub_acc, sub_labels, sub_strata,
+                                                expected_strength_sign(model, str(layer)), n_permutations, alpha, rng,
+                                                "mean node strength")))
+    for row in rows:
+        if row["scope"] == "pooled":
+            row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, distances, confounders)
 
     network = features.attrs.get("network_layer", "network")
     final = features["statistic"].sel(layer=[layer for layer in features["layer"].values if layer != network])
     epoch = features.attrs.get("snapshot")
-    for row in prediction_rows(features_of(final.values), acc, labels, arch, cv_folds, max_iter, n_bootstrap, alpha,
-                               seed, rng, epoch):
-        rows.append(dict(row, arch=ALL, claim=4))
+    prediction = dict(cv_folds=cv_folds, max_iter=max_iter, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, rng=rng)
+    for row in prediction_rows(features_of(final.values), acc, labels, arch, recipe_label, epoch=epoch, **prediction):
+        rows.append(dict(row, arch=ALL, claim=4, strata=FOLDS[row["scope"]]))
     if "early_statistic" in features:
         early = features["early_statistic"].sel(layer=final["layer"].values)
-        for row in prediction_rows(features_of(early.values), acc, labels, arch, cv_folds, max_iter, n_bootstrap,
-                                   alpha, seed, rng, features.attrs.get("early_snapshot")):
-            rows.append(dict(row, arch=ALL, claim=5))
+        for row in prediction_rows(features_of(early.values), acc, labels, arch, recipe_label,
+                                   epoch=features.attrs.get("early_snapshot"), **prediction):
+            rows.append(dict(row, arch=ALL, claim=5, strata=FOLDS[row["scope"]]))
     else:
         rows += [dict(scope=s, arch=ALL, claim=5, layer="all layers", statistic=stat,
                       reason=f"no snapshot at epoch {features.attrs.get('early_snapshot')} stored")
-                 for s in ("kfold", "loao") for stat in ("cv_r2", "kendall_tau", "balanced_accuracy")]
+                 for s in ("seeds", "kfold", "loao") for stat in ("cv_r2", "kendall_tau", "balanced_accuracy")
+                 if not (s == "seeds" and stat == "balanced_accuracy")]
 
     table = _frame(rows)
-    table = decide(table, alpha)
     for layer, by_arch in (untrained or {}).items():
         on_layer = table["layer"] == layer
         for arch_label, why in by_arch.items():
@@ -138,15 +205,58 @@ def claims_table(
         hit = on_layer & table["scope"].isin(["pooled", "controlled"])
         table.loc[hit, ["verdict", "reason"]] = ["never trained", f"{next(iter(by_arch.values()))} "
                                                                    f"({', '.join(_natural(by_arch))})"]
+    table = decide(table, alpha, {**EQUIVALENCE, **(equivalence or {})})
     table.insert(0, "model", model)
     table.insert(1, "dataset", features.attrs.get("dataset", ""))
     return table[COLUMNS]
 
 
+def _confounder(row, features, labels, acc, distances, confounders) -> tuple[str, str]:
+    """The pooled effect next to the same effect with each recipe variable held fixed on its own, and the
+    variable whose control moves it most towards no effect (the one that carries the pooled result)."""
+    if row.get("reason") or not np.isfinite(row.get("effect_size", np.nan)) or not confounders:
+        return "", ""
+    ratio = row["statistic"] == "w1_ratio"
+    departure = (lambda v: abs(np.log(v))) if ratio else abs
+    claim, statistic, layer = row["claim"], row["statistic"], row["layer"]
+    converged = labels != "non"
+    parts, moved = [], {}
+    for key in confounders:
+        strata = strata_labels(features, [key])
+        if claim == 1:
+            values = features["statistic"].sel(stat="std", layer=layer).values
+            point = (delta_point(values, labels, strata) if statistic == "cliffs_delta"
+                     else rho_point(values[converged], acc[converged], strata[converged]))
+        elif claim == 2:
+            d = distances[layer][0]
+            if statistic == "w1_ratio":
+                point = ratio_point(d, labels, strata)
+            else:
+                values = distance_to_stratum(d, strata)
+                point = rho_point(values[converged], acc[converged], strata[converged])
+        else:
+            values = features["mean_strength"].sel(strength_layer=layer).values
+            point = rho_point(values[converged], acc[converged], strata[converged])
+        if not np.isfinite(point) and statistic in ("cliffs_delta", "w1_ratio"):
+            # no value of this variable holds both groups: the groups coincide with it entirely
+            parts.append(f"{key} undefined (high and low trials never share a value)")
+            moved[key] = departure(row["effect_size"])
+            continue
+        parts.append(f"{key} {'n/a' if not np.isfinite(point) else f'{point:.2f}'}")
+        if np.isfinite(point) and (point > 0 or not ratio):
+            moved[key] = departure(row["effect_size"]) - departure(point)
+    text = f"{row['effect_size']:.2f} pooled; each recipe variable held fixed alone: " + ", ".join(parts)
+    carried = max(moved, key=moved.get) if moved and max(moved.values()) > 0 else ""
+    return text, carried
+
+
 def _frame(rows) -> pd.DataFrame:
-    defaults = dict(value=np.nan, effect_name="", effect_size=np.nan, ci_low=np.nan, ci_high=np.nan,
-                    detectable=np.nan, p_value=np.nan, p_opposite=np.nan, n=0, reason="", detail="")
+    defaults = dict(value=np.nan, effect_name="", effect_size=np.nan, ci=(np.nan, np.nan), eq=(np.nan, np.nan),
+                    detectable=np.nan, p_value=np.nan, expected_sign=0, n=0, n_strata=0, reason="", detail="",
+                    cells="", confounder="", carried_by="", strata="", verdict="")
     table = pd.DataFrame([{**defaults, **row} for row in rows])
+    table["ci_low"], table["ci_high"] = zip(*table.pop("ci"))
+    table["eq_low"], table["eq_high"] = zip(*table.pop("eq"))
     table["claim_name"] = table["claim"].map(lambda c: CLAIMS[c][0])
     return table
 

@@ -1,13 +1,23 @@
-"""Claims 1–3: high- vs low-accuracy trials, each test taking strata so that one function serves every scope.
+"""Claims 1–3, each test taking strata so that one function serves every scope.
 
-1. ``lower_std``: stratified Cliff's delta of a layer's weight std, high vs low (the pairs compared are
-   those within a stratum; negative supports the claim). Permutation p-value within strata; CI by
-   resampling within stratum x group. With one stratum this is the plain Cliff's delta (Mann–Whitney).
-2. ``more_alike``: mean Wasserstein-1 distance between the weight distributions of two high trials over
-   that of two low trials, counting pairs within a stratum only (ratio < 1 supports).
-3. ``strength_accuracy``: rank correlation of mean node strength and accuracy over converged trials, with
-   ranks taken and centred within each stratum (architecture fixed effects); plain Spearman with one
-   stratum. The paper expects a rise for DNN/CNN and a fall for ViT attention layers.
+Two forms of a claim:
+
+- **group contrast** (the paper's form): high- against low-accuracy trials, pairs compared only inside a
+  stratum. Claim 1: stratified Cliff's delta of a layer's weight std (negative supports). Claim 2: mean
+  scale-free Wasserstein-1 distance between two high trials over that between two low trials (ratio < 1
+  supports). A group contrast needs a stratum holding both groups; seeds of one recipe rarely fill two.
+- **continuous form**, answerable at a fixed recipe: the rank correlation of accuracy with the property,
+  Spearman's rho within each stratum, pooled over strata with weights ∝ n (strata with constant accuracy,
+  or fewer than ``MIN_STRATUM`` usable trials, left out and counted). Claim 1: with the layer's weight std
+  (negative supports). Claim 2: with the trial's mean distance to the other trials of its stratum
+  (negative: better trials sit closer together). Claim 3: with mean node strength (positive for DNN/CNN,
+  negative for ViT attention). The row shows in how many strata rho has the pooled sign.
+
+Distances (claim 2) are W1 between two trials' weight distributions divided by the pair's RMS weight std
+(scale-free: a larger init does not by itself make trials "less alike"), and only ever between trials of
+the same architecture (layers of the same shape: the sampling floor of W1 grows as layers shrink).
+Tests are permutation tests within strata (two-sided); intervals are score intervals (Cliff's delta, rho:
+never of zero width at complete separation) or a bootstrap within stratum x group (distance ratio).
 """
 
 import numpy as np
@@ -15,6 +25,8 @@ import scipy.stats
 from scipy.spatial.distance import pdist, squareform
 
 from weightzoo.analysis.claims.testing import (
+    cliffs_delta_interval,
+    correlation_interval,
     detectable,
     interval,
     permutation_p,
@@ -23,22 +35,41 @@ from weightzoo.analysis.claims.testing import (
     stratum_indices,
 )
 
+MIN_STRATUM = 5
+"""Fewest usable trials a stratum needs for its rank correlation (the variance uses n - 3)."""
+
 
 def _quadratic(left, matrix, right):
     """Row-wise left_b^T M right_b for a batch of weight vectors, through one BLAS product (einsum would loop)."""
     return np.einsum("bj,bj->b", left @ matrix, right)
 
 
-def _compared(finite, labels, strata, min_group, effect_name):
-    """The high and low trials of every stratum holding both (one index array per stratum), the labels
-    with non-finite trials blanked, and the row so far: with a ``reason`` when nothing can be compared."""
+def _cells_text(labels, index_list, names, strata) -> str:
+    """'h5|1.0: high 3, low 4; ...' (n per group and stratum), at most 8 strata named."""
+    strata = np.asarray(strata)
+    parts = []
+    for index in index_list[:8]:
+        counts = ", ".join(f"{g} {int(np.sum(labels[index] == g))}" for g in names)
+        parts.append(f"{strata[index[0]]}: {counts}")
+    more = f"; and {len(index_list) - 8} more" if len(index_list) > 8 else ""
+    return "; ".join(parts) + more
+
+
+# ------------------------------------------------------------------------------------------- group contrasts
+
+
+def _compared(finite, labels, strata, min_group, effect_name, expected_sign):
+    """The high and low trials of every stratum holding both (one index array per stratum), the labels with
+    non-finite trials blanked, and the row so far: with a ``reason`` when nothing can be compared."""
     labels = np.where(finite, labels, "")
     mixed = [index for index in stratum_indices(strata)
              if (labels[index] == "high").any() and (labels[index] == "low").any()]
-    n_high, n_low = _group_counts(labels, mixed)
-    base = dict(effect_name=effect_name, n=n_high + n_low, detail=f"n_high={n_high}, n_low={n_low}")
-    reason = _untestable_reason(labels, strata, mixed, min_group)
     compared = [index[np.isin(labels[index], ("high", "low"))] for index in mixed]
+    n_high, n_low = _group_counts(labels, mixed)
+    base = dict(effect_name=effect_name, expected_sign=expected_sign, n=n_high + n_low, n_strata=len(mixed),
+                cells=_cells_text(labels, compared, ("high", "low"), strata),
+                detail=f"n_high={n_high}, n_low={n_low} in {len(mixed)} strata holding both")
+    reason = _untestable_reason(labels, strata, mixed, min_group)
     return compared, labels, dict(base, reason=reason) if reason else base
 
 
@@ -50,146 +81,217 @@ def _group_counts(labels, mixed):
 def _untestable_reason(labels, strata, mixed, min_group):
     n_high, n_low = _group_counts(labels, mixed)
     n_strata = len(stratum_indices(strata))
-    if not mixed and n_strata > 1:
-        total_high, total_low = int(np.sum(labels == "high")), int(np.sum(labels == "low"))
-        if total_high and total_low:
-            return ("no stratum holds both high and low trials: the difference cannot be separated from "
-                    f"the stratifying variable (high {total_high}, low {total_low} trials in different strata)")
+    total_high, total_low = int(np.sum(labels == "high")), int(np.sum(labels == "low"))
+    if not mixed and n_strata > 1 and total_high and total_low:
+        return ("no stratum holds both high and low trials: the group contrast cannot be separated from the "
+                f"recipe (high {total_high}, low {total_low} trials, each group in other strata); "
+                "the continuous form of the claim answers at a fixed recipe")
     if min(n_high, n_low) < min_group:
         where = " within strata holding both" if n_strata > 1 else ""
         return f"fewer than {min_group} trials in a group{where} (high {n_high}, low {n_low})"
     return ""
 
 
-def lower_std(std, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng) -> dict:
-    """Claim 1 for one layer: stratified Cliff's delta of ``std`` (high vs low)."""
-    compared, labels, base = _compared(np.isfinite(std), labels, strata, min_group, "cliffs_delta")
+def _delta_of(values, is_high, compared):
+    """Stratified Cliff's delta (high minus low, pairs within a stratum) for (b, trials) bool labels."""
+    n_pairs = sum(int(is_high[0, index].sum()) * int((~is_high[0, index]).sum()) for index in compared)
+    total = 0.0
+    for index in compared:
+        r = scipy.stats.rankdata(values[index])
+        h = is_high[:, index]
+        n_h = h.sum(axis=1)
+        total = total + 2 * ((h * r).sum(axis=1) - n_h * (n_h + 1) / 2) - n_h * (index.size - n_h)
+    return total / n_pairs
+
+
+def delta_point(values, labels, strata) -> float:
+    """Stratified Cliff's delta of ``values`` (high vs low) over strata holding both; NaN if none."""
+    finite = np.isfinite(values)
+    labels = np.where(finite, labels, "")
+    compared = [index[np.isin(labels[index], ("high", "low"))] for index in stratum_indices(strata)
+                if (labels[index] == "high").any() and (labels[index] == "low").any()]
+    if not compared:
+        return np.nan
+    return float(_delta_of(values, (labels == "high")[None, :], compared)[0])
+
+
+def lower_std(std, labels, strata, min_group, n_permutations, alpha, rng) -> dict:
+    """Claim 1, group contrast, one layer: stratified Cliff's delta of ``std`` (high vs low)."""
+    compared, labels, base = _compared(np.isfinite(std), labels, strata, min_group, "cliffs_delta", -1)
     if base.get("reason"):
         return base
     is_high = labels == "high"
-    ranks = [scipy.stats.rankdata(std[index]) for index in compared]
-    n_pairs = sum(int(is_high[index].sum()) * int((~is_high[index]).sum()) for index in compared)
-
-    def delta(high):  # (b, trials) bool -> Cliff's delta over within-stratum pairs, from midranks
-        total = 0.0
-        for index, r in zip(compared, ranks):
-            h = high[:, index]
-            n_h = h.sum(axis=1)
-            total = total + 2 * ((h * r).sum(axis=1) - n_h * (n_h + 1) / 2) - n_h * (index.size - n_h)
-        return total / n_pairs
-
-    observed = float(delta(is_high[None, :])[0])
-    null = delta(permute_within(is_high, compared, n_permutations, rng))
-    p_less, p_greater = permutation_p(null, observed)
-    cells = [index[is_high[index]] for index in compared] + [index[~is_high[index]] for index in compared]
-    weights = resample_within(cells, n_bootstrap, rng)
-    num, den = np.zeros(n_bootstrap), np.zeros(n_bootstrap)
-    for index in compared:
-        high, low = index[is_high[index]], index[~is_high[index]]
-        signs = np.sign(std[high][:, None] - std[low][None, :])
-        num += _quadratic(weights[:, high], signs, weights[:, low])
-        den += weights[:, high].sum(axis=1) * weights[:, low].sum(axis=1)
-    ci = interval(num / den, alpha)
+    observed = float(_delta_of(std, is_high[None, :], compared)[0])
+    null = _delta_of(std, permute_within(is_high, compared, n_permutations, rng), compared)
+    sizes = [(int(is_high[index].sum()), int((~is_high[index]).sum())) for index in compared]
     used = np.concatenate(compared)
     medians = f"median std high={np.median(std[used][is_high[used]]):.4g}, low={np.median(std[used][~is_high[used]]):.4g}"
     return dict(
-        base, value=observed, effect_size=observed, ci_low=ci[0], ci_high=ci[1], p_value=p_less, p_opposite=p_greater,
+        base, value=observed, effect_size=observed, p_value=permutation_p(null, observed),
+        ci=cliffs_delta_interval(observed, sizes, 1 - alpha), eq=cliffs_delta_interval(observed, sizes, 1 - 2 * alpha),
         detectable=detectable(null, alpha), detail=f"{base['detail']}, {medians}",
     )
 
 
-def more_alike(quantiles, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng, max_trials=1000) -> dict:
-    """Claim 2 for one layer: mean within-group W1 distance of high over low trials, within-stratum pairs."""
-    compared, labels, base = _compared(np.isfinite(quantiles).all(axis=1), labels, strata, min_group,
-                                       "w1_ratio_high_low")
+def scaled_distances(quantiles: np.ndarray, neighbourhood, rng, max_trials: int = 1000):
+    """Scale-free W1 distances of one layer: (trials, trials) matrix, NaN between trials of different
+    ``neighbourhood`` (architecture) and for trials left out of a random subset of ``max_trials``.
+
+    W1 of two quantile functions is the mean |difference| over the levels; divided by the pair's RMS std.
+    """
+    n = quantiles.shape[0]
+    finite = np.isfinite(quantiles).all(axis=1)
+    chosen = np.flatnonzero(finite)
+    if chosen.size > max_trials:  # distances are O(n^2 levels): a random subset keeps large zoos fast
+        chosen = np.sort(rng.choice(chosen, size=max_trials, replace=False))
+    distances = np.full((n, n), np.nan)
+    values = quantiles.astype(np.float64)
+    std = values.std(axis=1)
+    neighbourhood = np.asarray(neighbourhood)
+    for index in stratum_indices(neighbourhood[chosen]):
+        index = chosen[index]
+        w1 = squareform(pdist(values[index], "cityblock")) / values.shape[1]
+        scale = np.sqrt((std[index][:, None] ** 2 + std[index][None, :] ** 2) / 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            distances[np.ix_(index, index)] = np.where(scale > 0, w1 / scale, 0.0)
+    np.fill_diagonal(distances, np.nan)
+    return distances, int(chosen.size)
+
+
+def _pair_masks(distances, strata):
+    """Within-stratum pairs with a distance: (mask, distances with 0 elsewhere)."""
+    strata = np.asarray(strata)
+    same = (strata[:, None] == strata[None, :]) & np.isfinite(distances)
+    return same.astype(float), np.where(same, distances, 0.0)
+
+
+def ratio_point(distances, labels, strata) -> float:
+    """Mean distance of two high trials over that of two low trials, within-stratum pairs; NaN if undefined."""
+    same, masked = _pair_masks(distances, strata)
+    h, lo = (labels == "high").astype(float), (labels == "low").astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        high = h @ masked @ h / (h @ same @ h)
+        low = lo @ masked @ lo / (lo @ same @ lo)
+        return float(high / low)
+
+
+def more_alike(distances, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng) -> dict:
+    """Claim 2, group contrast, one layer: within-high over within-low mean scale-free distance."""
+    has_distance = np.isfinite(distances).any(axis=1)
+    compared, labels, base = _compared(has_distance, labels, strata, min_group, "w1_ratio_high_low", -1)
     if base.get("reason"):
         return base
     chosen = np.concatenate(compared)
-    if chosen.size > max_trials:  # distances are O(n^2 levels): a random subset keeps large zoos fast
-        chosen = np.sort(rng.choice(chosen, size=max_trials, replace=False))
-    values, lab, strat = quantiles[chosen].astype(np.float64), labels[chosen], np.asarray(strata)[chosen]
-    same = (strat[:, None] == strat[None, :]) & ~np.eye(chosen.size, dtype=bool)
-    distances = np.zeros((chosen.size, chosen.size))
-    for index in stratum_indices(strat):  # only within-stratum pairs are ever used; O(n^2) memory, not n^2 x levels
-        distances[np.ix_(index, index)] = squareform(pdist(values[index], "cityblock")) / values.shape[1]
-    masked = distances * same
-
-    def means(w):  # w: (b, n) weights of the high trials; low trials are the complement within `chosen`
-        high = _quadratic(w, masked, w) / _quadratic(w, same, w)
-        v = 1.0 - w
-        low = _quadratic(v, masked, v) / _quadratic(v, same, v)
-        return high, low
-
+    sub = distances[np.ix_(chosen, chosen)]
+    lab, strat = labels[chosen], np.asarray(strata)[chosen]
+    same, masked = _pair_masks(sub, strat)
     is_high = (lab == "high").astype(float)
+
+    def ratio(w):  # w: (b, n) weights of the high trials; the low trials are the complement
+        v = 1.0 - w
+        return (_quadratic(w, masked, w) / _quadratic(w, same, w)) / (_quadratic(v, masked, v) / _quadratic(v, same, v))
+
     strata_index = stratum_indices(strat)
     with np.errstate(invalid="ignore", divide="ignore"):
-        high, low = means(is_high[None, :])
-        observed = float(high[0] / low[0]) if low[0] > 0 else np.nan
-        perm_high, perm_low = means(permute_within(is_high, strata_index, n_permutations, rng))
-        null = perm_high / perm_low
-        p_less, p_greater = permutation_p(null, observed)
+        observed = float(ratio(is_high[None, :])[0])
+        null = ratio(permute_within(is_high, strata_index, n_permutations, rng))
         cells = [index[lab[index] == g] for index in strata_index for g in ("high", "low")]
         weights = resample_within([c for c in cells if c.size], n_bootstrap, rng)
         w_high, w_low = weights * is_high, weights * (1 - is_high)
-        boot_high = _quadratic(w_high, masked, w_high) / _quadratic(w_high, same, w_high)
-        boot_low = _quadratic(w_low, masked, w_low) / _quadratic(w_low, same, w_low)
-        ci = interval(boot_high / boot_low, alpha)
-    subset = f", {chosen.size} trials sampled" if chosen.size < base["n"] else ""
+        boot = ((_quadratic(w_high, masked, w_high) / _quadratic(w_high, same, w_high))
+                / (_quadratic(w_low, masked, w_low) / _quadratic(w_low, same, w_low)))
+        high_mean = float(is_high @ masked @ is_high / (is_high @ same @ is_high))
     return dict(
-        base, value=float(high[0]), effect_size=observed, ci_low=ci[0], ci_high=ci[1], p_value=p_less,
-        p_opposite=p_greater, detectable=detectable(null, alpha),
-        detail=f"{base['detail']}{subset}, mean W1 high={high[0]:.4g}, low={low[0]:.4g}, levels={values.shape[1]}",
+        base, value=high_mean, effect_size=observed, p_value=permutation_p(null, observed),
+        ci=interval(boot, 1 - alpha), eq=interval(boot, 1 - 2 * alpha), detectable=detectable(null, alpha),
+        detail=f"{base['detail']}, mean scale-free W1 high={high_mean:.4g}, low={high_mean / observed:.4g}",
     )
 
 
-def _centred_ranks(values, strata_index):
+def distance_to_stratum(distances, strata) -> np.ndarray:
+    """Each trial's mean scale-free distance to the other trials of its stratum (NaN without any)."""
+    same, masked = _pair_masks(distances, strata)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return masked.sum(axis=1) / same.sum(axis=1)
+
+
+# --------------------------------------------------------------------------------------- continuous forms
+
+
+def _usable_strata(x, y, strata):
+    """Strata of >= MIN_STRATUM trials where neither x nor y is constant; counts of those left out."""
+    used, constant, small = [], 0, 0
+    for index in stratum_indices(strata):
+        if index.size < MIN_STRATUM:
+            small += 1
+        elif np.ptp(y[index]) == 0 or np.ptp(x[index]) == 0:
+            constant += 1
+        else:
+            used.append(index)
+    return used, constant, small
+
+
+def _centred_ranks(values, index_list):
     out = np.zeros(values.shape, float)
-    for index in strata_index:
+    for index in index_list:
         r = scipy.stats.rankdata(values[..., index], axis=-1)
         out[..., index] = r - r.mean(axis=-1, keepdims=True)
     return out
 
 
-def _rank_correlation(rx, ry):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (rx * ry).sum(axis=-1) / np.sqrt((rx**2).sum(axis=-1) * (ry**2).sum(axis=-1))
+def _pooled_rho(rx, ry, index_list, weights):
+    """sum_s w_s rho_s for centred ranks (last axis = trials); ry may carry a leading batch axis."""
+    total = 0.0
+    for index, w in zip(index_list, weights):
+        a, b = rx[index], ry[..., index]
+        total = total + w * (b @ a) / np.sqrt((a @ a) * (b**2).sum(axis=-1))
+    return total
 
 
-def strength_accuracy(strength, acc, labels, strata, sign, n_permutations, n_bootstrap, alpha, rng) -> dict:
-    """Claim 3 for one layer: within-stratum rank correlation of mean node strength and accuracy."""
-    keep = (labels != "non") & np.isfinite(strength) & np.isfinite(acc)
-    x, y, s = strength[keep], acc[keep], np.asarray(strata)[keep]
-    n = int(keep.sum())
-    base = dict(effect_name="spearman_rho", n=n)
-    strata_index = [i for i in stratum_indices(s) if i.size >= 3]
-    used = np.concatenate(strata_index) if strata_index else np.zeros(0, int)
-    if used.size < 3:
-        return dict(base, reason=f"only {used.size} converged trials with finite weights in strata of 3 or more")
-    if all(np.ptp(y[i]) == 0 for i in strata_index) or all(np.ptp(x[i]) == 0 for i in strata_index):
-        what = "accuracy" if all(np.ptp(y[i]) == 0 for i in strata_index) else "node strength"
-        where = " within every stratum" if len(strata_index) > 1 else " in every trial"
-        return dict(base, reason=f"{what} is the same{where}")
-    # re-index onto the used trials
-    remap = {old: new for new, old in enumerate(used)}
-    strata_index = [np.array([remap[i] for i in index]) for index in strata_index]
-    x, y = x[used], y[used]
-    rx, ry = _centred_ranks(x, strata_index), _centred_ranks(y, strata_index)
-    rho = float(_rank_correlation(rx, ry))
-    shuffled = permute_within(np.arange(y.size), strata_index, n_permutations, rng)
-    null = _rank_correlation(rx[None, :], ry[shuffled])
-    p_less, p_greater = permutation_p(null, rho)
-    picks = np.concatenate([rng.choice(index, size=(n_bootstrap, index.size)) for index in strata_index], axis=1)
-    bounds = np.cumsum([0] + [index.size for index in strata_index])
-    sample_strata = [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    ci = interval(_rank_correlation(_centred_ranks(x[picks], sample_strata), _centred_ranks(y[picks], sample_strata)), alpha)
-    values = dict(base, value=rho, effect_size=rho, ci_low=ci[0], ci_high=ci[1], n=int(used.size),
-                  detectable=detectable(null, alpha))
-    if sign == 0:
-        return dict(values, reason="the paper makes no claim for this layer",
-                    detail=f"two-sided p={min(1.0, 2 * min(p_less, p_greater)):.3g}")
-    p_support, p_opposite = (p_greater, p_less) if sign > 0 else (p_less, p_greater)
-    direction = "rho > 0 expected" if sign > 0 else "rho < 0 expected (ViT attention)"
-    return dict(values, p_value=p_support, p_opposite=p_opposite, detail=direction)
+def rho_point(x, y, strata) -> float:
+    """Rank correlation pooled over usable strata, weights ∝ n (NaN when no stratum is usable)."""
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y, s = x[keep], y[keep], np.asarray(strata)[keep]
+    used, _, _ = _usable_strata(x, y, s)
+    if not used:
+        return np.nan
+    sizes = np.array([i.size for i in used], float)
+    return float(_pooled_rho(_centred_ranks(x, used), _centred_ranks(y, used), used, sizes / sizes.sum()))
+
+
+def rank_association(x, acc, labels, strata, sign, n_permutations, alpha, rng, what) -> dict:
+    """Continuous form: accuracy vs ``x`` (``what`` names it), rho within strata pooled ∝ n, over converged
+    trials (group ``non`` left out: chance-level accuracies carry no ranking)."""
+    keep = (labels != "non") & np.isfinite(x) & np.isfinite(acc)
+    x, y, s = x[keep], acc[keep], np.asarray(strata)[keep]
+    base = dict(effect_name="spearman_rho", expected_sign=sign, n=0, n_strata=0)
+    used, constant, small = _usable_strata(x, y, s)
+    left = []
+    if constant:
+        left.append(f"{constant} with constant accuracy or {what}")
+    if small:
+        left.append(f"{small} with fewer than {MIN_STRATUM} converged trials")
+    left_text = f"; strata left out: {', '.join(left)}" if left else ""
+    if not used:
+        what_const = "accuracy" if y.size and all(np.ptp(y[i]) == 0 for i in stratum_indices(s)) else "no stratum"
+        reason = (f"accuracy is the same within every stratum{left_text}" if what_const == "accuracy"
+                  else f"no stratum with {MIN_STRATUM} or more converged trials varying in accuracy and {what}{left_text}")
+        return dict(base, n=int(y.size), reason=reason)
+    sizes = np.array([i.size for i in used], float)
+    weights = sizes / sizes.sum()
+    rx, ry = _centred_ranks(x, used), _centred_ranks(y, used)
+    rho = float(_pooled_rho(rx, ry, used, weights))
+    per_stratum = np.array([_pooled_rho(rx, ry, [i], [1.0]) for i in used])
+    null = _pooled_rho(rx, permute_within(ry, used, n_permutations, rng), used, weights)
+    agree = int(np.sum(np.sign(per_stratum) == np.sign(rho))) if rho != 0 else 0
+    return dict(
+        base, value=rho, effect_size=rho, n=int(sizes.sum()), n_strata=len(used),
+        cells=_cells_text(np.full(s.size, "n"), used, ("n",), s), p_value=permutation_p(null, rho),
+        ci=correlation_interval(rho, sizes, 1 - alpha), eq=correlation_interval(rho, sizes, 1 - 2 * alpha),
+        detectable=detectable(null, alpha),
+        detail=(f"rho of accuracy and {what} within {len(used)} strata, weights ∝ n; same sign in {agree} of "
+                f"{len(used)} (per stratum {np.min(per_stratum):.2f} to {np.max(per_stratum):.2f}){left_text}"),
+    )
 
 
 def expected_strength_sign(model, layer) -> int:

@@ -1,22 +1,41 @@
 """Claims 4–5: weight statistics predict accuracy (regression) and group (classification).
 
 Features: per-layer mean, std and quantiles (Unterthiner et al. 2020). Gradient boosting, cross-validated
-two ways: K-fold over all trials of the (model, dataset), and leave-one-architecture-out (train on the
-other architectures, predict the held-out one), which asks whether the statistics carry accuracy beyond
-recognising the architecture. Each statistic is its own row, and a row's effect, interval and verdict all
-belong to the statistic it names: R² (supported when its bootstrap interval lies above 0), Kendall tau of
-the out-of-fold predictions (one-sided test), balanced accuracy above chance.
+three ways, all honest about seeds: seeds of one recipe (architecture and hyperparameters) are not
+independent units, so
+
+- ``seeds``: which seeds of a recipe do better, the paper design's question. K folds over trials, with every
+  feature centred on its recipe's mean and the target centred on the *training* fold's recipe mean: the
+  recipe's identity carries nothing, so only within-recipe differences can score. Works with one recipe.
+- ``kfold``: K folds *grouped by recipe* (scikit-learn ``GroupKFold``; ``StratifiedGroupKFold`` for the
+  groups): no seed sibling of a test trial is in its training fold, so a model cannot score by recognising
+  the recipe. Needs 3 or more recipes.
+- ``loao``: leave one architecture out (train on the others, predict the held-out one), only with 3 or more
+  architectures (with two, each fold extrapolates to the other's accuracy range).
+
+Intervals are a bootstrap over recipes (whole recipes resampled; ``seeds`` with fewer than 5 recipes
+resamples trials within each recipe); p-values are the matching two-sided bootstrap p-values. Each statistic is its own row: R² (above 0 supports), Kendall tau of the out-of-fold
+predictions, balanced accuracy above chance. A group absent from some training fold makes the
+classification row inconclusive (it could only be guessed wrong).
 """
 
 import numpy as np
 import scipy.stats
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.model_selection import KFold, LeaveOneGroupOut, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
-from weightzoo.analysis.claims.testing import interval
+from weightzoo.analysis.claims.testing import (
+    bootstrap_p,
+    interval,
+    resample_clusters,
+    resample_within,
+    stratum_indices,
+)
 
-SCHEMES = ("kfold", "loao")
+SCHEMES = ("seeds", "kfold", "loao")
+MIN_UNITS = {"seeds": 1, "kfold": 5, "loao": 3}
+"""Fewest recipes (kfold: folds and a bootstrap over recipes need five) or architectures (loao) a scheme needs."""
 
 
 def features_of(statistic: np.ndarray) -> np.ndarray:
@@ -24,34 +43,46 @@ def features_of(statistic: np.ndarray) -> np.ndarray:
     return statistic.reshape(statistic.shape[0], -1)
 
 
-def prediction_rows(X, acc, labels, arch, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch) -> list[dict]:
+def prediction_rows(X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch) -> list[dict]:
     """Rows (scope, statistic, values) of one claim for both cross-validation schemes."""
     with threadpool_limits(limits=1, user_api="openmp"):  # tiny trees: OpenMP threads cost more than they save
         rows = []
         for scheme in SCHEMES:
-            rows += _scheme_rows(scheme, X, acc, labels, arch, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch)
+            rows += _scheme_rows(scheme, X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed,
+                                 rng, epoch)
         return rows
 
 
-def _splitter(scheme, arch, n_folds, seed, stratify=False):
+def _folds(scheme, n_folds, seed, stratify):
     if scheme == "loao":
-        return LeaveOneGroupOut(), arch
-    cls = StratifiedKFold if stratify else KFold
-    return cls(n_splits=n_folds, shuffle=True, random_state=seed), None
+        return LeaveOneGroupOut()
+    if stratify:
+        return StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
 
 
-def _scheme_rows(scheme, X, acc, labels, arch, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch):
+def _scheme_rows(scheme, X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch):
     keep = np.isfinite(X).all(axis=1) & np.isfinite(acc)
-    X, y, g, a, n = X[keep], acc[keep], labels[keep], arch[keep], int(keep.sum())
+    X, y, g, a, r, n = X[keep], acc[keep], labels[keep], arch[keep], recipe[keep], int(keep.sum())
+    if scheme == "seeds":
+        return _seed_rows(X, y, g, r, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch)
+    units = a if scheme == "loao" else r
+    n_units = np.unique(units).size
+    n_folds = int(min(cv_folds, n_units))
+    what = "architectures" if scheme == "loao" else "recipes"
     detail = f"{X.shape[1]} features from the epoch-{epoch} snapshot; " + (
-        f"{min(cv_folds, n)}-fold" if scheme == "kfold" else f"leave one of {np.unique(a).size} architectures out")
-    base = dict(scope=scheme, layer="all layers", n=n, detail=detail)
+        f"{n_folds} folds grouped by recipe ({n_units} recipes)" if scheme == "kfold"
+        else f"leave one of {n_units} architectures out")
+    base = dict(scope=scheme, layer="all layers", n=n, n_strata=n_units, detail=detail)
     min_n = max(10, 2 * cv_folds)
     reason = ""
     if n < min_n:
         reason = f"{n} usable trials < {min_n}"
-    elif scheme == "loao" and np.unique(a).size < 2:
-        reason = "one architecture only: nothing to leave out"
+    elif n_units < MIN_UNITS[scheme]:
+        reason = (f"{n_units} {what} < {MIN_UNITS[scheme]}: cross-validation must hold out whole recipes (seeds of one "
+                  "recipe are not independent), and too few recipes leave nothing to learn across and no interval"
+                  if scheme == "kfold" else
+                  f"{n_units} {what} < {MIN_UNITS[scheme]}: nothing to generalise across")
     elif np.ptp(y) == 0:
         reason = "accuracy is the same in every trial"
     rows = []
@@ -59,63 +90,115 @@ def _scheme_rows(scheme, X, acc, labels, arch, cv_folds, max_iter, n_bootstrap, 
         rows += [dict(base, statistic="cv_r2", reason=reason), dict(base, statistic="kendall_tau", reason=reason)]
     else:
         model = HistGradientBoostingRegressor(max_iter=max_iter, min_samples_leaf=_leaf(n), random_state=seed)
-        splitter, groups = _splitter(scheme, a, min(cv_folds, n), seed)
-        predicted = cross_val_predict(model, X, y, cv=splitter, groups=groups)
-        rows += _regression_rows(base, y, predicted, n_bootstrap, alpha, rng)
-    rows.append(_classification_row(scheme, base, X, g, a, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, min_n))
+        predicted = _cross_val_predict(model, X, y, _folds(scheme, n_folds, seed, False), units)
+        rows += _regression_rows(base, y, predicted, r, n_bootstrap, alpha, rng)
+    rows.append(_classification_row(scheme, base, X, g, units, r, n_folds, max_iter, n_bootstrap, alpha, seed, rng,
+                                    min_n, reason))
     return rows
 
 
-def _regression_rows(base, y, predicted, n_bootstrap, alpha, rng):
+def _seed_rows(X, y, labels, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch):
+    """Scheme ``seeds``: within-recipe deviations of accuracy from within-recipe deviations of the features."""
+    converged = labels != "non"  # chance-level trials carry no ranking among seeds
+    X, y, recipe = X[converged], y[converged], recipe[converged]
+    members = stratum_indices(recipe)
+    n, n_folds = int(y.size), int(min(cv_folds, y.size))
+    base = dict(scope="seeds", layer="all layers", n=n, n_strata=len(members),
+                detail=(f"{X.shape[1]} features from the epoch-{epoch} snapshot, centred within {len(members)} "
+                        f"recipes; {n_folds}-fold over converged seeds, target = accuracy minus the training fold's "
+                        "recipe mean"))
+    min_n = max(10, 2 * cv_folds)
+    spread = max((np.ptp(y[i]) for i in members), default=0.0)
+    reason = (f"{n} converged trials < {min_n}" if n < min_n
+              else "accuracy is the same among the seeds of every recipe" if spread == 0 else "")
+    if reason:
+        return [dict(base, statistic="cv_r2", reason=reason), dict(base, statistic="kendall_tau", reason=reason)]
+    Xc = X.copy()
+    for index in members:
+        Xc[index] -= X[index].mean(axis=0)
+    model = HistGradientBoostingRegressor(max_iter=max_iter, min_samples_leaf=_leaf(n), random_state=seed)
+    predicted, target = np.empty(n), np.empty(n)
+    for train, test in KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(Xc):
+        centre = {k: y[np.intersect1d(index, train)].mean() if np.intersect1d(index, train).size else y[train].mean()
+                  for k, index in enumerate(members)}
+        offset = np.empty(n)
+        for k, index in enumerate(members):
+            offset[index] = centre[k]
+        predicted[test] = model.fit(Xc[train], y[train] - offset[train]).predict(Xc[test])
+        target[test] = y[test] - offset[test]
+    clusters = recipe if len(members) >= MIN_UNITS["kfold"] else np.arange(n).astype(str)
+    return _regression_rows(base, target, predicted, clusters, n_bootstrap, alpha, rng, within=recipe)
+
+
+def _cross_val_predict(model, X, y, splitter, groups):
+    predicted = np.empty(y.shape, dtype=y.dtype)
+    for train, test in splitter.split(X, y, groups):
+        predicted[test] = model.fit(X[train], y[train]).predict(X[test])
+    return predicted
+
+
+def _regression_rows(base, y, predicted, recipe, n_bootstrap, alpha, rng, within=None):
+    """R² and Kendall tau rows; bootstrap over ``recipe`` clusters (trials resampled within the ``within``
+    strata when the clusters are single trials)."""
     r2 = float(_r2(y, predicted))
-    weights = rng.multinomial(y.size, np.full(y.size, 1.0 / y.size), size=n_bootstrap).astype(float)
+    if within is not None and np.unique(recipe).size == recipe.size:
+        weights = resample_within(stratum_indices(within), n_bootstrap, rng)
+    else:
+        weights = resample_clusters(recipe, n_bootstrap, rng)
     boot_r2 = _r2(y[None, :], predicted[None, :], weights)
-    # doubled one-sided bootstrap p-values: "supported" then means the 1 - alpha interval of R² lies above 0
-    p_r2 = min(1.0, 2 * float((1 + np.sum(boot_r2 <= 0)) / (n_bootstrap + 1)))
-    p_r2_opposite = min(1.0, 2 * float((1 + np.sum(boot_r2 >= 0)) / (n_bootstrap + 1)))
-    ci = interval(boot_r2, alpha)
-    rows = [dict(base, statistic="cv_r2", value=r2, effect_name="r2", effect_size=r2, ci_low=ci[0], ci_high=ci[1],
-                 p_value=p_r2, p_opposite=p_r2_opposite,
+    rows = [dict(base, statistic="cv_r2", value=r2, effect_name="r2", effect_size=r2, expected_sign=1,
+                 ci=interval(boot_r2, 1 - alpha), eq=interval(boot_r2, 1 - 2 * alpha), p_value=bootstrap_p(boot_r2, 0.0),
                  detail=f"{base['detail']}; R² below 0 predicts worse than the mean accuracy")]
     if np.ptp(predicted) == 0:
         rows.append(dict(base, statistic="kendall_tau", reason="constant out-of-fold predictions"))
         return rows
-    tau = scipy.stats.kendalltau(y, predicted)
-    greater = scipy.stats.kendalltau(y, predicted, alternative="greater").pvalue
-    less = scipy.stats.kendalltau(y, predicted, alternative="less").pvalue
-    picks = rng.integers(0, y.size, size=(min(n_bootstrap, 199), y.size))  # tau is O(n log n) per replicate
-    boot_tau = np.array([scipy.stats.kendalltau(y[p], predicted[p]).statistic for p in picks])
-    ci = interval(boot_tau, alpha)
-    rows.append(dict(base, statistic="kendall_tau", value=float(tau.statistic), effect_name="kendall_tau",
-                     effect_size=float(tau.statistic), ci_low=ci[0], ci_high=ci[1], p_value=float(greater),
-                     p_opposite=float(less), detail=f"{base['detail']}; anchor: tau 0.915 on the CIFAR-10-GS Small CNN Zoo"))
+    tau = float(scipy.stats.kendalltau(y, predicted).statistic)
+    members = stratum_indices(recipe)
+    boot_tau = []
+    for _ in range(min(n_bootstrap, 199)):  # tau is O(n log n) per replicate
+        picks = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
+        boot_tau.append(scipy.stats.kendalltau(y[picks], predicted[picks]).statistic)
+    boot_tau = np.array(boot_tau, float)
+    rows.append(dict(base, statistic="kendall_tau", value=tau, effect_name="kendall_tau", effect_size=tau,
+                     expected_sign=1, ci=interval(boot_tau, 1 - alpha), eq=interval(boot_tau, 1 - 2 * alpha),
+                     p_value=bootstrap_p(boot_tau, 0.0),
+                     detail=f"{base['detail']}; anchor: tau 0.915 on the CIFAR-10-GS Small CNN Zoo"))
     return rows
 
 
-def _classification_row(scheme, base, X, g, a, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, min_n):
+def _classification_row(scheme, base, X, g, units, recipe, n_folds, max_iter, n_bootstrap, alpha, seed, rng, min_n,
+                        reason):
     base = dict(base, statistic="balanced_accuracy")
+    if reason:
+        return dict(base, reason=reason)
     grouped = np.isin(g, ("non", "low", "mid", "high"))
     classes, counts = np.unique(g[grouped], return_counts=True)
-    usable = classes[counts >= cv_folds] if np.sum(counts >= cv_folds) >= 2 else classes[counts >= 2]
+    usable = classes[counts >= 2]
     mask = np.isin(g, usable)
     if usable.size < 2 or mask.sum() < min_n:
         reason = (f"fewer than 2 groups with 2 or more trials ({usable.size})" if usable.size < 2
                   else f"{int(mask.sum())} usable trials < {min_n}")
         return dict(base, n=int(mask.sum()), reason=reason)
-    Xc, gc, ac = X[mask], g[mask], a[mask]
-    if scheme == "loao" and np.unique(ac).size < 2:
-        return dict(base, n=int(mask.sum()), reason="one architecture only: nothing to leave out")
-    n_splits = int(min(cv_folds, np.unique(gc, return_counts=True)[1].min()))
+    Xc, gc, uc, rc = X[mask], g[mask], units[mask], recipe[mask]
+    n_splits = int(min(n_folds, np.unique(uc).size))
+    if n_splits < 2:
+        return dict(base, n=int(mask.sum()), reason="the grouped trials come from one recipe or architecture only")
+    splitter = _folds(scheme, n_splits, seed, True)
+    absent = set()
+    for train, _ in splitter.split(Xc, gc, uc):
+        absent |= set(usable) - set(gc[train])
+    if absent:
+        return dict(base, n=int(gc.size), reason=(
+            f"group {', '.join(sorted(absent))} is absent from a training fold (its trials come from too few "
+            f"{'architectures' if scheme == 'loao' else 'recipes'}): it could only be predicted wrong"))
     model = HistGradientBoostingClassifier(max_iter=max_iter, min_samples_leaf=_leaf(gc.size), random_state=seed)
-    splitter, groups = _splitter(scheme, ac, n_splits, seed, stratify=True)
-    predicted = cross_val_predict(model, Xc, gc, cv=splitter, groups=groups)
+    predicted = _cross_val_predict(model, Xc, gc, splitter, uc)
     chance = 1.0 / usable.size
-    observed, boot = _balanced_accuracy(gc, predicted, usable, n_bootstrap, rng)
-    ci = interval(boot - chance, alpha)
-    return dict(base, value=observed, effect_name="above_chance", effect_size=observed - chance, ci_low=ci[0],
-                ci_high=ci[1], p_value=float((1 + np.sum(boot <= chance)) / (boot.size + 1)),
-                p_opposite=float((1 + np.sum(boot >= chance)) / (boot.size + 1)), n=int(gc.size),
-                detail=f"{base['detail']}; groups {', '.join(usable)}; chance {chance:.3g}")
+    observed, boot = _balanced_accuracy(gc, predicted, usable, resample_clusters(rc, n_bootstrap, rng))
+    return dict(base, value=observed, effect_name="above_chance", effect_size=observed - chance, expected_sign=1,
+                ci=tuple(v - chance for v in interval(boot, 1 - alpha)),
+                eq=tuple(v - chance for v in interval(boot, 1 - 2 * alpha)), p_value=bootstrap_p(boot, chance),
+                n=int(gc.size), detail=f"{base['detail']}; groups {', '.join(usable)}; chance {chance:.3g}")
 
 
 def _leaf(n):
@@ -132,11 +215,9 @@ def _r2(y, predicted, weights=None):
         return 1.0 - residual / total
 
 
-def _balanced_accuracy(truth, predicted, classes, n_bootstrap, rng):
-    """Balanced accuracy (mean recall over ``classes``) and its bootstrap replicates."""
-    weights = np.vstack(
-        [np.ones(truth.size), rng.multinomial(truth.size, np.full(truth.size, 1.0 / truth.size), size=n_bootstrap)]
-    ).astype(float)
+def _balanced_accuracy(truth, predicted, classes, weights):
+    """Balanced accuracy (mean recall over ``classes``) and its replicates under bootstrap ``weights``."""
+    weights = np.vstack([np.ones(truth.size), weights]).astype(float)
     recalls = []
     for c in classes:
         is_c = truth == c

@@ -1,32 +1,46 @@
-"""The shared test machinery of the claims: strata, permutations within strata, bootstrap, Holm, verdicts.
+"""The shared test machinery of the claims: strata, permutations within strata, intervals, Holm, verdicts.
 
-Every group comparison takes ``strata`` (one label per trial). With one stratum it is the plain pooled
-test; with one stratum per architecture, labels are permuted and trials resampled only *within* an
-architecture, so a difference that only exists between architectures (width changes both accuracy and
-weight scale) cannot be credited to accuracy.
+Every comparison takes ``strata`` (one label per trial). With one stratum it is the plain pooled test; with
+one stratum per recipe (architecture and every hyperparameter that varies), labels are permuted only
+*within* a recipe, so a difference between recipes (a larger init both lowers accuracy and raises the weight
+std) cannot be credited to accuracy.
+
+Decisions (``decide``), for a statistic whose claimed direction is ``expected_sign``:
+
+- ``p_value`` is two-sided (twice the smaller one-sided permutation p, at most 1), Holm-adjusted within one
+  family per (scope, claim); the direction is read from the sign of the effect. So the chance of any
+  directional verdict on a null is at most alpha, counting both directions.
+- ``ci_low``/``ci_high`` is the 1 - alpha interval, the level that matches the two-sided test. A directional
+  verdict needs the adjusted p below alpha *and* the interval on the same side of the null value, so a
+  verdict never contradicts its own interval; when test and interval disagree the row is inconclusive.
+- ``no effect`` only from an equivalence test (TOST at alpha): the 1 - 2 alpha interval (``eq_low``,
+  ``eq_high``) lies inside the equivalence bound (``EQUIVALENCE``, config ``analysis.claims.equivalence``).
+  Otherwise the row is inconclusive and says which effect the test could have detected.
 """
 
 import numpy as np
 import pandas as pd
 import scipy.stats
 
-POWER_Z = 0.8416
-"""z of 80 % power: an effect is called detectable at (z_{1-alpha} + POWER_Z) null standard deviations."""
+POWER_Z = scipy.stats.norm.ppf(0.8)
+"""z of 80 % power: an effect is called detectable at (z_{1-alpha/2} + POWER_Z) null standard deviations."""
 
-MEANINGFUL = {"cliffs_delta": 0.33, "w1_ratio_high_low": 0.2, "spearman_rho": 0.3, "kendall_tau": 0.2}
-"""Smallest effect worth reporting per effect measure (medium effects: Romano et al. 2006 for Cliff's delta,
-Cohen for correlations; 20 % for a distance ratio). A test that could detect effects of this size and found
-none answers "no effect larger than X"; one that could not is underpowered."""
+EQUIVALENCE = {"cliffs_delta": 0.33, "spearman_rho": 0.3, "w1_ratio_high_low": 1.25, "kendall_tau": 0.2}
+"""Default equivalence bounds (config ``analysis.claims.equivalence``): |effect - null| below these counts as no
+effect (a medium effect: Romano et al. 2006 for Cliff's delta, Cohen 1988 for correlations; for the distance
+ratio a factor, i.e. the ratio inside [1/1.25, 1.25])."""
 
-NULL_CENTRE = {"w1_ratio_high_low": 1.0}
-BOUNDED = ("cliffs_delta", "spearman_rho", "kendall_tau")
-"""Effect measures in [-1, 1]."""
-"""Effect measures whose 'no effect' value is not 0."""
+NULL_CENTRE = {"w1_ratio_high_low": 1.0, "above_chance": 0.0}
+"""Effect measures whose 'no effect' value is not 0 (the distance ratio's is 1)."""
+RATIOS = ("w1_ratio_high_low",)
+"""Effect measures compared on the log scale (bounds are factors)."""
 
 
 def stratum_indices(strata) -> list[np.ndarray]:
     """Trial indices of each stratum, strata in order of first appearance."""
     strata = np.asarray(strata)
+    if strata.size == 0:
+        return []
     _, first, inverse = np.unique(strata, return_index=True, return_inverse=True)
     return [np.flatnonzero(inverse == k) for k in np.argsort(first)]
 
@@ -52,32 +66,108 @@ def resample_within(strata_groups: list[np.ndarray], n: int, rng) -> np.ndarray:
     return weights
 
 
-def permutation_p(null: np.ndarray, observed: float) -> tuple[float, float]:
-    """One-sided p-values (less, greater) of ``observed`` against a permutation null (the observed labelling
-    counts as one permutation)."""
+def resample_clusters(clusters, n: int, rng) -> np.ndarray:
+    """(n, trials) bootstrap weights that resample whole clusters (recipes): a trial's weight is how often its
+    cluster was drawn, so seed siblings stay together (seeds of one recipe are not independent units)."""
+    index = stratum_indices(clusters)
+    counts = rng.multinomial(len(index), np.full(len(index), 1.0 / len(index)), size=n)
+    weights = np.zeros((n, len(clusters)))
+    for k, members in enumerate(index):
+        weights[:, members] = counts[:, k : k + 1]
+    return weights
+
+
+def permutation_p(null: np.ndarray, observed: float) -> float:
+    """Two-sided permutation p-value: twice the smaller one-sided p (the observed labelling counts as one
+    permutation), at most 1. NaN without a finite observed value or null.
+
+    When no permutation is as extreme as the observed value, counting only says p <= 2 / (N + 1), too coarse
+    for a Holm family; the tail is then read from a normal fitted to the permutation null (never above the
+    counted p). This changes a null's rejection rate by at most P(no permutation as extreme) = 2 / (N + 1).
+    """
     null = null[np.isfinite(null)]
     if not np.isfinite(observed) or null.size == 0:
-        return np.nan, np.nan
-    less = (1 + np.sum(null <= observed + 1e-12)) / (null.size + 1)
-    greater = (1 + np.sum(null >= observed - 1e-12)) / (null.size + 1)
-    return float(less), float(greater)
+        return np.nan
+    n_less, n_greater = np.sum(null <= observed + 1e-12), np.sum(null >= observed - 1e-12)
+    p = min(1.0, 2 * (1 + min(n_less, n_greater)) / (null.size + 1))
+    spread = null.std()
+    if min(n_less, n_greater) == 0 and spread > 0:
+        p = min(p, 2 * scipy.stats.norm.sf(abs(observed - null.mean()) / spread))
+    return float(p)
+
+
+def bootstrap_p(replicates: np.ndarray, centre: float) -> float:
+    """Two-sided bootstrap p of ``centre``: twice the share of replicates on its far side (matches the
+    percentile interval: p < alpha exactly when the 1 - alpha interval excludes ``centre``)."""
+    replicates = replicates[np.isfinite(replicates)]
+    if replicates.size == 0:
+        return np.nan
+    below = (1 + np.sum(replicates <= centre)) / (replicates.size + 1)
+    above = (1 + np.sum(replicates >= centre)) / (replicates.size + 1)
+    return float(min(1.0, 2 * min(below, above)))
 
 
 def detectable(null: np.ndarray, alpha: float) -> float:
-    """Smallest departure from the null centre detectable with ~80 % power at one-sided level ``alpha``."""
+    """Smallest departure from the null centre detectable with ~80 % power by the two-sided test at ``alpha``."""
     null = null[np.isfinite(null)]
     if null.size < 2:
         return np.nan
-    return float((scipy.stats.norm.ppf(1 - alpha) + POWER_Z) * null.std())
+    return float((scipy.stats.norm.ppf(1 - alpha / 2) + POWER_Z) * null.std())
 
 
-def interval(replicates: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Percentile interval at level 1 - alpha (NaN when no finite replicate)."""
+def interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval at confidence ``level`` (NaN when no finite replicate)."""
     replicates = replicates[np.isfinite(replicates)]
     if replicates.size == 0:
         return np.nan, np.nan
-    low, high = np.percentile(replicates, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(replicates, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def _score_interval(estimate: float, sd_at, level: float, low: float, high: float) -> tuple[float, float]:
+    """The set {theta : |theta - estimate| <= z sd(theta)} on a fine grid of (low, high): a Wilson-type
+    (score) interval. Its width never collapses at the boundary (complete separation, a perfect rank
+    correlation) because sd is evaluated at theta, not at the estimate."""
+    if not np.isfinite(estimate):
+        return np.nan, np.nan
+    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    grid = np.linspace(low, high, 8001)[1:-1]
+    inside = np.abs(grid - estimate) <= z * sd_at(grid)
+    if not inside.any():
+        return float(estimate), float(estimate)
+    return float(min(grid[inside].min(), estimate)), float(max(grid[inside].max(), estimate))
+
+
+def correlation_interval(estimate: float, sizes, level: float) -> tuple[float, float]:
+    """Score interval of a rank correlation pooled over strata of ``sizes`` with weights ∝ n.
+
+    Per stratum the variance of Spearman's rho is (1 - rho²)² (1 + rho²/2) / (n - 3): Fisher's z with
+    Bonett & Wright's (2000) variance, by the delta method; pooled with weights w_s = n_s / sum n.
+    """
+    sizes = np.asarray(sizes, float)
+    weights = sizes / sizes.sum()
+    factor = float(np.sum(weights**2 / (sizes - 3)))
+    return _score_interval(estimate, lambda r: (1 - r**2) * np.sqrt((1 + r**2 / 2) * factor), level, -1.0, 1.0)
+
+
+def cliffs_delta_interval(estimate: float, cells, level: float) -> tuple[float, float]:
+    """Score interval of a stratified Cliff's delta over strata with ``cells`` = [(n_high, n_low), ...].
+
+    theta = (delta + 1) / 2 is the probability that a high trial's value exceeds a low one's (the AUC); per
+    stratum its variance is Hanley & McNeil's (1982) at theta, strata weighted by their pairs (as the
+    estimate), inverted as a score interval (Newcombe 2006's method 5 uses the same construction).
+    """
+    cells = np.asarray(cells, float)
+    m, n = cells[:, 0], cells[:, 1]
+    share = (m * n) / np.sum(m * n)
+
+    def sd(delta):
+        theta = (delta[:, None] + 1) / 2
+        var = theta * (1 - theta) * (1 + (m - 1) * (1 - theta) / (2 - theta) + (n - 1) * theta / (1 + theta)) / (m * n)
+        return 2 * np.sqrt(np.sum(share**2 * var, axis=1))
+
+    return _score_interval(estimate, sd, level, -1.0, 1.0)
 
 
 def holm(p_values) -> np.ndarray:
@@ -94,55 +184,83 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
-def decide(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Holm-adjust ``p_value``/``p_opposite`` within each (scope, claim, statistic) family and give verdicts.
+def _fmt(x) -> str:
+    return f"{x:.3g}"
 
-    ``supported``: adjusted p < alpha in the claim's direction; ``contradicted``: in the opposite one;
-    ``no effect``: neither, and the test could have detected an effect of the size in ``MEANINGFUL`` (the
-    reason says the largest effect it rules out); ``inconclusive``: a reason says why nothing was tested, or
-    the test was underpowered.
+
+def equivalence_range(effect_name: str, bound: float) -> tuple[float, float]:
+    centre = NULL_CENTRE.get(effect_name, 0.0)
+    if effect_name in RATIOS:
+        return centre / bound, centre * bound
+    return centre - bound, centre + bound
+
+
+def decide(table: pd.DataFrame, alpha: float, bounds: dict | None = None,
+           families=("scope", "claim")) -> pd.DataFrame:
+    """Holm-adjust the two-sided ``p_value`` within each family and give verdicts (module docstring).
+
+    Rows whose ``verdict`` is already set (``never trained``) stay as they are and are not in any family.
+    ``bounds``: equivalence bounds per effect measure (defaults ``EQUIVALENCE``).
     """
+    bounds = {**EQUIVALENCE, **(bounds or {})}
     table = table.copy()
-    families = ["scope", "claim", "statistic"]
-    for column in ("p_value", "p_opposite"):
-        table[column] = table[column].astype(float)
-        table[column] = table.groupby(families, sort=False)[column].transform(
-            lambda p: pd.Series(holm(p.to_numpy()), index=p.index)
-        )
-    verdicts, reasons = [], []
-    for row in table.itertuples():
-        reason = row.reason
-        if reason:
-            verdict = "inconclusive"
-        elif row.p_value < alpha:
-            verdict = "supported"
-        elif row.p_opposite < alpha:
-            verdict = "contradicted"
-            reason = f"significant in the opposite direction (Holm p={row.p_opposite:.3g})"
-        elif not np.isfinite(row.p_value):
-            verdict, reason = "inconclusive", "no p-value"
-        else:
-            verdict, reason = _null_verdict(row, alpha)
+    preset = table["verdict"].astype(str).str.len() > 0 if "verdict" in table else pd.Series(False, index=table.index)
+    raw = table["p_value"].astype(float).where(~preset & (table["reason"] == ""))
+    table["p_raw"] = raw
+    table["p_value"] = raw.groupby([table[f] for f in families], sort=False).transform(
+        lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
+    verdicts, reasons, bound_column = [], [], []
+    for row, is_preset in zip(table.itertuples(), preset):
+        bound = bounds.get(row.effect_name, np.nan)
+        bound_column.append(bound)
+        if is_preset:
+            verdicts.append(row.verdict)
+            reasons.append(row.reason)
+            continue
+        verdict, reason = _verdict(row, alpha, bound)
         verdicts.append(verdict)
         reasons.append(reason)
     table["verdict"] = verdicts
     table["reason"] = reasons
+    table["equivalence_bound"] = bound_column
     return table
 
 
-def _null_verdict(row, alpha) -> tuple[str, str]:
-    bound = MEANINGFUL.get(row.effect_name)
+def _verdict(row, alpha: float, bound: float) -> tuple[str, str]:
+    if row.reason:
+        return "inconclusive", row.reason
+    if not np.isfinite(row.p_value) or not np.isfinite(row.effect_size):
+        return "inconclusive", "no p-value"
     centre = NULL_CENTRE.get(row.effect_name, 0.0)
-    p_text = f"{row.effect_name} {row.effect_size:.3g}"
+    side = int(np.sign(row.effect_size - centre))
+    text = f"{row.effect_name} {_fmt(row.effect_size)}"
     if np.isfinite(row.ci_low):
-        p_text += f" [{row.ci_low:.3g}, {row.ci_high:.3g}]"
-    p_text += f", Holm-adjusted p={row.p_value:.3g} (opposite {row.p_opposite:.3g}) >= alpha={alpha}"
-    if bound is None or not np.isfinite(row.detectable):
-        return "inconclusive", p_text
-    if row.detectable <= bound:
-        return "no effect", (f"{p_text}; the test detects |{row.effect_name} - {centre:g}| >= {row.detectable:.2g} "
-                             f"with 80% power, so no effect larger than {row.detectable:.2g}")
-    if row.effect_name in BOUNDED and row.detectable >= 1:
-        return "inconclusive", f"{p_text}; underpowered: with this n not even a perfect association is detectable"
-    return "inconclusive", (f"{p_text}; underpowered: it detects only |{row.effect_name} - {centre:g}| >= "
-                            f"{row.detectable:.2g} (a medium effect is {bound:g}); more trials per group answer it")
+        text += f", {1 - alpha:.0%} interval [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
+    text += f", Holm-adjusted two-sided p={_fmt(row.p_value)}"
+    if row.p_value < alpha and side != 0:
+        excludes = (row.ci_high < centre) if side < 0 else (row.ci_low > centre)
+        if not excludes:
+            return "inconclusive", (f"{text}: the test is significant but the interval still holds "
+                                    f"{centre:g}; more trials would settle it")
+        if row.expected_sign == 0:
+            return "inconclusive", f"{text}; the paper makes no claim for this layer"
+        if side == row.expected_sign:
+            return "supported", text
+        return "contradicted", f"{text}: significant in the opposite direction"
+    if row.expected_sign == 0:
+        return "inconclusive", f"{text}; the paper makes no claim for this layer"
+    if np.isfinite(bound) and np.isfinite(row.eq_low):
+        low, high = equivalence_range(row.effect_name, bound)
+        level = f"{1 - 2 * alpha:.0%}"
+        if low < row.eq_low and row.eq_high < high:
+            return "no effect", (f"{text}; equivalence (TOST at alpha={alpha:g}): the {level} interval "
+                                 f"[{_fmt(row.eq_low)}, {_fmt(row.eq_high)}] lies inside [{_fmt(low)}, {_fmt(high)}] "
+                                 f"(claims.equivalence.{row.effect_name} = {bound:g})")
+        reach = (f"; the {level} interval [{_fmt(row.eq_low)}, {_fmt(row.eq_high)}] reaches beyond "
+                 f"[{_fmt(low)}, {_fmt(high)}], so neither a difference nor equivalence is shown")
+    else:
+        reach = ""
+    power = ""
+    if np.isfinite(row.detectable):
+        power = f"; underpowered: it detects only |{row.effect_name} - {centre:g}| >= {_fmt(row.detectable)} with 80% power"
+    return "inconclusive", f"{text}{reach}{power}; more trials per recipe answer it"
