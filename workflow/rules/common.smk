@@ -95,7 +95,9 @@ def train_params(wildcards):
 @functools.cache
 def _chunk_cost(exp_id, n_trials):
     exp = EXPERIMENT_BY_ID[exp_id]
-    return chunk_cost(exp, n_trials, {**TRAINING, "epochs": exp.epochs or TRAINING["epochs"]})
+    return chunk_cost(
+        exp, n_trials, {**TRAINING, "epochs": exp.epochs or TRAINING["epochs"]}
+    )
 
 
 def chunk_request(wildcards):

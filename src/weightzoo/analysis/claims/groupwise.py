@@ -27,6 +27,7 @@ from scipy.spatial.distance import pdist, squareform
 from weightzoo.analysis.claims.testing import (
     cliffs_delta_interval,
     correlation_interval,
+    delong_variance,
     detectable,
     interval,
     permutation_p,
@@ -124,11 +125,13 @@ def lower_std(std, labels, strata, min_group, n_permutations, alpha, rng) -> dic
     observed = float(_delta_of(std, is_high[None, :], compared)[0])
     null = _delta_of(std, permute_within(is_high, compared, n_permutations, rng), compared)
     sizes = [(int(is_high[index].sum()), int((~is_high[index]).sum())) for index in compared]
+    spread = delong_variance(std, is_high, compared)
     used = np.concatenate(compared)
     medians = f"median std high={np.median(std[used][is_high[used]]):.4g}, low={np.median(std[used][~is_high[used]]):.4g}"
     return dict(
         base, value=observed, effect_size=observed, p_value=permutation_p(null, observed),
-        ci=cliffs_delta_interval(observed, sizes, 1 - alpha), eq=cliffs_delta_interval(observed, sizes, 1 - 2 * alpha),
+        ci=cliffs_delta_interval(observed, sizes, 1 - alpha, spread),
+        eq=cliffs_delta_interval(observed, sizes, 1 - 2 * alpha, spread),
         detectable=detectable(null, alpha), detail=f"{base['detail']}, {medians}",
     )
 

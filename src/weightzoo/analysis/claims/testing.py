@@ -151,12 +151,15 @@ def correlation_interval(estimate: float, sizes, level: float) -> tuple[float, f
     return _score_interval(estimate, lambda r: (1 - r**2) * np.sqrt((1 + r**2 / 2) * factor), level, -1.0, 1.0)
 
 
-def cliffs_delta_interval(estimate: float, cells, level: float) -> tuple[float, float]:
+def cliffs_delta_interval(estimate: float, cells, level: float, empirical_var: float = 0.0) -> tuple[float, float]:
     """Score interval of a stratified Cliff's delta over strata with ``cells`` = [(n_high, n_low), ...].
 
     theta = (delta + 1) / 2 is the probability that a high trial's value exceeds a low one's (the AUC); per
     stratum its variance is Hanley & McNeil's (1982) at theta, strata weighted by their pairs (as the
-    estimate), inverted as a score interval (Newcombe 2006's method 5 uses the same construction).
+    estimate), inverted as a score interval (Newcombe 2006's method 5 uses the same construction). Hanley &
+    McNeil's formula assumes a shape of the two distributions; ``empirical_var`` (DeLong's variance of theta
+    from the data, ``delong_variance``) is a floor, so the interval is never narrower than the data say and
+    still keeps a width at complete separation, where DeLong's variance is 0.
     """
     cells = np.asarray(cells, float)
     m, n = cells[:, 0], cells[:, 1]
@@ -165,9 +168,24 @@ def cliffs_delta_interval(estimate: float, cells, level: float) -> tuple[float, 
     def sd(delta):
         theta = (delta[:, None] + 1) / 2
         var = theta * (1 - theta) * (1 + (m - 1) * (1 - theta) / (2 - theta) + (n - 1) * theta / (1 + theta)) / (m * n)
-        return 2 * np.sqrt(np.sum(share**2 * var, axis=1))
+        return 2 * np.sqrt(np.maximum(np.sum(share**2 * var, axis=1), empirical_var))
 
     return _score_interval(estimate, sd, level, -1.0, 1.0)
+
+
+def delong_variance(values, is_high, compared) -> float:
+    """DeLong et al. (1988) variance of the pair-weighted AUC over the strata ``compared`` (index arrays):
+    per stratum var(V10)/m + var(V01)/n from each trial's share of pairs won (ties count half)."""
+    pairs = np.array([is_high[i].sum() * (~is_high[i]).sum() for i in compared], float)
+    share = pairs / pairs.sum()
+    total = 0.0
+    for index, w in zip(compared, share):
+        high, low = values[index][is_high[index]], values[index][~is_high[index]]
+        wins = (high[:, None] > low[None, :]) + 0.5 * (high[:, None] == low[None, :])
+        v10, v01 = wins.mean(axis=1), wins.mean(axis=0)
+        part = (v10.var(ddof=1) / high.size if high.size > 1 else 0.0) + (v01.var(ddof=1) / low.size if low.size > 1 else 0.0)
+        total += w**2 * part
+    return float(total)
 
 
 def holm(p_values) -> np.ndarray:
