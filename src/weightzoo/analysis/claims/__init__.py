@@ -137,7 +137,8 @@ def claims_table(
     held = strata_labels(features, keys)
     recipe_label = strata_labels(features, recipe)
     everything = np.full(labels.size, ALL)
-    scopes = [("pooled", ALL, np.ones(labels.size, bool), everything, "none (as the paper)")]
+    scopes = [("pooled", ALL, np.ones(labels.size, bool), everything,
+               "none (as the paper; claim 2 within architectures)")]
     scopes.append(("controlled", ALL, np.ones(labels.size, bool), held, _strata_text(keys, recipe)))
     if within and np.unique(arch).size > 1:
         scopes += [("within", a, arch == a, held, _strata_text(keys, recipe)) for a in _natural(np.unique(arch))]
@@ -159,13 +160,16 @@ def claims_table(
             rows.append(dict(common, claim=1, layer=str(layer), statistic="spearman_std",
                              **rank_association(values, sub_acc, sub_labels, sub_strata, -1, n_permutations, alpha, rng,
                                                 "weight std")))
+        # distances exist only between trials of one architecture (layers of one shape): claim 2 compares and
+        # permutes inside architectures at every scope, so "pooled" means pooled over recipes within each
+        shape_strata = np.char.add(np.char.add(sub_strata.astype(str), "|"), arch[mask])
         for layer in features["layer"].values:
             d, sampled = distances[str(layer)]
             d = d[np.ix_(index, index)]
             extra = f"; {sampled} trials sampled for distances" if sampled < labels.size else ""
-            row = more_alike(d, sub_labels, sub_strata, min_group, n_permutations, n_bootstrap, alpha, rng)
+            row = more_alike(d, sub_labels, shape_strata, min_group, n_permutations, n_bootstrap, alpha, rng)
             rows.append(dict(common, claim=2, layer=str(layer), statistic="w1_ratio", **row))
-            row = rank_association(distance_to_stratum(d, sub_strata), sub_acc, sub_labels, sub_strata, -1,
+            row = rank_association(distance_to_stratum(d, shape_strata), sub_acc, sub_labels, shape_strata, -1,
                                    n_permutations, alpha, rng, "mean scale-free W1 to the stratum's other trials")
             rows.append(dict(common, claim=2, layer=str(layer), statistic="spearman_distance",
                              **dict(row, detail=row.get("detail", "") + extra)))
@@ -177,7 +181,7 @@ def claims_table(
                                                 "mean node strength")))
     for row in rows:
         if row["scope"] == "pooled":
-            row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, distances, confounders)
+            row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, arch, distances, confounders)
 
     network = features.attrs.get("network_layer", "network")
     final = features["statistic"].sel(layer=[layer for layer in features["layer"].values if layer != network])
@@ -211,7 +215,7 @@ def claims_table(
     return table[COLUMNS]
 
 
-def _confounder(row, features, labels, acc, distances, confounders) -> tuple[str, str]:
+def _confounder(row, features, labels, acc, arch, distances, confounders) -> tuple[str, str]:
     """The pooled effect next to the same effect with each recipe variable held fixed on its own, and the
     variable whose control moves it most towards no effect (the one that carries the pooled result)."""
     if row.get("reason") or not np.isfinite(row.get("effect_size", np.nan)) or not confounders:
@@ -229,6 +233,7 @@ def _confounder(row, features, labels, acc, distances, confounders) -> tuple[str
                      else rho_point(values[converged], acc[converged], strata[converged]))
         elif claim == 2:
             d = distances[layer][0]
+            strata = np.char.add(np.char.add(strata.astype(str), "|"), arch)
             if statistic == "w1_ratio":
                 point = ratio_point(d, labels, strata)
             else:
