@@ -57,7 +57,8 @@ def recipe_case(rng, strata, seeds, permutations, alpha):
 
 
 def verdicts(rows, alpha):
-    table = pd.DataFrame([{**dict(value=np.nan, detectable=np.nan, reason="", detail="", verdict=""), **r,
+    table = pd.DataFrame([{**dict(value=np.nan, detectable=np.nan, heterogeneity_p=np.nan, reason="", detail="",
+                                  verdict=""), **r,
                            "ci_low": r["ci"][0], "ci_high": r["ci"][1], "eq_low": r["eq"][0], "eq_high": r["eq"][1],
                            "replicate": i}
                           for i, r in enumerate(rows)])

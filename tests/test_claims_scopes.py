@@ -191,3 +191,19 @@ def test_false_positive_rate_of_the_stratified_contrast_is_within_alpha():
         rejections += lower_std(std, shuffled, strata, 3, 199, alpha, rng).get("p_value", 1.0) < alpha
     rate = rejections / n_shuffles
     assert rate <= alpha + 2 * np.sqrt(alpha * (1 - alpha) / n_shuffles), rate
+
+
+def test_opposite_effects_in_two_recipes_are_not_called_no_effect():
+    import pandas as pd
+
+    from weightzoo.analysis.claims.testing import decide
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=120)
+    acc = np.r_[x[:60] + 0.5 * rng.normal(size=60), -x[60:] + 0.5 * rng.normal(size=60)]
+    result = rank_association(x, acc, np.full(120, "high"), np.repeat(["a", "b"], 60), -1, 199, 0.05, rng, "x")
+    assert abs(result["effect_size"]) < 0.1 and result["heterogeneity_p"] < 1e-6
+    table = pd.DataFrame([{**result, "ci_low": result["ci"][0], "ci_high": result["ci"][1], "eq_low": result["eq"][0],
+                           "eq_high": result["eq"][1], "reason": "", "verdict": "", "scope": "s", "claim": 1}])
+    decided = decide(table, 0.05).iloc[0]
+    assert decided["verdict"] == "inconclusive" and "strata disagree" in decided["reason"]

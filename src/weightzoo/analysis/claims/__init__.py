@@ -66,7 +66,7 @@ CONTINUOUS = {1: "spearman_std", 2: "spearman_distance", 3: "spearman_rho"}
 COLUMNS = [
     "model", "dataset", "scope", "arch", "strata", "claim", "claim_name", "layer", "statistic", "value",
     "effect_name", "effect_size", "ci_low", "ci_high", "eq_low", "eq_high", "equivalence_bound", "detectable",
-    "p_raw", "p_value", "n", "n_strata", "verdict", "reason", "cells", "confounder", "carried_by", "detail",
+    "p_raw", "p_value", "heterogeneity_p", "n", "n_strata", "verdict", "reason", "cells", "confounder", "carried_by", "detail",
 ]
 VERDICTS = ("supported", "contradicted", "no effect", "never trained", "inconclusive")
 SCOPES = ("pooled", "controlled", "within", "seeds", "kfold", "loao")
@@ -257,7 +257,7 @@ def _confounder(row, features, labels, acc, arch, distances, confounders) -> tup
 
 def _frame(rows) -> pd.DataFrame:
     defaults = dict(value=np.nan, effect_name="", effect_size=np.nan, ci=(np.nan, np.nan), eq=(np.nan, np.nan),
-                    detectable=np.nan, p_value=np.nan, expected_sign=0, n=0, n_strata=0, reason="", detail="",
+                    detectable=np.nan, p_value=np.nan, heterogeneity_p=np.nan, expected_sign=0, n=0, n_strata=0, reason="", detail="",
                     cells="", confounder="", carried_by="", strata="", verdict="")
     table = pd.DataFrame([{**defaults, **row} for row in rows])
     table["ci_low"], table["ci_high"] = zip(*table.pop("ci"))

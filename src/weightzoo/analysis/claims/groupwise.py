@@ -287,14 +287,28 @@ def rank_association(x, acc, labels, strata, sign, n_permutations, alpha, rng, w
     per_stratum = np.array([_pooled_rho(rx, ry, [i], [1.0]) for i in used])
     null = _pooled_rho(rx, permute_within(ry, used, n_permutations, rng), used, weights)
     agree = int(np.sum(np.sign(per_stratum) == np.sign(rho))) if rho != 0 else 0
+    heterogeneity = _heterogeneity_p(per_stratum, sizes)
+    het_text = f"; recipes agree? Cochran's Q p={heterogeneity:.3g}" if np.isfinite(heterogeneity) else ""
     return dict(
         base, value=rho, effect_size=rho, n=int(sizes.sum()), n_strata=len(used),
         cells=_cells_text(np.full(s.size, "n"), used, ("n",), s), p_value=permutation_p(null, rho),
         ci=correlation_interval(rho, sizes, 1 - alpha), eq=correlation_interval(rho, sizes, 1 - 2 * alpha),
-        detectable=detectable(null, alpha),
+        detectable=detectable(null, alpha), heterogeneity_p=heterogeneity,
         detail=(f"rho of accuracy and {what} within {len(used)} strata, weights ∝ n; same sign in {agree} of "
-                f"{len(used)} (per stratum {np.min(per_stratum):.2f} to {np.max(per_stratum):.2f}){left_text}"),
+                f"{len(used)} (per stratum {np.min(per_stratum):.2f} to {np.max(per_stratum):.2f}){het_text}"
+                f"{left_text}"),
     )
+
+
+def _heterogeneity_p(rho, sizes) -> float:
+    """Cochran's Q test that the strata share one correlation (Fisher z, Bonett–Wright variances); NaN with one
+    stratum. A small p means the recipes disagree, so a pooled value near 0 is no evidence of no effect."""
+    if len(rho) < 2:
+        return np.nan
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    weight = (sizes - 3) / (1 + np.asarray(rho) ** 2 / 2)
+    centre = np.sum(weight * z) / np.sum(weight)
+    return float(scipy.stats.chi2.sf(np.sum(weight * (z - centre) ** 2), len(rho) - 1))
 
 
 def expected_strength_sign(model, layer) -> int:

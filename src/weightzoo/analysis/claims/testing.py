@@ -225,8 +225,9 @@ def decide(table: pd.DataFrame, alpha: float, bounds: dict | None = None,
     preset = table["verdict"].astype(str).str.len() > 0 if "verdict" in table else pd.Series(False, index=table.index)
     raw = table["p_value"].astype(float).where(~preset & (table["reason"] == ""))
     table["p_raw"] = raw
-    table["p_value"] = raw.groupby([table[f] for f in families], sort=False).transform(
-        lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
+    keys = [table[f] for f in families]
+    table["p_value"] = raw.groupby(keys, sort=False).transform(lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
+    table["family_size"] = raw.groupby(keys, sort=False).transform("count")
     verdicts, reasons, bound_column = [], [], []
     for row, is_preset in zip(table.itertuples(), preset):
         bound = bounds.get(row.effect_name, np.nan)
@@ -241,7 +242,7 @@ def decide(table: pd.DataFrame, alpha: float, bounds: dict | None = None,
     table["verdict"] = verdicts
     table["reason"] = reasons
     table["equivalence_bound"] = bound_column
-    return table
+    return table.drop(columns="family_size")
 
 
 def _verdict(row, alpha: float, bound: float) -> tuple[str, str]:
@@ -270,6 +271,10 @@ def _verdict(row, alpha: float, bound: float) -> tuple[str, str]:
     if np.isfinite(bound) and np.isfinite(row.eq_low):
         low, high = equivalence_range(row.effect_name, bound)
         level = f"{1 - 2 * alpha:.0%}"
+        if low < row.eq_low and row.eq_high < high and row.heterogeneity_p < alpha:
+            return "inconclusive", (f"{text}; the pooled value lies inside [{_fmt(low)}, {_fmt(high)}] but the strata "
+                                    f"disagree (Cochran's Q p={_fmt(row.heterogeneity_p)}): no common effect to call "
+                                    "zero; read the strata (scope within, detail)")
         if low < row.eq_low and row.eq_high < high:
             return "no effect", (f"{text}; equivalence (TOST at alpha={alpha:g}): the {level} interval "
                                  f"[{_fmt(row.eq_low)}, {_fmt(row.eq_high)}] lies inside [{_fmt(low)}, {_fmt(high)}] "
@@ -279,6 +284,9 @@ def _verdict(row, alpha: float, bound: float) -> tuple[str, str]:
     else:
         reach = ""
     power = ""
-    if np.isfinite(row.detectable):
+    if np.isfinite(row.p_raw) and row.p_raw < alpha:
+        power = (f"; significant before the Holm correction (p={_fmt(row.p_raw)}), not after it over the "
+                 f"{int(row.family_size)} tests of this scope and claim")
+    elif np.isfinite(row.detectable):
         power = f"; underpowered: it detects only |{row.effect_name} - {centre:g}| >= {_fmt(row.detectable)} with 80% power"
     return "inconclusive", f"{text}{reach}{power}; more trials per recipe answer it"
