@@ -1,6 +1,7 @@
 """The findings page: for each paper claim and (model, dataset), what the zoo says at a fixed recipe and pooled.
 
-One row per claim, (model, dataset) and layer (claims 1–3) or cross-validation scheme (claims 4–5). It leads
+One row per claim, (model, dataset) and layer (claims 1–3), or per claim (4–5: R² among the seeds of each recipe
+with Kendall tau beside it, then held-out recipes pooled, held-out architectures in the sentence). It leads
 with the **recipe-controlled** verdict (seeds of one recipe compared: claims 1–2 by their continuous form,
 rank correlation with accuracy, since seeds of one recipe rarely fill two accuracy groups; the recipe-level
 group contrast beside it), then the **pooled** verdict as the paper does it (group contrast over all
@@ -73,6 +74,11 @@ def remedy(reason: str) -> str:
     return ""
 
 
+def _text(value) -> str:
+    """A CSV cell as text: '' for a missing value (pandas reads empty cells as NaN)."""
+    return "" if value is None or (isinstance(value, float) and not np.isfinite(value)) else str(value)
+
+
 def _verdict_text(row) -> str:
     return "not tested" if row is None else str(row["verdict"])
 
@@ -98,11 +104,11 @@ def _scope_sentence(where: str, statement: str, row) -> str:
 def _group_sentence(claim, recipe, contrast, pooled) -> str:
     parts = [_scope_sentence("Pooled, as the paper", PLAIN[claim], pooled),
              _scope_sentence("Among seeds of one recipe", AT_RECIPE[claim], recipe)]
-    if contrast is not None and CONTINUOUS[claim] != STATISTICS[claim][0] and contrast["verdict"] != "inconclusive":
+    if contrast is not None and contrast["verdict"] != "inconclusive":
         parts.append(f"The group contrast at a fixed recipe: {contrast['verdict']} ({effect_text(contrast)}).")
     if pooled is not None and recipe is not None and pooled["verdict"] in ("supported", "contradicted") \
             and recipe["verdict"] != pooled["verdict"]:
-        carried = str(pooled.get("carried_by", "") or "")
+        carried = _text(pooled.get("carried_by"))
         if carried:
             parts.append(f"The pooled result is carried by the recipe variable {carried} "
                          f"({pooled['confounder']}), not by accuracy among seeds.")
@@ -112,10 +118,11 @@ def _group_sentence(claim, recipe, contrast, pooled) -> str:
     return " ".join(parts)
 
 
-def _prediction_sentence(claim, kfold, loao) -> str:
+def _prediction_sentence(claim, seeds, kfold, loao) -> str:
     statement = PLAIN[claim]
-    parts = [_scope_sentence("Held-out recipes (folds grouped by recipe)", statement, kfold)]
-    parts.append(_scope_sentence("Held-out architectures", statement, loao))
+    parts = [_scope_sentence("Among seeds of one recipe (recipe means removed)", statement, seeds),
+             _scope_sentence("Held-out recipes (folds grouped by recipe)", statement, kfold),
+             _scope_sentence("Held-out architectures", statement, loao)]
     return " ".join(parts)
 
 
@@ -132,13 +139,15 @@ def findings_table(claims: pd.DataFrame) -> pd.DataFrame:
                     here = subset[subset["layer"] == layer]
                     pooled = _one(here, "pooled", STATISTICS[claim][0])
                     recipe = _one(here, "controlled", CONTINUOUS[claim])
-                    contrast = _one(here, "controlled", STATISTICS[claim][0])
+                    contrast = (_one(here, "controlled", STATISTICS[claim][0])
+                                if STATISTICS[claim][0] != CONTINUOUS[claim] else None)
                     rows.append(_finding(model, dataset, claim, layer, recipe, contrast, pooled,
                                          _group_sentence(claim, recipe, contrast, pooled)))
             else:
-                kfold, loao = _one(subset, "kfold", "cv_r2"), _one(subset, "loao", "cv_r2")
-                rows.append(_finding(model, dataset, claim, "all layers", kfold, None, loao,
-                                     _prediction_sentence(claim, kfold, loao)))
+                seeds, kfold, loao = (_one(subset, scope, "cv_r2") for scope in ("seeds", "kfold", "loao"))
+                tau = _one(subset, "seeds", "kendall_tau")
+                rows.append(_finding(model, dataset, claim, "all layers", seeds, tau, kfold,
+                                     _prediction_sentence(claim, seeds, kfold, loao)))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -154,12 +163,13 @@ def _finding(model, dataset, claim, layer, recipe, contrast, pooled, sentence):
         strata = int(row["n_strata"]) if "n_strata" in row and np.isfinite(row["n_strata"]) else 0
         return f"n={int(row['n'])}" + (f" in {strata} strata" if strata > 1 else "")
 
-    carried = "" if pooled is None else str(pooled.get("carried_by", "") or "")
+    carried = "" if pooled is None else _text(pooled.get("carried_by"))
     disagree = pooled is not None and recipe is not None and pooled["verdict"] != recipe["verdict"]
     return {
         "model": model, "dataset": dataset, "claim": int(claim), "claim_name": CLAIMS[int(claim)][0], "layer": layer,
         "recipe": _verdict_text(recipe), "recipe_effect": effect_text(recipe),
         "recipe_contrast": "" if contrast is None else f"{contrast['verdict']} {effect_text(contrast)}".strip(),
+        # claims 4-5: the recipe column is the within-recipe R² (Kendall tau beside it), pooled the grouped folds
         "pooled": _verdict_text(pooled), "pooled_effect": effect_text(pooled),
         "carried_by": carried if disagree else "",
         "n": "; ".join(t for t in (n_text(recipe), n_text(pooled)) if t),
