@@ -102,8 +102,8 @@ def _scope_sentence(where: str, statement: str, row) -> str:
 
 
 def _group_sentence(claim, recipe, contrast, pooled) -> str:
-    parts = [_scope_sentence("Pooled, as the paper", PLAIN[claim], pooled),
-             _scope_sentence("Among seeds of one recipe", AT_RECIPE[claim], recipe)]
+    parts = [_scope_sentence("Among seeds of one recipe", AT_RECIPE[claim], recipe),
+             _scope_sentence("Pooled, as the paper does", PLAIN[claim], pooled)]
     if contrast is not None and contrast["verdict"] != "inconclusive":
         parts.append(f"The group contrast at a fixed recipe: {contrast['verdict']} ({effect_text(contrast)}).")
     if pooled is not None and recipe is not None and pooled["verdict"] in ("supported", "contradicted") \
