@@ -125,13 +125,14 @@ def interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _score_interval(estimate: float, sd_at, level: float, low: float, high: float) -> tuple[float, float]:
+def _score_interval(estimate: float, sd_at, level: float, low: float, high: float, df: float = np.inf) -> tuple[float, float]:
     """The set {theta : |theta - estimate| <= z sd(theta)} on a fine grid of (low, high): a Wilson-type
     (score) interval. Its width never collapses at the boundary (complete separation, a perfect rank
-    correlation) because sd is evaluated at theta, not at the estimate."""
+    correlation) because sd is evaluated at theta, not at the estimate. ``df``: a t quantile instead of z
+    (a small-sample allowance for an estimated variance)."""
     if not np.isfinite(estimate):
         return np.nan, np.nan
-    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    z = scipy.stats.t.ppf(0.5 + level / 2, df) if np.isfinite(df) else scipy.stats.norm.ppf(0.5 + level / 2)
     grid = np.linspace(low, high, 8001)[1:-1]
     inside = np.abs(grid - estimate) <= z * sd_at(grid)
     if not inside.any():
@@ -170,7 +171,9 @@ def cliffs_delta_interval(estimate: float, cells, level: float, empirical_var: f
         var = theta * (1 - theta) * (1 + (m - 1) * (1 - theta) / (2 - theta) + (n - 1) * theta / (1 + theta)) / (m * n)
         return 2 * np.sqrt(np.maximum(np.sum(share**2 * var, axis=1), empirical_var))
 
-    return _score_interval(estimate, sd, level, -1.0, 1.0)
+    # DeLong's variance is estimated from few trials per group: t with sum(min(m, n) - 1) degrees of freedom
+    df = max(1.0, float(np.sum(np.minimum(m, n) - 1)))
+    return _score_interval(estimate, sd, level, -1.0, 1.0, df)
 
 
 def delong_variance(values, is_high, compared) -> float:
