@@ -21,7 +21,7 @@ from weightzoo.analysis.stats import weight_statistics
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.table2 import compare_with_paper, table2, to_html
 from weightzoo.analysis.zoo import layer_names
-from weightzoo.atomic import atomic_path
+from weightzoo.atomic import atomic_path, load_checked
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ def save_figure(fig, path) -> None:
 
 def class_shares(dataset_path, accuracy: str = "train") -> tuple[int, float]:
     """``n_classes`` and the majority-class share of the split ``accuracy`` is measured on (train / test)."""
-    with xr.open_dataset(dataset_path) as ds:
-        labels = ds["labels"].values
-        split = ds["split"].values
-        n_classes = int(ds.attrs.get("n_classes", int(labels.max()) + 1))
+    ds = load_checked(dataset_path)
+    labels = ds["labels"].values
+    split = ds["split"].values
+    n_classes = int(ds.attrs.get("n_classes", int(labels.max()) + 1))
     chosen = labels[split == (0 if accuracy == "train" else 1)]
     if chosen.size == 0:
         return n_classes, float("nan")
