@@ -87,6 +87,25 @@ def test_nan_batch_loss_flags_with_epoch():
     assert result.diverged.all() and (result.diverged_epoch == 1).all()
 
 
+
+@pytest.mark.parametrize("method", ["delta", "kmeans"])
+def test_no_high_or_mid_group_for_trials_just_above_chance(method):
+    """Issue 14, item 6: CNN trials with init_std 1e12 (loss ~1e25) score 13-14 % on 10 classes, just above
+    chance + margin (12 %): the relative methods called the best of them `high`. A mid or high trial now needs
+    chance + floor x (1 - chance) (32.5 % here); below it a converged trial is `low`."""
+    from weightzoo.analysis.groups import assign_groups, group_floor
+
+    near_chance = [0.10, 0.11, 0.13, 0.135, 0.14]
+    labels = assign_groups(near_chance, n_classes=10, method=method)
+    assert labels.tolist() == ["non", "non", "low", "low", "low"]
+    assert group_floor(0.1) == pytest.approx(0.325)
+    # a zoo that also has trained trials keeps its groups above the floor
+    assert assign_groups([0.13, 0.14, 0.60, 0.62, 0.95, 0.96], n_classes=10, method=method).tolist() == [
+        "low", "low", "mid", "mid", "high", "high"]
+    # floor 0: the zoo's own best trials are `high` again, as before
+    assert "high" in assign_groups(near_chance, n_classes=10, method=method, floor=0.0)
+
+
 # ------------------------------------------------------------------------------------------ projection
 
 
@@ -907,3 +926,17 @@ def test_error_location_follows_configfile_precedence(tmp_path):
     with pytest.raises(ConfigError, match=rf"^training.epochs = 0 \(not set in {override}: a default or "
                                           r"--config\): expected an integer >= 1$"):
         check_config(copy.deepcopy(config), [str(override)])
+
+
+@pytest.mark.slow
+def test_checker_passes_on_every_file_of_a_fresh_run(tiny_run):
+    """Issue 14, item 2: `python -m weightzoo.atomic` on every netCDF file of a fresh run (results/ and the prepared
+    datasets): each variable matches its own checksum; no intact file is called damaged."""
+    paths = sorted(str(p) for folder in ("results", "resources") for p in (tiny_run / folder).rglob("*.nc"))
+    kinds = {part for p in paths for part in ("train", "zoo", "datasets", "features", "node_strength",
+                                              "training_status") if f"/{part}/" in p}
+    assert kinds == {"train", "zoo", "datasets", "features", "node_strength", "training_status"}
+    proc = subprocess.run([sys.executable, "-m", "weightzoo.atomic", *paths], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=600)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count(": ok\n") == len(paths)
