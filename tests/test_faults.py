@@ -888,6 +888,27 @@ def test_killed_snakemake_needs_unlock_and_loses_only_running_jobs(tmp_path):
     assert not list((tmp_path / "results").rglob(".*.part"))
 
 
+@pytest.mark.slow
+def test_data_file_error_through_snakemake_is_one_block_without_traceback(tmp_path):
+    """Issue 14, item 4: a bad IDX file was named clearly, but after an 18-line traceback."""
+    from test_data import IDX_NAMES, make_idx
+
+    raw = tmp_path / "mnist_files"
+    make_idx(raw)
+    images = raw / IDX_NAMES["train", "images"]
+    images.write_bytes((2049).to_bytes(4, "big") + images.read_bytes()[4:])
+    (tmp_path / "mnist.yaml").write_text(SMALL.replace("digits: {}", f"mnist: {{data_dir: {raw}}}")
+                                         .replace("[digits]", "[mnist]"))
+    proc = snakemake(tmp_path, "--configfile", str(tmp_path / "mnist.yaml"), "--cores", "1",
+                     "resources/datasets/mnist.nc")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert f"DatasetError: {images}: wrong magic number 2049" in output
+    assert "Traceback" not in output
+    log = (tmp_path / "logs/prepare_dataset/mnist.log").read_text()
+    assert f"{images}: wrong magic number 2049" in log and "Traceback" not in log
+
+
 def conftest_snakemake_command(workdir):
     from conftest import SNAKEMAKE
 
@@ -904,6 +925,21 @@ def test_constant_train_images_are_refused_at_prepare():
     with pytest.raises(DatasetError, match=r"^dataset 'digits': channel\(s\) \[1\] of the train images are constant "
                                            r"\(std 0\); the images cannot be normalised"):
         build_dataset("digits", images, ds["labels"].values, ds["split"].values, source="test", split_seed=0)
+
+
+def test_bins_missing_from_the_users_file_names_the_users_file(tmp_path):
+    """Issue 14, item 4: through Snakemake the default config (which sets `bins: {}`) is a source too; the error
+    named its line instead of the user's file that asked for `method: bins`."""
+    path = write_config(tmp_path, BASE + "analysis:\n  groups: {method: bins}\n")
+    sources = [str(path), "config/config.yaml"]
+    config = yaml.safe_load(path.read_text())
+    for key, value in yaml.safe_load(open("config/config.yaml")).items():  # as Snakemake merges them
+        config.setdefault(key, value)
+    config["analysis"] = {**yaml.safe_load(open("config/config.yaml"))["analysis"], "groups": {
+        **yaml.safe_load(open("config/config.yaml"))["analysis"]["groups"], "method": "bins"}}
+    with pytest.raises(ConfigError) as info:
+        check_config(config, sources)
+    assert str(info.value).endswith(f"({path} line 11, under analysis.groups)"), str(info.value)
 
 
 def test_error_location_follows_configfile_precedence(tmp_path):
