@@ -24,6 +24,7 @@ from weightzoo.cluster import (
     chunk_cost,
     cluster_limits,
     harden_slurm_executor,
+    jobs_left_by_an_outage,
     resolve_trials_per_job,
 )
 from weightzoo.config import ConfigError, dataset_settings
@@ -58,6 +59,10 @@ wildcard_constraints:
 if workflow.is_main_process:
     # status queries that survive a controller outage; no account guessing (src/weightzoo/cluster.py)
     harden_slurm_executor()
+    # jobs of a run that a SLURM outage stopped may still run: a rerun now would train their chunks twice
+    OUTAGE_LEFT = jobs_left_by_an_outage()
+    if OUTAGE_LEFT:
+        raise WorkflowError(OUTAGE_LEFT)
 
 
 def experiment(wildcards):
