@@ -191,7 +191,10 @@ def test_outage_shorter_than_the_limit_is_waited_out():
 
 
 def test_outage_longer_than_the_limit_ends_the_run_in_bounded_time(tmp_path, monkeypatch):
+    from snakemake.scheduling import job_scheduler
+
     monkeypatch.setattr(cluster, "OUTAGE_MARKER", tmp_path / "outage")
+    monkeypatch.setattr(job_scheduler, "_ERROR_MSG_FINAL", job_scheduler._ERROR_MSG_FINAL)  # the run's last line
     clock, logger = FakeClock(), Logger()
     tolerant = run_queries([None] * 10_000, 600, clock)
     with pytest.raises(SlurmOutage, match=r"failed for 10\.\d min.*run the same snakemake command") as info:
@@ -204,6 +207,23 @@ def test_outage_longer_than_the_limit_ends_the_run_in_bounded_time(tmp_path, mon
     assert (tmp_path / "outage").read_text() == "x\n"  # the next start checks for the jobs of run x
     assert 600 <= clock.now <= 600 + 60
     assert len([m for m in logger.messages if "retrying" in m]) <= 11  # about one warning a minute
+
+
+def test_outage_ends_without_traceback_or_job_failed(tmp_path, monkeypatch):
+    """Issue 14, item 5: the outage message came with a 25-line traceback and the last line "Exiting because a job
+    execution failed" although no job failed."""
+    from snakemake.exceptions import format_exception_to_string
+    from snakemake.scheduling import job_scheduler
+
+    monkeypatch.setattr(cluster, "OUTAGE_MARKER", tmp_path / "outage")
+    monkeypatch.setattr(job_scheduler, "_ERROR_MSG_FINAL", job_scheduler._ERROR_MSG_FINAL)
+    assert "a job execution failed" in job_scheduler._ERROR_MSG_FINAL
+    tolerant = run_queries([None] * 10_000, 60, FakeClock())
+    with pytest.raises(SlurmOutage) as info:
+        asyncio.run(tolerant("sacct -X --name x", Logger()))
+    printed = format_exception_to_string(info.value, {})  # what Snakemake's scheduler prints for it
+    assert printed == f"Error: {info.value}" and "Traceback" not in printed
+    assert job_scheduler._ERROR_MSG_FINAL == cluster.OUTAGE_ENDING
 
 
 def test_harden_patches_the_installed_plugin(monkeypatch):

@@ -255,8 +255,28 @@ OUTAGE_MARKER = Path(".snakemake") / "weightzoo" / "slurm-outage"
 PATCHED_PLUGIN_VERSIONS = ("2.8.",)
 
 
-class SlurmOutage(Exception):
+try:  # Snakemake prints an ApiError as "Error: <message>", without the traceback it gives other exceptions
+    from snakemake_interface_common.exceptions import ApiError as _QuietError
+except ImportError:  # pragma: no cover - Snakemake is a dependency
+    _QuietError = Exception
+
+
+class SlurmOutage(_QuietError):
     """SLURM's status queries have failed for longer than the configured tolerance."""
+
+
+OUTAGE_ENDING = "Exiting because a SLURM outage stopped the run (no job failed): see the message above."
+
+
+def end_with_outage_message() -> None:
+    """Make Snakemake's last line say that an outage, not a failed job, stopped the run: its scheduler ends every
+    stop for an executor error with "Exiting because a job execution failed" (a module constant in 9.x)."""
+    try:
+        from snakemake.scheduling import job_scheduler
+    except ImportError:
+        return
+    if isinstance(getattr(job_scheduler, "_ERROR_MSG_FINAL", None), str):
+        job_scheduler._ERROR_MSG_FINAL = OUTAGE_ENDING
 
 
 def slurm_run_name(command: str) -> str:
@@ -353,6 +373,7 @@ def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.s
             if down >= limit_s:
                 run_name = slurm_run_name(command)
                 record_outage(run_name, marker)
+                end_with_outage_message()
                 raise SlurmOutage(
                     f"SLURM status queries ({tool}) have failed for {down / 60:.1f} min in a row: the controller "
                     f"(slurmctld) or the accounting database (slurmdbd) is down. Giving up after "
