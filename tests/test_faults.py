@@ -835,6 +835,33 @@ def test_damaged_zoo_found_by_extract_features_is_remade_by_the_next_plain_run(t
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
+
+@pytest.mark.slow
+def test_damaged_dataset_and_the_chunk_that_hit_it_are_remade_by_the_next_plain_run(tmp_path):
+    """Issue 14, item 3: a damaged prepared dataset was moved aside with a message promising a remake, and the next
+    run said "Nothing to be done": the dataset and the chunk whose training hit it stayed missing (the zoo exists)."""
+    (tmp_path / "small.yaml").write_text(SMALL)
+    config = ["--configfile", str(tmp_path / "small.yaml"), "--cores", "2"]
+    assert snakemake(tmp_path, *config).returncode == 0  # everything made from the dataset exists
+    dataset = tmp_path / "resources/datasets/digits.nc"
+    chunk = tmp_path / "results/train/dnn/digits/base/chunk1.nc"
+    chunk.unlink()  # a chunk to be trained again while its zoo exists (as after a damaged chunk)
+    flip_data_bytes(dataset)
+    failed = snakemake(tmp_path, *config, "results/train/dnn/digits/base/chunk1.nc")
+    output = failed.stdout + failed.stderr
+    assert failed.returncode == 1
+    assert (f"DatasetError: resources/datasets/digits.nc: cannot be read as netCDF: RuntimeError: NetCDF: HDF error; "
+            "the file is damaged: moved it to resources/datasets/digits.nc.damaged; the next `snakemake` run prepares "
+            "it again") in output
+    assert "Traceback" not in output and not dataset.exists()
+    rerun = snakemake(tmp_path, *config)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "weightzoo: remaking 1 file(s) moved aside as damaged" in rerun.stderr
+    assert dataset.exists() and chunk.exists() and (tmp_path / "results/analysis/claims.html").exists()
+    dry = snakemake(tmp_path, *config, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
 @pytest.mark.slow
 def test_config_errors_from_snakemake_fit_one_screen(tmp_path):
     """Before: an unknown top-level key printed the whole schema (847 lines)."""
