@@ -16,14 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from weightzoo.atomic import (  # noqa: F401 - REMAKE_DATASET re-exported
-    READ_ERRORS,
-    REMAKE_DATASET,
-    ReportedError,
-    checksum_mismatch,
-    damaged,
-    write_netcdf_atomic,
-)
+from weightzoo.atomic import READ_ERRORS, ReportedError, checksum_mismatch, damaged, write_netcdf_atomic
 from weightzoo.provenance import provenance_attrs
 
 KNOWN_DATASETS = ("digits", "mnist5k", "mnist", "fmnist", "cifar10")

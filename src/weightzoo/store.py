@@ -10,7 +10,6 @@ from weightzoo.atomic import (
     CHECKSUM_ATTR,
     READ_ERRORS,
     REMAKE_CHUNK,
-    REMAKE_ZOO,  # noqa: F401 - re-exported: what the next run does about a damaged zoo
     atomic_path,
     checksum,
     damaged,
