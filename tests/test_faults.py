@@ -593,6 +593,16 @@ def _read_as_the_workflow_does(kind, path, files, tmp_path):
         scope_jobs.training_status_table([path])
 
 
+def test_the_message_says_what_the_next_run_does_by_file_kind():
+    hint = atomic.remake_hint
+    assert hint("results/train/dnn/d/h8/chunk3.nc") == atomic.REMAKE_CHUNK
+    assert hint("results/zoo/dnn/d/h8.nc") == atomic.REMAKE_ZOO
+    assert hint("resources/datasets/digits.nc") == atomic.REMAKE_DATASET
+    for kind in ("features", "node_strength", "training_status"):
+        # a folder named zoo above the working directory does not make it a zoo
+        assert hint(f"/home/zoo/work/results/analysis/{kind}/dnn/d/h8.nc") == atomic.REMAKE_FEATURES
+    assert hint("elsewhere/file.nc") == atomic.REMAKE_OTHER
+
 @pytest.mark.parametrize("where", ["start", "middle", "end"])
 @pytest.mark.parametrize("kind", ["chunk", "zoo", "dataset", "features", "node_strength", "training_status"])
 def test_every_damaged_input_is_named_moved_aside_and_remade(workflow_files, tmp_path, kind, where):

@@ -219,15 +219,16 @@ REMAKE_OTHER = "the next `snakemake` run remakes it and everything made from it"
 def remake_hint(path) -> str:
     """What the next run does about ``path`` once moved aside, from the workflow's file layout."""
     path = Path(path)
-    parts = set(path.parent.parts)
+    parts = path.parent.parts
+    # most specific first: a folder called zoo above the working directory must not make a feature file a zoo
+    if "analysis" in parts and set(parts[parts.index("analysis"):]) & {"features", "node_strength", "training_status"}:
+        return REMAKE_FEATURES
     if "train" in parts and re.fullmatch(r"chunk\d+\.nc", path.name):
         return REMAKE_CHUNK
+    if path.parent.name == "datasets":
+        return REMAKE_DATASET
     if "zoo" in parts:
         return REMAKE_ZOO
-    if "datasets" in parts:
-        return REMAKE_DATASET
-    if parts & {"features", "node_strength", "training_status"}:
-        return REMAKE_FEATURES
     return REMAKE_OTHER
 
 
