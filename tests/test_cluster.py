@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import subprocess
 
 import pytest
 
@@ -189,13 +190,40 @@ def test_outage_shorter_than_the_limit_is_waited_out():
     assert any("retrying" in m for m in logger.messages) and "answers again" in logger.messages[-1]
 
 
-def test_outage_longer_than_the_limit_ends_the_run_in_bounded_time():
+def test_outage_longer_than_the_limit_ends_the_run_in_bounded_time(tmp_path, monkeypatch):
+    from snakemake.scheduling import job_scheduler
+
+    monkeypatch.setattr(cluster, "OUTAGE_MARKER", tmp_path / "outage")
+    monkeypatch.setattr(job_scheduler, "_ERROR_MSG_FINAL", job_scheduler._ERROR_MSG_FINAL)  # the run's last line
     clock, logger = FakeClock(), Logger()
     tolerant = run_queries([None] * 10_000, 600, clock)
-    with pytest.raises(SlurmOutage, match=r"failed for 10\.\d min.*run the same snakemake command"):
+    with pytest.raises(SlurmOutage, match=r"failed for 10\.\d min.*run the same snakemake command") as info:
         asyncio.run(tolerant("squeue --name x", logger))
+    # issue 14: it says an outage (not a failed job) stopped the run, and to wait for or cancel the jobs first
+    message = str(info.value)
+    assert "An outage stopped this run, no job failed" in message
+    assert "wait until SLURM answers and `squeue --name x` lists none of them (or cancel them: `scancel --name x`)" \
+           in message
+    assert (tmp_path / "outage").read_text() == "x\n"  # the next start checks for the jobs of run x
     assert 600 <= clock.now <= 600 + 60
     assert len([m for m in logger.messages if "retrying" in m]) <= 11  # about one warning a minute
+
+
+def test_outage_ends_without_traceback_or_job_failed(tmp_path, monkeypatch):
+    """Issue 14, item 5: the outage message came with a 25-line traceback and the last line "Exiting because a job
+    execution failed" although no job failed."""
+    from snakemake.exceptions import format_exception_to_string
+    from snakemake.scheduling import job_scheduler
+
+    monkeypatch.setattr(cluster, "OUTAGE_MARKER", tmp_path / "outage")
+    monkeypatch.setattr(job_scheduler, "_ERROR_MSG_FINAL", job_scheduler._ERROR_MSG_FINAL)
+    assert "a job execution failed" in job_scheduler._ERROR_MSG_FINAL
+    tolerant = run_queries([None] * 10_000, 60, FakeClock())
+    with pytest.raises(SlurmOutage) as info:
+        asyncio.run(tolerant("sacct -X --name x", Logger()))
+    printed = format_exception_to_string(info.value, {})  # what Snakemake's scheduler prints for it
+    assert printed == f"Error: {info.value}" and "Traceback" not in printed
+    assert job_scheduler._ERROR_MSG_FINAL == cluster.OUTAGE_ENDING
 
 
 def test_harden_patches_the_installed_plugin(monkeypatch):
@@ -222,3 +250,30 @@ def test_sacct_cancelled_by_counts_as_cancelled():
     tolerant = run_queries([{"3": "CANCELLED by 0", "4": "COMPLETED", "5": "RUNNING"}], 900, clock)
     status, _ = asyncio.run(tolerant("sacct -X --name x", Logger()))
     assert status == {"3": "CANCELLED", "4": "COMPLETED", "5": "RUNNING"}
+
+
+def test_the_next_start_waits_for_the_jobs_an_outage_left_running(tmp_path, monkeypatch):
+    """Issue 14, item 5: rerunning at once after the outage message resubmitted chunks whose jobs were still
+    RUNNING (trained twice). The next start refuses while SLURM lists jobs of the stopped run, or does not answer."""
+    marker = tmp_path / "outage"
+    cluster.record_outage("run-7", marker)
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: f"/usr/bin/{name}")
+    calls = []
+
+    def squeue(stdout="", returncode=0, stderr=""):
+        def run(cmd, **kwargs):
+            calls.append(cmd)
+            return subprocess.CompletedProcess(cmd, returncode, stdout, stderr)
+
+        return run
+
+    message = cluster.jobs_left_by_an_outage(marker, run=squeue("41 RUNNING\n42 PENDING\n"))
+    assert calls[-1] == ["squeue", "-h", "--name", "run-7", "-o", "%i %T"]
+    assert message.startswith("2 job(s) of an earlier run (SLURM run ID run-7) that a SLURM outage stopped are still "
+                              "in SLURM: 41 (RUNNING), 42 (PENDING). Before rerunning, wait")
+    assert "`scancel --name run-7`" in message and marker.exists()
+    message = cluster.jobs_left_by_an_outage(marker, run=squeue(returncode=1, stderr="Unable to contact slurm controller"))
+    assert "SLURM does not answer yet (squeue: Unable to contact slurm controller)" in message and marker.exists()
+    assert cluster.jobs_left_by_an_outage(marker, run=squeue("")) == ""  # all done: start, and forget the outage
+    assert not marker.exists()
+    assert cluster.jobs_left_by_an_outage(marker, run=squeue("41 RUNNING\n")) == ""  # no outage recorded

@@ -342,4 +342,9 @@ def test_outage_longer_than_the_limit_ends_the_run(slurm_cluster, workdir):
     assert restart.returncode == 0, restart.stderr
     assert rc not in (0, 124, 137), output[-4000:]
     assert "SLURM status queries (sacct) have failed for" in output and "run the same snakemake command" in output
+    # issue 14: no traceback, the last word is the outage's, and the next start will wait for the jobs of this run
+    assert "Traceback" not in output and "An outage stopped this run, no job failed" in output
+    assert "Exiting because a SLURM outage stopped the run (no job failed)" in output
+    assert "Exiting because a job execution failed" not in output
+    assert (workdir / ".snakemake/weightzoo/slurm-outage").exists()
     assert ended_s < 30 + 60 + 120, output[-4000:]  # the limit, one back-off step, shutdown

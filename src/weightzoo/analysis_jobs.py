@@ -21,7 +21,7 @@ from weightzoo.analysis.stats import weight_statistics
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.table2 import compare_with_paper, table2, to_html
 from weightzoo.analysis.zoo import layer_names
-from weightzoo.atomic import atomic_path
+from weightzoo.atomic import atomic_path, load_checked
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ def save_figure(fig, path) -> None:
 
 def class_shares(dataset_path, accuracy: str = "train") -> tuple[int, float]:
     """``n_classes`` and the majority-class share of the split ``accuracy`` is measured on (train / test)."""
-    with xr.open_dataset(dataset_path) as ds:
-        labels = ds["labels"].values
-        split = ds["split"].values
-        n_classes = int(ds.attrs.get("n_classes", int(labels.max()) + 1))
+    ds = load_checked(dataset_path)
+    labels = ds["labels"].values
+    split = ds["split"].values
+    n_classes = int(ds.attrs.get("n_classes", int(labels.max()) + 1))
     chosen = labels[split == (0 if accuracy == "train" else 1)]
     if chosen.size == 0:
         return n_classes, float("nan")
@@ -63,7 +63,7 @@ def class_shares(dataset_path, accuracy: str = "train") -> tuple[int, float]:
 
 
 def group_summary(summary: pd.DataFrame, datasets: Mapping[str, tuple[int, float]], accuracy: str = "train",
-                  method: str = "delta", delta: float = 0.1, margin: float = 0.02,
+                  method: str = "delta", delta: float = 0.1, margin: float = 0.02, floor: float = 0.25,
                   bins: Mapping[str, Sequence[float]] | None = None, seed: int = 0,
                   scope: str = "model_dataset", paper_datasets: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The trial summary with columns ``group`` and ``chance`` added.
@@ -93,7 +93,7 @@ def group_summary(summary: pd.DataFrame, datasets: Mapping[str, tuple[int, float
             windows = paper_windows(str(rows["model"].iloc[0]), (paper_datasets or {}).get(dataset, dataset))
         labels = assign_groups(rows[column].astype(float).to_numpy(), rows["diverged"].astype(bool).to_numpy(),
                                n_classes, method=method, delta=delta, margin=margin, majority_share=majority,
-                               bins=dataset_bins, seed=seed, windows=windows)
+                               bins=dataset_bins, seed=seed, windows=windows, floor=floor)
         out.loc[rows.index, "group"] = labels
         out.loc[rows.index, "chance"] = max(1.0 / n_classes if n_classes else 0.0,
                                             majority if majority is not None and np.isfinite(majority) else 0.0)
@@ -108,7 +108,8 @@ def group_trials(summary_path, dataset_paths: Mapping[str, str], out_path, setti
         log.info("%s: %d classes, majority share of the %s split %.4f", name, n_classes, accuracy, majority)
     table = group_summary(
         pd.read_csv(summary_path), datasets, accuracy=accuracy, method=settings.get("method", "delta"),
-        delta=settings.get("delta", 0.1), margin=settings.get("margin", 0.02), bins=settings.get("bins") or None,
+        delta=settings.get("delta", 0.1), margin=settings.get("margin", 0.02), floor=settings.get("floor", 0.25),
+        bins=settings.get("bins") or None,
         seed=settings.get("seed", 0), scope=settings.get("scope", "model_dataset"),
         paper_datasets=settings.get("paper_datasets"),
     )

@@ -30,11 +30,15 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 CHECKSUM_ATTR = "weightzoo_crc32"
 
 
-class DamagedFileError(ValueError):
+class ReportedError(Exception):
+    """An error whose message already names the file or key and what to do: a job prints it without traceback."""
+
+
+class DamagedFileError(ReportedError, ValueError):
     """A file that exists but cannot be read back as written; the message names it and what to do."""
 
 
-class WriteError(OSError):
+class WriteError(ReportedError, OSError):
     """Writing a result failed (disk full, quota, I/O error); the previous file, if any, is untouched."""
 
 
@@ -139,8 +143,15 @@ def _is_write_failure(err, folder) -> bool:
         return False
 
 
-def write_netcdf_atomic(ds, path, encoding=None):
-    """Write an xarray Dataset as netCDF-4 to ``path`` atomically."""
+def write_netcdf_atomic(ds, path, encoding=None, checksums: bool = True):
+    """Write an xarray Dataset as netCDF-4 to ``path`` atomically.
+
+    With ``checksums`` every variable gets a fresh CRC-32 of its values (``weightzoo_crc32``), replacing any
+    that came along with attributes copied from another file's variable: every file the workflow writes can
+    then be checked by ``python -m weightzoo.atomic`` and by the damaged-input path of the jobs that read it.
+    """
+    if checksums:
+        ds = with_checksums(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
@@ -149,8 +160,13 @@ def write_netcdf_atomic(ds, path, encoding=None):
 
 
 def checksum(values) -> int:
-    """CRC-32 of an array's values (NaNs made canonical: netCDF's fill-value decoding rewrites their bits)."""
+    """CRC-32 of an array's values (NaNs made canonical: netCDF's fill-value decoding rewrites their bits).
+
+    Strings are checksummed as text with their shape (netCDF reads fixed-width strings back as objects)."""
     values = np.asarray(values)
+    if values.dtype.kind in "OUS":
+        text = "\x1f".join(v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel())
+        return zlib.crc32(f"{values.shape}\x1e{text}".encode())
     if values.dtype.kind == "f":
         values = np.where(np.isnan(values), np.array(np.nan, values.dtype), values)
     return zlib.crc32(np.ascontiguousarray(values).tobytes())
@@ -162,6 +178,11 @@ def with_checksums(ds, names=None):
     for name in list(ds.variables) if names is None else names:
         ds.variables[name].attrs[CHECKSUM_ATTR] = np.int64(checksum(ds.variables[name].values))
     return ds
+
+
+def without_checksum(attrs) -> dict:
+    """A copy of a variable's attributes for another variable: without the checksum of the original's values."""
+    return {key: value for key, value in dict(attrs).items() if key != CHECKSUM_ATTR}
 
 
 def verify_checksums(ds, path, names=None) -> None:
@@ -183,17 +204,53 @@ def checksum_mismatch(ds, names=None) -> str:
     return ""
 
 
-def damaged(path, reason, remake: str = "rerun the workflow to remake it") -> DamagedFileError:
-    """The error for a damaged ``path``: it is moved aside to ``{path}.damaged`` so that Snakemake sees it
-    missing and remakes it on the next run; the message says so."""
+# What the next plain `snakemake` run does about a file moved aside: the workflow lists every file of the run
+# that was moved aside among its targets (`moved_aside`, workflow/rules/common.smk), so Snakemake remakes it and,
+# as its job then ran, everything made from it. The message of each kind, by where the file lives:
+REMAKE_CHUNK = ("the next `snakemake` run retrains this chunk and gathers its zoo again (a previous zoo is kept "
+                "until then)")
+REMAKE_ZOO = "the next `snakemake` run gathers it again from its chunks and redoes everything made from it"
+REMAKE_DATASET = ("the next `snakemake` run prepares it again (deterministic: the same file) and retrains the chunks "
+                  "trained on it")
+REMAKE_FEATURES = "the next `snakemake` run extracts it again from its zoo and redoes everything made from it"
+REMAKE_OTHER = "the next `snakemake` run remakes it and everything made from it"
+
+
+def remake_hint(path) -> str:
+    """What the next run does about ``path`` once moved aside, from the workflow's file layout."""
     path = Path(path)
+    parts = path.parent.parts
+    # most specific first: a folder called zoo above the working directory must not make a feature file a zoo
+    if "analysis" in parts and set(parts[parts.index("analysis"):]) & {"features", "node_strength", "training_status"}:
+        return REMAKE_FEATURES
+    if "train" in parts and re.fullmatch(r"chunk\d+\.nc", path.name):
+        return REMAKE_CHUNK
+    if path.parent.name == "datasets":
+        return REMAKE_DATASET
+    if "zoo" in parts:
+        return REMAKE_ZOO
+    return REMAKE_OTHER
+
+
+def damaged(path, reason, remake: str | None = None) -> DamagedFileError:
+    """The error for a damaged ``path``: it is moved aside to ``{path}.damaged`` so that the next run sees it
+    missing and remakes it (``moved_aside``); the message names the file, why, and what happens next."""
+    path = Path(path)
+    remake = remake or remake_hint(path)
     aside = path.with_name(path.name + ".damaged")
     try:
         os.replace(path, aside)
-        action = f"moved it to {aside}; {remake} (and delete {aside.name} once you no longer need it)"
+        action = f"moved it to {aside}; {remake} (delete {aside.name} once you no longer need it)"
     except OSError:
-        action = f"delete it and {remake}"
+        action = f"delete it: {remake}"
     return DamagedFileError(f"{path}: {reason}; the file is damaged: {action}")
+
+
+def moved_aside(paths) -> list[str]:
+    """Those of ``paths`` that are missing because a job moved them aside as damaged (``{path}.damaged`` exists):
+    the workflow adds them to its targets, so that a plain `snakemake` run remakes them and, because their jobs
+    then run, everything made from them. (A missing file whose products exist is otherwise not remade.)"""
+    return [str(p) for p in paths if not os.path.exists(p) and os.path.exists(f"{p}.damaged")]
 
 
 # What netCDF4/HDF5 raise on damaged bytes: RuntimeError "NetCDF: HDF error", OSError, AttributeError "Can't
@@ -214,11 +271,33 @@ def netcdf_problem(path) -> str:
     return f"variable {bad!r} does not match its checksum" if bad else ""
 
 
-def find_damaged(paths, remake: str = "rerun the workflow to remake it") -> DamagedFileError | None:
+def load_checked(path):
+    """Read a netCDF file the workflow wrote fully into memory, every checksum checked; a file that cannot be read
+    so raises the DamagedFileError of ``damaged`` (named, moved aside, remade by the next run)."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; {remake_hint(path)}")
+    try:
+        with xr.open_dataset(path, engine="netcdf4", cache=False) as ds:
+            ds = ds.load()
+    except Exception as err:  # noqa: BLE001 - whatever reading an existing file raises means it is damaged
+        raise damaged(path, f"{type(err).__name__}: {err}") from err
+    bad = checksum_mismatch(ds)
+    if bad:
+        raise damaged(path, f"variable {bad!r} does not match its checksum")
+    return ds
+
+
+def find_damaged(paths, remake: str | None = None) -> DamagedFileError | None:
     """The first damaged netCDF file of ``paths`` (moved aside, see ``damaged``), or None. Reads them in full."""
     for path in (Path(p) for p in paths if str(p).endswith(".nc")):
         if not path.exists():
-            return DamagedFileError(f"{path}: missing (moved aside as damaged by another job?); {remake}")
+            if os.path.exists(f"{path}.damaged"):
+                return DamagedFileError(f"{path}: moved aside as damaged by another job; "
+                                        f"{remake or remake_hint(path)}")
+            continue
         problem = netcdf_problem(path)
         if problem:
             return damaged(path, problem, remake)
@@ -226,13 +305,13 @@ def find_damaged(paths, remake: str = "rerun the workflow to remake it") -> Dama
 
 
 @contextlib.contextmanager
-def naming_damaged_inputs(paths, remake: str = "rerun the workflow to remake it"):
-    """Around a job's work: a read error caused by a damaged netCDF input becomes a DamagedFileError naming
-    that file (moved aside so the next run remakes it); other errors pass unchanged."""
+def naming_damaged_inputs(paths, remake: str | None = None):
+    """Around a job's work: an error caused by a damaged netCDF input becomes a DamagedFileError naming that
+    file (moved aside so the next run remakes it); other errors pass unchanged."""
     try:
         yield
-    except READ_ERRORS as err:
-        if isinstance(err, (DamagedFileError, WriteError)):
+    except Exception as err:
+        if isinstance(err, ReportedError):
             raise
         found = find_damaged(paths, remake)
         if found is not None:
@@ -240,18 +319,33 @@ def naming_damaged_inputs(paths, remake: str = "rerun the workflow to remake it"
         raise
 
 
-def name_damaged_inputs_on_crash(paths, remake: str = "rerun the workflow to remake it") -> None:
-    """For a workflow script, one line after ``logs.to_file``: should the job die of a read error, check the
-    netCDF inputs ``paths`` and, if one is damaged, log and print which (moving it aside) before the traceback."""
+def explain_failure(err: BaseException, paths, remake: str | None = None) -> str | None:
+    """The one block to show for a job that died of ``err``: the message of an error that already says what is
+    wrong and what to do (``ReportedError``), or that of the damaged input among ``paths`` that caused it (moved
+    aside); None for anything else (then the traceback is what helps)."""
+    if isinstance(err, ReportedError):
+        return f"{type(err).__name__}: {err}"
+    if not isinstance(err, Exception):
+        return None
+    found = find_damaged(paths, remake)
+    return None if found is None else f"DamagedFileError: {found}"
+
+
+def name_damaged_inputs_on_crash(paths, remake: str | None = None) -> None:
+    """For a workflow script, one line after ``logs.to_file``, given all of the job's inputs: should the job die,
+    print (and log) one clear block instead of a traceback when the error already says what to do or when a
+    damaged netCDF input caused it (checked in full, moved aside: see ``explain_failure``)."""
     previous = sys.excepthook
+    paths = [str(p) for p in paths]
 
     def hook(kind, value, traceback):
-        if issubclass(kind, READ_ERRORS) and not issubclass(kind, (DamagedFileError, WriteError)):
-            found = find_damaged(paths, remake)
-            if found is not None:
-                logging.getLogger("weightzoo").critical("%s", found)
-                print(f"DamagedFileError: {found}", file=sys.stderr)
-        previous(kind, value, traceback)
+        message = explain_failure(value, paths, remake)
+        if message is None:
+            previous(kind, value, traceback)
+            return
+        if logging.getLogger().handlers:  # the job's log (logs.to_file); else logging would print it a second time
+            logging.getLogger("weightzoo").critical("%s", message)
+        print(message, file=sys.stderr)
 
     sys.excepthook = hook
 

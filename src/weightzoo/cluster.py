@@ -15,10 +15,12 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from weightzoo.config import IMAGE_SIDES
 
@@ -248,14 +250,99 @@ def cluster_limits(environ=os.environ, detect=partition_max_minutes) -> tuple[in
 OUTAGE_ENV = "WEIGHTZOO_SLURM_OUTAGE_MINUTES"
 DEFAULT_OUTAGE_MINUTES = 15.0
 OUTAGE_BACKOFF_S = (5, 10, 20, 30, 60)
+# The run ID of a run that an outage stopped (relative to the working directory): the next start waits for its jobs
+OUTAGE_MARKER = Path(".snakemake") / "weightzoo" / "slurm-outage"
 PATCHED_PLUGIN_VERSIONS = ("2.8.",)
 
 
-class SlurmOutage(Exception):
+try:  # Snakemake prints an ApiError as "Error: <message>", without the traceback it gives other exceptions
+    from snakemake_interface_common.exceptions import ApiError as _QuietError
+except ImportError:  # pragma: no cover - Snakemake is a dependency
+    _QuietError = Exception
+
+
+class SlurmOutage(_QuietError):
     """SLURM's status queries have failed for longer than the configured tolerance."""
 
 
-def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.sleep, backoff=OUTAGE_BACKOFF_S):
+OUTAGE_ENDING = "Exiting because a SLURM outage stopped the run (no job failed): see the message above."
+
+
+def end_with_outage_message() -> None:
+    """Make Snakemake's last line say that an outage, not a failed job, stopped the run: its scheduler ends every
+    stop for an executor error with "Exiting because a job execution failed" (a module constant in 9.x)."""
+    try:
+        from snakemake.scheduling import job_scheduler
+    except ImportError:
+        return
+    if isinstance(getattr(job_scheduler, "_ERROR_MSG_FINAL", None), str):
+        job_scheduler._ERROR_MSG_FINAL = OUTAGE_ENDING
+
+
+def slurm_run_name(command: str) -> str:
+    """The job name (the executor's run ID) that the plugin's status query filters on (``--name``)."""
+    found = re.search(r"--name[= ](\S+)", command or "")
+    return found.group(1) if found else ""
+
+
+def wait_advice(run_name: str) -> str:
+    """What to do before rerunning after an outage: a rerun while those jobs still run would train them twice."""
+    if run_name:
+        listing, cancel = f"`squeue --name {run_name}`", f"`scancel --name {run_name}`"
+    else:
+        listing, cancel = "`squeue --me`", "`scancel` them"
+    return (f"Before rerunning, wait until SLURM answers and {listing} lists none of them (or cancel them: "
+            f"{cancel}); then run the same snakemake command: finished outputs are kept and unfinished ones are "
+            "redone. Until then the workflow refuses to start, so that no chunk is trained twice.")
+
+
+def record_outage(run_name: str, marker=None) -> None:
+    """Remember the run ID of a run an outage stopped, for ``jobs_left_by_an_outage`` at the next start."""
+    if not run_name:
+        return
+    marker = OUTAGE_MARKER if marker is None else marker
+    try:
+        Path(marker).parent.mkdir(parents=True, exist_ok=True)
+        Path(marker).write_text(run_name + "\n")
+    except OSError as err:
+        log.warning("could not record the outage in %s: %s", marker, err)
+
+
+def jobs_left_by_an_outage(marker=None, run=subprocess.run) -> str:
+    """Why the workflow must not start yet ("" when it may): jobs of a run that an outage stopped are still in
+    SLURM's queue (pending or running), or SLURM does not answer. A rerun would submit their chunks again and
+    train them twice. The record is removed once none of them is queued any more."""
+    marker = Path(OUTAGE_MARKER if marker is None else marker)
+    try:
+        run_name = marker.read_text().strip()
+    except OSError:
+        return ""
+    if not run_name or shutil.which("squeue") is None:
+        return ""
+    try:
+        proc = run(["squeue", "-h", "--name", run_name, "-o", "%i %T"], capture_output=True, text=True, timeout=30)
+        answered = proc.returncode == 0
+        reason = (proc.stderr or "").strip()
+    except (OSError, subprocess.SubprocessError) as err:
+        answered, reason = False, str(err)
+    if not answered:
+        return (f"an earlier run (SLURM run ID {run_name}) was stopped by a SLURM outage, and SLURM does not answer "
+                f"yet (squeue: {reason or 'failed'}). {wait_advice(run_name)}")
+    jobs = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    if jobs:
+        listed = ", ".join(f"{job[0]} ({job[1] if len(job) > 1 else '?'})" for job in jobs[:10])
+        more = f" and {len(jobs) - 10} more" if len(jobs) > 10 else ""
+        return (f"{len(jobs)} job(s) of an earlier run (SLURM run ID {run_name}) that a SLURM outage stopped are "
+                f"still in SLURM: {listed}{more}. {wait_advice(run_name)}")
+    try:
+        marker.unlink()
+    except OSError:
+        pass
+    return ""
+
+
+def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.sleep, backoff=OUTAGE_BACKOFF_S,
+                    marker=None):
     """Wrap the plugin's ``query_job_status(command, logger)`` so that a failed query is retried, not lost.
 
     The plugin (2.8.0) gives up after ``slurm-status-attempts`` quick failures in a row and silently drops
@@ -284,12 +371,14 @@ def outage_tolerant(query, limit_s: float, clock=time.monotonic, sleep=asyncio.s
             down = now - state["since"]
             tool = command.split()[0] if command else "status query"
             if down >= limit_s:
+                run_name = slurm_run_name(command)
+                record_outage(run_name, marker)
+                end_with_outage_message()
                 raise SlurmOutage(
                     f"SLURM status queries ({tool}) have failed for {down / 60:.1f} min in a row: the controller "
                     f"(slurmctld) or the accounting database (slurmdbd) is down. Giving up after "
-                    f"{OUTAGE_ENV}={limit_s / 60:g} min. Jobs already submitted keep running in SLURM; once "
-                    f"`{tool}` answers again, run the same snakemake command: finished outputs are kept and "
-                    "unfinished ones are redone.")
+                    f"{OUTAGE_ENV}={limit_s / 60:g} min. An outage stopped this run, no job failed: the jobs "
+                    f"already submitted keep running in SLURM. {wait_advice(run_name)}")
             if now - state["warned"] >= 60:
                 state["warned"] = now
                 logger.warning(f"SLURM status query ({tool}) failed; retrying for up to "

@@ -8,6 +8,7 @@ raises ``DatasetError`` naming the offending file or settings key.
 
 import gzip
 import json
+import logging
 import pickle
 import zlib
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from weightzoo.atomic import READ_ERRORS, checksum_mismatch, damaged, with_checksums, write_netcdf_atomic
+from weightzoo.atomic import READ_ERRORS, ReportedError, checksum_mismatch, damaged, write_netcdf_atomic
 from weightzoo.provenance import provenance_attrs
 
 KNOWN_DATASETS = ("digits", "mnist5k", "mnist", "fmnist", "cifar10")
@@ -28,6 +29,7 @@ REQUIRED_VARIABLES = {
     "std": ("channel",),
 }
 TRAIN, TEST = 0, 1
+log = logging.getLogger(__name__)
 
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
@@ -55,7 +57,7 @@ CLASS_NAMES = {
 DEFAULT_TEST_FRACTION = {"digits": 0.25, "mnist5k": 0.2}
 
 
-class DatasetError(ValueError):
+class DatasetError(ReportedError, ValueError):
     """A dataset file or setting is missing, malformed or inconsistent."""
 
 
@@ -211,6 +213,7 @@ def download_dataset(name: str, dest_dir) -> Path:
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dataset_class = getattr(torchvision.datasets, TORCHVISION_CLASSES[name])
+    log.info("downloading dataset %s into %s", name, dest_dir)
     for train in (True, False):
         try:
             dataset_class(root=str(dest_dir), train=train, download=True)
@@ -219,15 +222,20 @@ def download_dataset(name: str, dest_dir) -> Path:
     return dest_dir
 
 
+def prepare_and_save(name: str, settings: dict, path) -> None:
+    """Workflow job: prepare dataset ``name`` from its official source and write it to ``path``."""
+    log.info("preparing dataset %s with settings %s", name, settings)
+    ds = prepare_dataset(name, settings)
+    save_dataset(ds, path)
+    split = ds["split"].values
+    log.info("wrote %s: images %s, %d train / %d test, mean %s, std %s, source: %s", path, ds["images"].shape,
+             (split == TRAIN).sum(), (split == TEST).sum(), ds["mean"].values, ds["std"].values, ds.attrs["source"])
+
+
 def save_dataset(ds: xr.Dataset, path) -> None:
     """Write a prepared dataset to netCDF-4 atomically, every variable zlib-compressed (level 4)."""
     encoding = {var: {"zlib": True, "complevel": 4, "fletcher32": True} for var in ds.data_vars}
-    write_netcdf_atomic(with_checksums(ds), path, encoding=encoding)
-
-
-REMAKE_DATASET = ("rerun the workflow: Snakemake prepares the dataset again and, as the file is then newer, "
-                  "retrains what depends on it (the preparation is deterministic: add `--rerun-triggers params "
-                  "input software-env code` to keep the trained chunks)")
+    write_netcdf_atomic(ds, path, encoding=encoding)
 
 
 def load_dataset(path) -> xr.Dataset:
@@ -239,11 +247,10 @@ def load_dataset(path) -> xr.Dataset:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             ds = ds.load()
     except READ_ERRORS as err:
-        raise DatasetError(str(damaged(path, f"cannot be read as netCDF: {type(err).__name__}: {err}",
-                                       REMAKE_DATASET))) from err
+        raise DatasetError(str(damaged(path, f"cannot be read as netCDF: {type(err).__name__}: {err}"))) from err
     bad = checksum_mismatch(ds)
     if bad:
-        raise DatasetError(str(damaged(path, f"variable {bad!r} does not match its checksum", REMAKE_DATASET)))
+        raise DatasetError(str(damaged(path, f"variable {bad!r} does not match its checksum")))
     for var, dims in REQUIRED_VARIABLES.items():
         if var not in ds:
             raise DatasetError(f"{path}: required variable {var!r} is missing (has {sorted(ds.data_vars)})")

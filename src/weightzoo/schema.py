@@ -208,11 +208,14 @@ def with_location(message: str, config_files) -> str:
     if not sep or not re.fullmatch(r"[\w.\[\]]+", head):
         return message
     path = _split_key_path(head)
-    for n in range(len(path), 0, -1):  # a missing key (bins of a dataset): point at its parent
-        found = locate(path[:n], config_files)
-        if found:
-            under = "" if n == len(path) else f", under {key_path(path[:n])}"
-            return f"{message} ({found}{under})"
+    # The file of highest precedence that sets the key or a section above it: a key missing from the user's file
+    # (`method: bins` without `bins`) points at the user's section, not at the default config that sets it empty.
+    for file in config_files:
+        for n in range(len(path), 0, -1):
+            found = locate(path[:n], [file])
+            if found:
+                under = "" if n == len(path) else f", under {key_path(path[:n])}"
+                return f"{message} ({found}{under})"
     return message
 
 

@@ -31,7 +31,7 @@ from weightzoo.analysis_jobs import (
     experiment_groups,
     save_figure,
 )
-from weightzoo.atomic import write_netcdf_atomic
+from weightzoo.atomic import load_checked, without_checksum, write_netcdf_atomic
 from weightzoo.plots import natural_key
 from weightzoo.selection import figure_experiments
 
@@ -49,8 +49,7 @@ def extract_features(zoo_path, summary_groups_path, experiment: str, features_pa
     groups = experiment_groups(summary_groups_path, experiment)
     with xr.open_dataset(zoo_path) as ds:
         if status_path is not None:
-            with xr.open_dataset(dataset_path) as data:
-                status = training_status(ds, data)
+            status = training_status(ds, load_checked(dataset_path))
             write_netcdf_atomic(status, status_path)
         layers = strength_layers(ds)
         strengths = [node_strength(ds, layer, kind=strength_kind) for layer in layers]
@@ -79,8 +78,7 @@ def strength_dataset(ds: xr.Dataset, strengths: Sequence[xr.DataArray], groups) 
 def _open_features(paths) -> xr.Dataset:
     parts = []
     for path in paths:
-        with xr.open_dataset(path) as f:
-            parts.append(f.load())
+        parts.append(load_checked(path))
     return pool(parts)
 
 
@@ -127,8 +125,7 @@ def _pooled_densities(zoo_paths, feature_paths):
         for zoo_path, feature_path in zip(zoo_paths, feature_paths):
             ds = xr.open_dataset(zoo_path)
             opened.append(ds)
-            with xr.open_dataset(feature_path) as f:
-                labels = f["group"].values.astype(str)
+            labels = load_checked(feature_path)["group"].values.astype(str)
             sources.append((ds, labels))
             order += [layer for layer in layer_names(ds) if layer not in order]
         return [pooled_layer_density([(ds, g) for ds, g in sources if f"{layer}_weight" in ds], f"{layer}_weight")
@@ -143,11 +140,10 @@ def _pooled_strengths(strength_paths) -> list[xr.DataArray]:
     per_layer: dict[str, list] = {}
     attrs = {}
     for path in strength_paths:
-        with xr.open_dataset(path) as ds:
-            for name, var in ds.data_vars.items():
-                layer = name.removesuffix("_strength")
-                per_layer.setdefault(layer, []).append(var.values)
-                attrs[layer] = dict(var.attrs)
+        for name, var in load_checked(path).data_vars.items():
+            layer = name.removesuffix("_strength")
+            per_layer.setdefault(layer, []).append(var.values)
+            attrs[layer] = without_checksum(var.attrs)
     out = []
     for layer, blocks in per_layer.items():
         width = max(b.shape[1] for b in blocks)
@@ -165,8 +161,7 @@ def untrained_reasons(status_paths: Sequence[str], min_weight_share: float = 0.1
     (in at least half the trials); the whole network counts when such parts hold ``min_weight_share`` of it."""
     out: dict[str, dict[str, str]] = {}
     for path in status_paths:
-        with xr.open_dataset(path) as status:
-            status = status.load()
+        status = load_checked(path)
         arch = str(status.attrs.get("arch", ""))
         frozen = frozen_layers(status)
         if not frozen:
@@ -261,8 +256,7 @@ def training_status_table(status_paths: Sequence[str]) -> pd.DataFrame:
     """``analysis.trained.summary_table`` of every experiment, one table."""
     frames = []
     for path in status_paths:
-        with xr.open_dataset(path) as status:
-            status = status.load()
+        status = load_checked(path)
         table = summary_table(status)
         table.insert(0, "experiment", "/".join(str(status.attrs.get(k, "")) for k in ("model", "dataset", "arch")))
         frames.append(table)

@@ -9,7 +9,7 @@ import xarray as xr
 from weightzoo.atomic import (
     CHECKSUM_ATTR,
     READ_ERRORS,
-    DamagedFileError,
+    REMAKE_CHUNK,
     atomic_path,
     checksum,
     damaged,
@@ -130,12 +130,7 @@ def encoding_for(ds: xr.Dataset) -> dict:
 
 def write_zoo(ds: xr.Dataset, path) -> None:
     """Write a zoo or chunk file atomically, every variable with a CRC-32 checked when it is read in full."""
-    write_netcdf_atomic(with_checksums(ds, list(ds.variables)), path, encoding=encoding_for(ds))
-
-
-REMAKE_CHUNK = ("rerun the workflow: Snakemake retrains this chunk when its zoo is next gathered (a previous zoo "
-                "is kept until then)")
-REMAKE_ZOO = "rerun the workflow: Snakemake gathers it again from its chunks"
+    write_netcdf_atomic(ds, path, encoding=encoding_for(ds))
 
 
 def open_zoo(path, **kwargs) -> xr.Dataset:
@@ -145,8 +140,7 @@ def open_zoo(path, **kwargs) -> xr.Dataset:
     except READ_ERRORS as err:
         if isinstance(err, FileNotFoundError):
             raise ValueError(f"{path}: zoo file does not exist") from err
-        raise DamagedFileError(f"{path}: not a readable netCDF zoo file ({err}); if this workflow wrote it, "
-                               "delete it and rerun to remake it") from err
+        raise damaged(path, f"not readable as netCDF: {type(err).__name__}: {err}") from err
     missing = [a for a in REQUIRED_ATTRS if a not in ds.attrs]
     if missing:
         ds.close()
@@ -162,11 +156,7 @@ def gather(chunk_paths, out_path) -> None:
     chunks = []
     try:
         for path in chunk_paths:  # a damaged chunk is moved aside before the zoo is touched
-            try:
-                chunks.append(open_zoo(path))
-            except DamagedFileError as err:
-                cause = err.__cause__ or err
-                raise damaged(path, f"not readable as netCDF: {type(cause).__name__}: {cause}", REMAKE_CHUNK) from err
+            chunks.append(open_zoo(path))
         chunks.sort(key=lambda d: int(d["trial"][0]))
         _check_compatible(chunks, chunk_paths)
         template = xr.concat([c.drop_vars(list(c.data_vars)) for c in chunks], dim="trial")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 # The package lives beside the Snakefile: import it here and in every job (venv, conda env or cluster
 # node alike) without requiring an install into the environment that runs the job.
@@ -17,11 +18,13 @@ os.environ.update(
     )
 )
 
+from weightzoo.atomic import moved_aside
 from weightzoo.cluster import (
     capped,
     chunk_cost,
     cluster_limits,
     harden_slurm_executor,
+    jobs_left_by_an_outage,
     resolve_trials_per_job,
 )
 from weightzoo.config import ConfigError, dataset_settings
@@ -56,6 +59,10 @@ wildcard_constraints:
 if workflow.is_main_process:
     # status queries that survive a controller outage; no account guessing (src/weightzoo/cluster.py)
     harden_slurm_executor()
+    # jobs of a run that a SLURM outage stopped may still run: a rerun now would train their chunks twice
+    OUTAGE_LEFT = jobs_left_by_an_outage()
+    if OUTAGE_LEFT:
+        raise WorkflowError(OUTAGE_LEFT)
 
 
 def experiment(wildcards):
@@ -120,8 +127,47 @@ def gpus_requested():
     return 1 if TRAINING["device"] == "cuda" else 0
 
 
+def workflow_files():
+    """Every netCDF file of this config that a job reads: datasets, chunks, zoos, features, node strengths
+    and training status."""
+    per_experiment = [
+        "results/zoo/{id}.nc",
+        "results/analysis/features/{id}.nc",
+        "results/analysis/node_strength/{id}.nc",
+        "results/analysis/training_status/{id}.nc",
+    ]
+    return [
+        *(f"resources/datasets/{d}.nc" for d in DATASETS),
+        *(
+            f"results/train/{e.id}/chunk{c}.nc"
+            for e in EXPERIMENTS
+            for c in range(e.n_chunks)
+        ),
+        *(path.format(id=e.id) for e in EXPERIMENTS for path in per_experiment),
+    ]
+
+
+# A job that finds a damaged input moves it aside ({file}.damaged). Snakemake would not remake a missing file
+# whose products exist ("Nothing to be done"): as targets, it is remade and, because its job then ran, so is
+# everything made from it (weightzoo.atomic.moved_aside).
+MOVED_ASIDE = moved_aside(workflow_files())
+if MOVED_ASIDE and workflow.is_main_process:
+    logger.warning(
+        f"weightzoo: remaking {len(MOVED_ASIDE)} file(s) moved aside as damaged, and what was made from them: "
+        + ", ".join(MOVED_ASIDE)
+    )
+
+
 def all_targets(wildcards):
-    return [*zoo_files(), "results/zoo/summary.csv", *analysis_targets()]
+    """The targets known before the checkpoint group_trials ran; the files moved aside among them, so that the
+    first DAG already remakes them and what depends on them (``summarize_zoo`` waits for a zoo gathered again)."""
+    return [*MOVED_ASIDE, *zoo_files(), "results/zoo/summary.csv"]
+
+
+def checkpoint_targets(wildcards):
+    """The targets that depend on the groups (a separate input function: the checkpoint's wait leaves the other
+    targets in the first DAG)."""
+    return analysis_targets()
 
 
 # ------------------------------------------------------------------------------------------ analysis

@@ -5,7 +5,7 @@ from weightzoo.logs import to_file
 from weightzoo.scope_jobs import evaluate_claims
 
 to_file(snakemake.log[0])
-name_damaged_inputs_on_crash(list(snakemake.input.features), "rerun the workflow to remake it")
+name_damaged_inputs_on_crash(snakemake.input)
 evaluate_claims(list(snakemake.input.features), snakemake.output.csv, snakemake.output.html, snakemake.params.claims,
                 snakemake.params.title, accuracy=snakemake.params.accuracy, seed=snakemake.params.seed,
                 status_paths=list(snakemake.input.statuses))

@@ -2,9 +2,8 @@
 
 from weightzoo.analysis_jobs import group_trials
 from weightzoo.atomic import name_damaged_inputs_on_crash
-from weightzoo.data import REMAKE_DATASET
 from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])
-name_damaged_inputs_on_crash(snakemake.input.datasets, REMAKE_DATASET)
+name_damaged_inputs_on_crash(snakemake.input)
 group_trials(snakemake.input.summary, snakemake.params.datasets, snakemake.output.summary, snakemake.params.groups)

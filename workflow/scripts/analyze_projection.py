@@ -3,10 +3,9 @@
 from weightzoo.analysis_jobs import project_trials
 from weightzoo.atomic import name_damaged_inputs_on_crash
 from weightzoo.logs import to_file
-from weightzoo.store import REMAKE_ZOO
 
 to_file(snakemake.log[0])
-name_damaged_inputs_on_crash([snakemake.input.zoo], REMAKE_ZOO)
+name_damaged_inputs_on_crash(snakemake.input)
 tsne = snakemake.params.tsne
 figures = {features: snakemake.output[features] for features in ("raw", "canonical", "invariant")}
 project_trials(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment, figures,

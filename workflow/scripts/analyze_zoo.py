@@ -3,9 +3,8 @@
 from weightzoo.analysis_jobs import characterize
 from weightzoo.atomic import name_damaged_inputs_on_crash
 from weightzoo.logs import to_file
-from weightzoo.store import REMAKE_ZOO
 
 to_file(snakemake.log[0])
-name_damaged_inputs_on_crash([snakemake.input.zoo], REMAKE_ZOO)
+name_damaged_inputs_on_crash(snakemake.input)
 characterize(snakemake.input.zoo, snakemake.input.groups, snakemake.params.experiment, dict(snakemake.output.items()),
              strength_kind=snakemake.params.strength_kind, seed=snakemake.params.seed)

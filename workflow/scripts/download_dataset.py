@@ -1,20 +1,9 @@
 """Snakemake script: download one dataset's official files with torchvision into a resources folder."""
 
-import logging
-
+from weightzoo.atomic import name_damaged_inputs_on_crash
 from weightzoo.data import download_dataset
+from weightzoo.logs import to_file
 
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-)
-log = logging.getLogger("download_dataset")
-
-name = snakemake.params.name
-raw_dir = snakemake.output.raw
-log.info("downloading dataset %s into %s", name, raw_dir)
-try:
-    download_dataset(name, raw_dir)
-except Exception:
-    log.exception("downloading dataset %s failed", name)
-    raise
-log.info("downloaded dataset %s into %s", name, raw_dir)
+to_file(snakemake.log[0])
+name_damaged_inputs_on_crash(snakemake.input)  # a failed download (DatasetError): its message, no traceback
+download_dataset(snakemake.params.name, snakemake.output.raw)

@@ -16,6 +16,7 @@ import xarray as xr
 from weightzoo.analysis.stats import NETWORK, sorted_sample, weight_statistics
 from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
+from weightzoo.atomic import without_checksum
 from weightzoo.store import TRIAL_HYPERPARAMETERS
 
 CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
@@ -76,9 +77,10 @@ def trial_features(
     }
     for name in CURVES:
         if name in ds:
-            data_vars[name] = (("trial", "epoch"), ds[name].values, dict(ds[name].attrs))
+            attrs = without_checksum(ds[name].attrs)  # the zoo's checksum is of its own values, not of these
+            data_vars[name] = (("trial", "epoch"), ds[name].values, attrs)
             # pooled zoos may differ in epochs: keep the final value where the curves' epochs do not align
-            data_vars[f"final_{name}"] = (("trial",), ds[name].values[:, -1], {**ds[name].attrs, "long_name": f"final {name}"})
+            data_vars[f"final_{name}"] = (("trial",), ds[name].values[:, -1], {**attrs, "long_name": f"final {name}"})
     if early_snapshot is not None and early_snapshot in ds["snapshot"].values:
         early = weight_statistics(ds, early_snapshot, include_network=False).to_array("stat")
         early = early.transpose("trial", "layer", "stat").reindex(layer=layers)

@@ -4,7 +4,7 @@ Every trial gets one label of ``GROUPS``:
 
 - ``non``: diverged, or its accuracy is NaN or within ``margin`` of chance, where chance is
   ``max(1 / n_classes, majority_share)`` (the paper's non-converged DNNs sit at the majority-class share);
-- ``high`` / ``low`` / ``mid`` among the remaining (converged) trials, by one of three methods:
+- ``high`` / ``low`` / ``mid`` among the remaining (converged) trials, by one of four methods:
 
   ``delta``  ``high`` within ``delta`` of the best converged trial, ``low`` within ``delta`` of the worst
              one, ``mid`` the rest. A trial close to both ends (a zoo narrower than ``delta``) is ``high``.
@@ -17,7 +17,13 @@ Every trial gets one label of ``GROUPS``:
              taken from its Table 2 (``paper_windows``). A converged trial outside every window gets the
              empty label ``""`` (ungrouped): it stays in the zoo but out of every group comparison.
 
-Accuracies, ``delta``, ``margin`` and bin edges are fractions (0–1), like the zoo's accuracy variables.
+The relative methods (``delta``, ``kmeans``) name groups against the zoo's own best and worst trials, so a zoo
+whose best trial sits just above chance would get a ``high`` group at 14 % on 10 classes. A **floor** keeps
+them honest: ``mid`` and ``high`` need an accuracy of at least ``chance + floor * (1 - chance)`` (32.5 % on 10
+balanced classes with the default 0.25); a converged trial below it is ``low`` whatever its rank. ``bins`` and
+``windows`` are absolute already and take their edges as given.
+
+Accuracies, ``delta``, ``margin``, ``floor`` and bin edges are fractions (0–1), like the zoo's accuracy variables.
 """
 
 from collections.abc import Mapping, Sequence
@@ -57,6 +63,7 @@ def assign_groups(
     bins: Sequence[float] | None = None,
     seed: int = 0,
     windows: Mapping[str, Sequence[float]] | None = None,
+    floor: float = 0.25,
 ) -> np.ndarray:
     """Group label (one of ``GROUPS``, or ``UNGROUPED`` with method ``windows``) per trial, from final
     accuracies (fractions) and divergence flags."""
@@ -88,7 +95,16 @@ def assign_groups(
         labels[converged] = _window_groups(acc, windows)
     else:
         labels[converged] = _kmeans_groups(acc, seed)
+    if method in ("delta", "kmeans"):
+        weak = converged & (accuracy < group_floor(chance, floor)) & np.isin(labels, ("mid", "high"))
+        labels[weak] = "low"
     return labels
+
+
+def group_floor(chance: float, floor: float = 0.25) -> float:
+    """Least accuracy of a ``mid`` or ``high`` trial under the relative methods: ``floor`` of the way from chance
+    to a perfect score."""
+    return chance + floor * (1.0 - chance)
 
 
 def _window_groups(acc: np.ndarray, windows: Mapping[str, Sequence[float]]) -> np.ndarray:
@@ -143,6 +159,7 @@ def group_zoo(
     majority_share: float | None = None,
     bins: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
     seed: int = 0,
+    floor: float = 0.25,
 ) -> xr.DataArray:
     """Group label per trial of a gathered zoo (dim ``trial``).
 
@@ -166,6 +183,7 @@ def group_zoo(
         majority_share=majority_share,
         bins=bins,
         seed=seed,
+        floor=floor,
     )
     return xr.DataArray(
         labels,
@@ -179,6 +197,7 @@ def group_zoo(
             "method": method,
             "delta": delta,
             "margin": margin,
+            "floor": floor,
             "chance": chance_level(int(n_classes) if n_classes is not None else None, majority_share),
         },
     )

@@ -18,6 +18,7 @@ import xarray as xr
 
 from weightzoo.analysis.stats import BLOCK_VALUES, iter_trial_blocks
 from weightzoo.analysis.zoo import parameter_names
+from weightzoo.atomic import without_checksum
 
 PACKED = {"_attn_qkv_weight": ("q", "k", "v"), "_attn_qkv_bias": ("q", "k", "v")}
 """Variable-name suffixes of tensors that pack several parts along their first axis (timm's qkv: rows
@@ -85,7 +86,7 @@ def _trial_coords(ds: xr.Dataset) -> dict:
     coords = {"trial": ds["trial"].values}
     for name in ("seed", "diverged"):
         if name in ds.variables and ds[name].dims == ("trial",):
-            coords[name] = ("trial", ds[name].values, dict(ds[name].attrs))
+            coords[name] = ("trial", ds[name].values, without_checksum(ds[name].attrs))
     return coords
 
 
