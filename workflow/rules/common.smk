@@ -160,7 +160,8 @@ if MOVED_ASIDE and workflow.is_main_process:
 
 def all_targets(wildcards):
     """The targets known before the checkpoint group_trials ran; the files moved aside among them, so that the
-    first DAG already remakes them and what depends on them (``summarize_zoo`` waits for a zoo gathered again)."""
+    first DAG already remakes them and what depends on them (``summarize_zoo`` waits for a zoo gathered again).
+    """
     return [*MOVED_ASIDE, *zoo_files(), "results/zoo/summary.csv"]
 
 
