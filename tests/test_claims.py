@@ -57,7 +57,14 @@ def test_a_pure_scale_effect_is_not_credited_to_likeness(planted):
     # make_zoo only rescales weights with accuracy: scale-free distances see no "more alike"
     _, table = planted
     assert not rows(table, 2)["verdict"].isin(["supported", "contradicted"]).any()
-    assert rows(table, 2, "w1_ratio")["effect_size"].between(0.8, 1.25).all()
+    # and rescaling every trial's weights by one factor leaves the scale-free distances unchanged
+    ds, _ = planted
+    scaled = ds.copy(deep=True)
+    for name in [n for n in scaled.data_vars if n.endswith("_weight")]:
+        scaled[name] = scaled[name] * 10
+    again = claims_table(scaled, group_zoo(scaled), **FAST)
+    np.testing.assert_allclose(rows(again, 2, "w1_ratio")["effect_size"], rows(table, 2, "w1_ratio")["effect_size"],
+                               rtol=1e-5)
 
 
 def test_planted_effect_shrinks_strength_so_claim_3_is_contradicted(planted):

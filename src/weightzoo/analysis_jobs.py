@@ -240,9 +240,10 @@ def _g(x) -> str:
 
 
 def claims_html(table: pd.DataFrame, title: str) -> str:
-    """The claims table as a self-contained HTML page (verdict column coloured). Ten columns, so that it wraps
-    at the width of the report instead of hiding the verdict and reason: claim number and name, statistic and
-    value, effect and interval are shown together (the CSV keeps them apart)."""
+    """The claims table as a self-contained HTML page (verdict column coloured). Eight columns, so that it wraps
+    at the width of the report instead of hiding the verdict and reason: scope, architecture and what was held
+    fixed; claim and layer; statistic and value; effect and interval; p and detectable effect; n and strata are
+    shown together (the CSV keeps them apart)."""
     from weightzoo.analysis.findings import VERDICT_COLOURS
 
     if table.empty:
@@ -250,15 +251,17 @@ def claims_html(table: pd.DataFrame, title: str) -> str:
     else:
         rows = table[CLAIM_HTML_COLUMNS]
         shown = pd.DataFrame({
-            "scope (held fixed)": [f"{scope}: {strata}" if strata else scope
-                                   for scope, strata in zip(rows["scope"], rows["strata"].fillna(""))],
-            "arch": rows["arch"],
-            "claim": [f"{c} {name}" for c, name in zip(rows["claim"], rows["claim_name"])],
-            "layer": rows["layer"],
+            # the strata column's keys only (the CSV keeps its full text): the page must fit the report's frame
+            "scope, arch [held fixed]": [
+                scope + ("" if arch == "all" else f" {arch}")
+                + (f" [{str(strata).split(' (')[0]}]" if scope in ("controlled", "within") else "")
+                for scope, arch, strata in zip(rows["scope"], rows["arch"], rows["strata"].fillna(""))],
+            "claim, layer": [f"{c} {name}, {layer}" for c, name, layer in
+                             zip(rows["claim"], rows["claim_name"], rows["layer"])],
             "statistic": [f"{s} = {_g(v)}" for s, v in zip(rows["statistic"], rows["value"])],
             "effect [interval]": [f"{name} {_g(e)} [{_g(lo)}, {_g(hi)}]" for name, e, lo, hi in
                                   zip(rows["effect_name"], rows["effect_size"], rows["ci_low"], rows["ci_high"])],
-            "detectable": rows["detectable"], "p_value": rows["p_value"],
+            "p (detectable)": [f"{_g(p)} ({_g(d)})" for p, d in zip(rows["p_value"], rows["detectable"])],
             "n (strata)": [f"{n} ({k})" for n, k in zip(rows["n"], rows["n_strata"])],
             "verdict": rows["verdict"], "reason": rows["reason"],
         })
