@@ -266,7 +266,7 @@ def run_stage(stage: str, path: str) -> dict:
     from weightzoo.analysis.groups import group_zoo
     from weightzoo.analysis.kde import layer_density
     from weightzoo.analysis.projection import project
-    from weightzoo.analysis.stats import weight_statistics
+    from weightzoo.analysis.metrics import weight_statistics
     from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
     from weightzoo.analysis.zoo import layer_names
     from weightzoo.store import open_zoo

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from weightzoo.analysis.claims.groupwise import lower_std, rank_association
+from weightzoo.analysis.claims.groupwise import group_contrast, rank_association
 from weightzoo.analysis.claims.testing import EQUIVALENCE, decide
 
 
@@ -42,7 +42,7 @@ def delta_case(rng, delta, strata, seeds, permutations, alpha):
     labels = np.tile(np.repeat(["high", "low"], seeds // 2), strata)
     values = rng.normal(size=labels.size) - shift * (labels == "high")  # lower std in the high group
     strata_labels = np.repeat(np.arange(strata).astype(str), 2 * (seeds // 2))
-    return lower_std(values, labels, strata_labels, 3, permutations, alpha, rng)
+    return group_contrast(values, labels, strata_labels, 3, permutations, alpha, rng)
 
 
 def recipe_case(rng, strata, seeds, permutations, alpha):

@@ -21,7 +21,7 @@ import xarray as xr
 from weightzoo import plots
 from weightzoo.analysis.groups import assign_groups
 from weightzoo.analysis.kde import layer_density
-from weightzoo.analysis.stats import weight_statistics
+from weightzoo.analysis.metrics import weight_statistics
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.zoo import final_accuracy, layer_names
 from zoo_factory import make_zoo

@@ -6,7 +6,7 @@ import pytest
 from zoo_factory import make_features, make_recipe_features
 
 from weightzoo.analysis.claims import claims_table, recipe_keys
-from weightzoo.analysis.claims.groupwise import lower_std, more_alike, rank_association
+from weightzoo.analysis.claims.groupwise import group_contrast, more_alike, rank_association
 from weightzoo.analysis.claims.testing import (
     EQUIVALENCE,
     cliffs_delta_interval,
@@ -122,7 +122,7 @@ def test_intervals_stay_open_under_complete_separation():
     rng = np.random.default_rng(0)
     std = np.r_[rng.uniform(0.1, 0.2, 10), rng.uniform(0.3, 0.4, 10)]
     labels = np.array(["high"] * 10 + ["low"] * 10)
-    result = lower_std(std, labels, np.full(20, "all"), 3, 999, 0.05, rng)
+    result = group_contrast(std, labels, np.full(20, "all"), 3, 999, 0.05, rng)
     assert result["effect_size"] == -1.0
     low, high = result["ci"]
     assert low == -1.0 and -0.9 < high < -0.3
@@ -188,7 +188,7 @@ def test_false_positive_rate_of_the_stratified_contrast_is_within_alpha():
         shuffled = labels.copy()
         for index in stratum_indices(strata):
             shuffled[index] = rng.permutation(labels[index])
-        rejections += lower_std(std, shuffled, strata, 3, 199, alpha, rng).get("p_value", 1.0) < alpha
+        rejections += group_contrast(std, shuffled, strata, 3, 199, alpha, rng).get("p_value", 1.0) < alpha
     rate = rejections / n_shuffles
     assert rate <= alpha + 2 * np.sqrt(alpha * (1 - alpha) / n_shuffles), rate
 

@@ -10,7 +10,7 @@ from weightzoo import analysis_jobs, plots
 from weightzoo.analysis.groups import GROUP_COLORS, assign_groups
 from weightzoo.analysis.kde import layer_density
 from weightzoo.analysis.projection import project
-from weightzoo.analysis.stats import weight_statistics
+from weightzoo.analysis.metrics import weight_statistics
 from weightzoo.selection import read_scores
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.zoo import final_accuracy, layer_names

@@ -3,7 +3,8 @@ import pytest
 import scipy.stats
 from zoo_factory import make_zoo
 
-from weightzoo.analysis.stats import NETWORK, QUANTILES, feature_matrix, sorted_sample, weight_statistics
+from weightzoo.analysis.metrics import QUANTILES, weight_statistics
+from weightzoo.analysis.stats import NETWORK, feature_matrix, sorted_sample
 
 
 @pytest.fixture(scope="module")

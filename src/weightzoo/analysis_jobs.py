@@ -17,7 +17,7 @@ from weightzoo import plots
 from weightzoo.analysis.groups import assign_groups, paper_windows
 from weightzoo.analysis.kde import layer_density
 from weightzoo.analysis.projection import FEATURES, project
-from weightzoo.analysis.stats import weight_statistics
+from weightzoo.analysis.metrics import weight_statistics
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.table2 import compare_with_paper, table2, to_html
 from weightzoo.analysis.zoo import layer_names

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from weightzoo.analysis.stats import NETWORK, sorted_sample, weight_statistics
+from weightzoo.analysis.metrics import FAMILIES, family_metrics, layer_metrics
+from weightzoo.analysis.stats import NETWORK, sorted_sample
 from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
 from weightzoo.atomic import without_checksum
@@ -54,9 +55,9 @@ def trial_features(
     weights per trial and layer, at the same random positions in every trial of the zoo.
     """
     labels = trial_groups(ds, groups).astype(str)
-    final = weight_statistics(ds, snapshot)
+    per_family = {name: layer_metrics(ds, name, snapshot) for name in FAMILIES}
+    final = per_family["moments"]
     layers = [str(layer) for layer in final["layer"].values]
-    stats = final.to_array("stat").transpose("trial", "layer", "stat")
     quantiles = np.stack(
         [quantile_function(sorted_sample(ds, layer, snapshot, n_quantiles, seed=seed), n_quantiles) for layer in layers],
         axis=1,
@@ -68,13 +69,14 @@ def trial_features(
 
     experiment = experiment or f"{ds.attrs.get('model', '')}/{ds.attrs.get('dataset', '')}/{ds.attrs.get('arch', '')}"
     data_vars = {
-        "statistic": (("trial", "layer", "stat"), stats.values, {"long_name": "weight statistic of the final snapshot", "units": "1"}),
         "quantile_function": (("trial", "layer", "level"), quantiles.astype(np.float32),
                               {"long_name": "quantile function of the layer's weights (W1 = mean |difference|)", "units": "1"}),
         "mean_strength": (("trial", "strength_layer"), mean_strength,
                           {"long_name": "mean node strength", "units": "1", "kind": strength_kind}),
         "diverged": (("trial",), ds["diverged"].values.astype(np.uint8) if "diverged" in ds else np.zeros(len(labels), np.uint8)),
     }
+    for name, family in FAMILIES.items():
+        data_vars[family.variable] = _family_variable(per_family[name], family, "final snapshot")
     for name in CURVES:
         if name in ds:
             attrs = without_checksum(ds[name].attrs)  # the zoo's checksum is of its own values, not of these
@@ -82,17 +84,16 @@ def trial_features(
             # pooled zoos may differ in epochs: keep the final value where the curves' epochs do not align
             data_vars[f"final_{name}"] = (("trial",), ds[name].values[:, -1], {**attrs, "long_name": f"final {name}"})
     if early_snapshot is not None and early_snapshot in ds["snapshot"].values:
-        early = weight_statistics(ds, early_snapshot, include_network=False).to_array("stat")
-        early = early.transpose("trial", "layer", "stat").reindex(layer=layers)
-        data_vars["early_statistic"] = (("trial", "layer", "stat"), early.values,
-                                        {"long_name": f"weight statistic of the epoch-{early_snapshot} snapshot", "units": "1"})
+        for name, family in FAMILIES.items():
+            early = layer_metrics(ds, name, early_snapshot, include_network=False).reindex(layer=layers)
+            data_vars[f"early_{family.variable}"] = _family_variable(early, family, f"epoch-{early_snapshot} snapshot")
     coords = {
         "trial": ds["trial"].values,
         "group": ("trial", labels),
         "arch": ("trial", np.full(len(labels), str(ds.attrs.get("arch", "")))),
         "experiment": ("trial", np.full(len(labels), experiment)),
         "layer": np.array(layers, dtype=str),
-        "stat": np.array([str(s) for s in stats["stat"].values]),
+        **{coord: value for family in FAMILIES.values() for coord, value in _metric_coords(family).items()},
         "strength_layer": np.array(strength_names, dtype=str),
         "n_weights": ("layer", final["n_weights"].values),
         "level": quantile_levels(n_quantiles),
@@ -114,6 +115,21 @@ def trial_features(
             "n_classes": int(ds.attrs.get("n_classes", 0) or 0),
         },
     )
+
+
+def _family_variable(values: xr.Dataset, family, when: str):
+    array = values.to_array(family.dim).transpose("trial", "layer", family.dim)
+    return (("trial", "layer", family.dim), array.values,
+            {"long_name": f"{family.description} of the {when}", "units": "see the coordinates "
+             f"{family.dim}_long_name and {family.dim}_units", "family": family.name})
+
+
+def _metric_coords(family) -> dict:
+    """The metric names of a family as its dimension's coordinate, with their long names and units beside."""
+    metrics = family_metrics(family.name)
+    return {family.dim: np.array([m.name for m in metrics]),
+            f"{family.dim}_long_name": (family.dim, np.array([m.long_name for m in metrics])),
+            f"{family.dim}_units": (family.dim, np.array([m.units for m in metrics]))}
 
 
 def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:

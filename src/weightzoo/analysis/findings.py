@@ -16,7 +16,8 @@ import html
 import numpy as np
 import pandas as pd
 
-from weightzoo.analysis.claims import CLAIMS, CONTINUOUS, STATISTICS
+from weightzoo.analysis.claims import CLAIMS, CONTINUOUS, METRIC_CLAIMS, STATISTICS
+from weightzoo.analysis.metrics import direction_word
 
 EFFECT_TEXT = {
     "cliffs_delta": "Cliff's δ",
@@ -27,14 +28,15 @@ EFFECT_TEXT = {
     "above_chance": "balanced accuracy − chance",
 }
 PLAIN = {
-    1: "high-accuracy nets have lower weight std than low-accuracy nets",
+    **{c: f"high-accuracy nets have {direction_word(m)} {m.text} than low-accuracy nets" for c, m in METRIC_CLAIMS.items()},
     2: "high-accuracy nets are more alike than low-accuracy nets",
     3: "node strength follows accuracy in the paper's direction",
     4: "final weight statistics predict accuracy",
     5: "epoch-1 weight statistics predict the final accuracy",
 }
 AT_RECIPE = {
-    1: "among seeds of one recipe, accuracy falls with weight std",
+    **{c: f"among seeds of one recipe, accuracy {direction_word(m, 'rises', 'falls')} with {m.text}"
+       for c, m in METRIC_CLAIMS.items()},
     2: "among seeds of one recipe, the better seeds sit closer to the others",
     3: "among seeds of one recipe, node strength follows accuracy in the paper's direction",
 }
@@ -134,7 +136,7 @@ def findings_table(claims: pd.DataFrame) -> pd.DataFrame:
     for (model, dataset), table in claims.groupby(["model", "dataset"], sort=False):
         for claim in sorted(table["claim"].unique()):
             subset = table[table["claim"] == claim]
-            if claim in (1, 2, 3):
+            if claim in STATISTICS:
                 for layer in dict.fromkeys(subset["layer"]):
                     here = subset[subset["layer"] == layer]
                     pooled = _one(here, "pooled", STATISTICS[claim][0])

@@ -1,5 +1,5 @@
-"""Per-trial weight statistics, per layer and for the whole network (paper Figs 2–4; Unterthiner et al. 2020
-features).
+"""Reading a zoo's weights trial block by trial block, and the flat views of per-layer metrics that
+projections and distances use (the metrics themselves: ``analysis.metrics``).
 
 Memory stays bounded by reading the zoo in blocks of trials (``max_values`` weights per block, all layers
 together), one variable at a time through lazy ``ds[var]`` selections: never one layer of all trials, let
@@ -12,9 +12,6 @@ import numpy as np
 import xarray as xr
 
 from weightzoo.analysis.zoo import layer_names, select_snapshot
-
-QUANTILES = (0, 25, 50, 75, 100)
-"""Percentiles stored as ``q0`` … ``q100``."""
 
 NETWORK = "network"
 """Layer label of the whole-network statistics (all weight matrices of a trial together)."""
@@ -43,52 +40,6 @@ def iter_trial_blocks(
     for start in range(0, n_trials, step):
         block = slice(start, min(start + step, n_trials))
         yield block, {v: np.asarray(selected[v].isel(trial=block).values) for v in variables}
-
-
-def _summaries(values: np.ndarray) -> np.ndarray:
-    """(trials, n) -> (trials, 2 + len(QUANTILES)): mean, std, quantiles."""
-    if values.shape[1] == 0:
-        return np.full((values.shape[0], 2 + len(QUANTILES)), np.nan)
-    quantiles = np.percentile(values, QUANTILES, axis=1).T
-    return np.column_stack([values.mean(axis=1, dtype=np.float64), values.std(axis=1, dtype=np.float64), quantiles])
-
-
-def weight_statistics(
-    ds: xr.Dataset, snapshot: int = -1, include_network: bool = True, max_values: int = BLOCK_VALUES
-) -> xr.Dataset:
-    """Mean, standard deviation and quantiles ``q0, q25, q50, q75, q100`` of the weights of every trial.
-
-    Dims ``trial × layer``; ``layer`` holds the layer ids in model order and, with ``include_network``,
-    ``"network"`` (all weight matrices of the trial pooled; biases are not included). ``std`` is the
-    population standard deviation (ddof 0). ``snapshot`` is an epoch number, -1 the last stored.
-    """
-    layers = layer_names(ds)
-    variables = weight_variables(ds, layers)
-    labels = layers + ([NETWORK] if include_network else [])
-    out = np.full((ds.sizes["trial"], len(labels), 2 + len(QUANTILES)), np.nan)
-    for block, arrays in iter_trial_blocks(ds, variables, snapshot, max_values):
-        flat = [arrays[v].reshape(arrays[v].shape[0], -1) for v in variables]
-        for i, values in enumerate(flat):
-            out[block, i] = _summaries(values)
-        if include_network:
-            out[block, -1] = _summaries(np.concatenate(flat, axis=1))
-    n_weights = [int(np.prod(ds[v].shape[2:])) for v in variables]
-    if include_network:
-        n_weights.append(sum(n_weights))
-    names = ["mean", "std", *(f"q{q}" for q in QUANTILES)]
-    long_names = ["mean of weights", "standard deviation of weights", *(f"{q}th percentile of weights" for q in QUANTILES)]
-    coords = {"trial": ds["trial"].values, "layer": labels, "n_weights": ("layer", n_weights)}
-    if "seed" in ds.coords:
-        coords["seed"] = ("trial", ds["seed"].values)
-    epoch = int(ds["snapshot"].values[-1] if snapshot == -1 else snapshot)
-    return xr.Dataset(
-        {
-            name: (("trial", "layer"), out[:, :, k], {"long_name": long_names[k], "units": "1"})
-            for k, name in enumerate(names)
-        },
-        coords=coords,
-        attrs={"snapshot": epoch, "model": ds.attrs.get("model", ""), "dataset": ds.attrs.get("dataset", "")},
-    )
 
 
 def feature_matrix(stats: xr.Dataset, include_network: bool = False) -> tuple[np.ndarray, list[str]]:

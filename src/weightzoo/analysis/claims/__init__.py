@@ -3,6 +3,8 @@
 Claims (Zheng et al. 2024, arXiv 2408.11720, plus claim 5 which goes beyond it):
 
 1. ``lower_std``: high-accuracy trials have lower weight std than low-accuracy ones (per layer and network).
+   Every metric registered with a claim number (``analysis.metrics``: claim 1 is the weight std, claims 6 on
+   are spectral metrics) is tested the same way: differs between groups (Cliff's delta), follows accuracy (rho).
 2. ``more_alike``: high-accuracy trials are more alike (smaller scale-free Wasserstein-1) than low ones.
 3. ``strength_accuracy``: node strength rises with accuracy (DNN, CNN); attention strength falls (ViT).
 4. ``predict_accuracy``: final per-layer weight statistics predict accuracy and group.
@@ -35,7 +37,7 @@ from weightzoo.analysis.claims.groupwise import (
     delta_point,
     distance_to_stratum,
     expected_strength_sign,
-    lower_std,
+    group_contrast,
     more_alike,
     rank_association,
     ratio_point,
@@ -45,24 +47,33 @@ from weightzoo.analysis.claims.groupwise import (
 from weightzoo.analysis.claims.prediction import features_of, prediction_rows
 from weightzoo.analysis.claims.testing import EQUIVALENCE, decide, holm
 from weightzoo.analysis.features import accuracy as final_accuracy
+from weightzoo.analysis.metrics import FAMILIES, METRICS, claim_metrics, direction_word
 from weightzoo.store import TRIAL_HYPERPARAMETERS
 
 __all__ = ["CLAIMS", "COLUMNS", "VERDICTS", "claims_table", "zoo_claims", "holm", "strata_labels", "recipe_keys"]
 
-CLAIMS = {
-    1: ("lower_std", "high-accuracy trials have lower weight std than low-accuracy trials"),
+PAPER_CLAIMS = {
     2: ("more_alike", "high-accuracy trials are more alike (smaller scale-free Wasserstein-1) than low-accuracy trials"),
     3: ("strength_accuracy", "node strength rises with accuracy (DNN, CNN); attention strength falls (ViT)"),
     4: ("predict_accuracy", "final weight statistics predict accuracy and group"),
     5: ("early_warning", "epoch-1 weight statistics predict the final accuracy and group"),
 }
-STATISTICS = {
-    1: ("cliffs_delta", "spearman_std"),
+"""Claims with their own statistics; claim 1 and the metric claims come from ``analysis.metrics``."""
+METRIC_CLAIMS = {m.claim: m for m in claim_metrics()}
+"""Claim number -> metric, for the claims 'the metric differs between accuracy groups / follows accuracy'."""
+CLAIMS = dict(sorted({
+    **PAPER_CLAIMS,
+    **{c: (f"{direction_word(m)}_{m.name}", f"high-accuracy trials have {direction_word(m)} {m.text} than "
+                                             "low-accuracy trials") for c, m in METRIC_CLAIMS.items()},
+}.items()))
+STATISTICS = dict(sorted({
     2: ("w1_ratio", "spearman_distance"),
     3: ("spearman_rho",),
-}
-"""Per claim: the group contrast first (claims 1–2), then the continuous form answerable at a fixed recipe."""
-CONTINUOUS = {1: "spearman_std", 2: "spearman_distance", 3: "spearman_rho"}
+    **{c: ("cliffs_delta", f"spearman_{m.name}") for c, m in METRIC_CLAIMS.items()},
+}.items()))
+"""Per claim: the group contrast first (metric claims and claim 2), then the continuous form answerable at a
+fixed recipe."""
+CONTINUOUS = {c: names[-1] for c, names in STATISTICS.items()}
 COLUMNS = [
     "model", "dataset", "scope", "arch", "strata", "claim", "claim_name", "layer", "statistic", "value",
     "effect_name", "effect_size", "ci_low", "ci_high", "eq_low", "eq_high", "equivalence_bound", "detectable",
@@ -145,7 +156,11 @@ def claims_table(
     confounders = [k for k in recipe if np.unique(strata_labels(features, [k])).size > 1]
 
     rows = []
-    std = features["statistic"].sel(stat="std")
+    # claim 1 draws from the shared generator, as before metrics were registered; every other metric claim has
+    # its own stream, so adding a metric never changes another claim's numbers
+    metric_rngs = {c: rng if c == 1 else np.random.default_rng([seed, c]) for c in METRIC_CLAIMS}
+    metric_values = {c: values_of(features, m) for c, m in METRIC_CLAIMS.items()
+                     if FAMILIES[m.family].variable in features}
     distances = {str(layer): scaled_distances(features["quantile_function"].sel(layer=layer).values, arch, rng,
                                               max_trials)
                  for layer in features["layer"].values}
@@ -153,13 +168,8 @@ def claims_table(
         common = dict(scope=scope, arch=arch_label, strata=strata_text)
         sub_labels, sub_strata, sub_acc = labels[mask], stratum[mask], acc[mask]
         index = np.flatnonzero(mask)
-        for layer in features["layer"].values:
-            values = std.sel(layer=layer).values[mask]
-            rows.append(dict(common, claim=1, layer=str(layer), statistic="cliffs_delta",
-                             **lower_std(values, sub_labels, sub_strata, min_group, n_permutations, alpha, rng)))
-            rows.append(dict(common, claim=1, layer=str(layer), statistic="spearman_std",
-                             **rank_association(values, sub_acc, sub_labels, sub_strata, -1, n_permutations, alpha, rng,
-                                                "weight std")))
+        rows += _metric_rows(1, metric_values, common, mask, sub_labels, sub_strata, sub_acc, min_group,
+                             n_permutations, alpha, metric_rngs)
         # distances exist only between trials of one architecture (layers of one shape): claim 2 compares and
         # permutes inside architectures at every scope, so "pooled" means pooled over recipes within each
         shape_strata = np.char.add(np.char.add(sub_strata.astype(str), "|"), arch[mask])
@@ -179,9 +189,14 @@ def claims_table(
                              **rank_association(strength, sub_acc, sub_labels, sub_strata,
                                                 expected_strength_sign(model, str(layer)), n_permutations, alpha, rng,
                                                 "mean node strength")))
+        for claim in metric_values:
+            if claim != 1:
+                rows += _metric_rows(claim, metric_values, common, mask, sub_labels, sub_strata, sub_acc, min_group,
+                                     n_permutations, alpha, metric_rngs)
     for row in rows:
         if row["scope"] == "pooled":
-            row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, arch, distances, confounders)
+            row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, arch, distances, confounders,
+                                                               metric_values)
 
     network = features.attrs.get("network_layer", "network")
     final = features["statistic"].sel(layer=[layer for layer in features["layer"].values if layer != network])
@@ -215,7 +230,45 @@ def claims_table(
     return table[COLUMNS]
 
 
-def _confounder(row, features, labels, acc, arch, distances, confounders) -> tuple[str, str]:
+def values_of(features: xr.Dataset, metric, validated: bool = True) -> xr.DataArray:
+    """(trial, layer) values of a registered metric; with ``validated``, NaN where its ``valid`` companion
+    metric says the value is unreliable."""
+    family = FAMILIES[metric.family]
+    stored = features[family.variable]
+    values = stored.sel({family.dim: metric.name}, drop=True)
+    defined = {str(layer): bool(np.isfinite(values.sel(layer=layer).values).any()) for layer in values["layer"].values}
+    if validated and metric.valid:
+        values = values.where(stored.sel({family.dim: metric.valid}, drop=True) > 0)
+    return values.assign_attrs(defined=defined)
+
+
+def _metric_rows(claim, metric_values, common, mask, labels, strata, acc, min_group, n_permutations, alpha, rngs):
+    """Both forms of a metric claim for every layer where the metric is defined."""
+    if claim not in metric_values:
+        return []
+    metric, rng, values = METRIC_CLAIMS[claim], rngs[claim], metric_values[claim]
+    rows = []
+    for layer in values["layer"].values:
+        if not values.attrs["defined"][str(layer)]:
+            continue  # not defined on this layer (a spectral metric of the whole network)
+        here = values.sel(layer=layer).values[mask]
+        if metric.valid and not np.isfinite(here).any():
+            why = f"{metric.text} is unreliable in every trial here ({METRICS[metric.valid].long_name} is false)"
+            rows += [dict(common, claim=claim, layer=str(layer), statistic=statistic, reason=why,
+                          effect_name=effect, expected_sign=metric.direction)
+                     for statistic, effect in (("cliffs_delta", "cliffs_delta"),
+                                               (f"spearman_{metric.name}", "spearman_rho"))]
+            continue
+        rows.append(dict(common, claim=claim, layer=str(layer), statistic="cliffs_delta",
+                         **group_contrast(here, labels, strata, min_group, n_permutations, alpha, rng,
+                                          metric.direction, metric.name)))
+        rows.append(dict(common, claim=claim, layer=str(layer), statistic=f"spearman_{metric.name}",
+                         **rank_association(here, acc, labels, strata, metric.direction, n_permutations, alpha, rng,
+                                            metric.text)))
+    return rows
+
+
+def _confounder(row, features, labels, acc, arch, distances, confounders, metric_values) -> tuple[str, str]:
     """The pooled effect next to the same effect with each recipe variable held fixed on its own, and the
     variable whose control moves it most towards no effect (the one that carries the pooled result)."""
     if row.get("reason") or not np.isfinite(row.get("effect_size", np.nan)) or not confounders:
@@ -227,8 +280,8 @@ def _confounder(row, features, labels, acc, arch, distances, confounders) -> tup
     parts, moved = [], {}
     for key in confounders:
         strata = strata_labels(features, [key])
-        if claim == 1:
-            values = features["statistic"].sel(stat="std", layer=layer).values
+        if claim in metric_values:
+            values = metric_values[claim].sel(layer=layer).values
             point = (delta_point(values, labels, strata) if statistic == "cliffs_delta"
                      else rho_point(values[converged], acc[converged], strata[converged]))
         elif claim == 2:

@@ -3,7 +3,8 @@
 Two forms of a claim:
 
 - **group contrast** (the paper's form): high- against low-accuracy trials, pairs compared only inside a
-  stratum. Claim 1: stratified Cliff's delta of a layer's weight std (negative supports). Claim 2: mean
+  stratum. Claim 1 (and every metric of ``analysis.metrics`` with a claim): stratified Cliff's delta of a
+  layer's weight std (negative supports). Claim 2: mean
   scale-free Wasserstein-1 distance between two high trials over that between two low trials (ratio < 1
   supports). A group contrast needs a stratum holding both groups; seeds of one recipe rarely fill two.
 - **continuous form**, answerable at a fixed recipe: the rank correlation of accuracy with the property,
@@ -116,18 +117,20 @@ def delta_point(values, labels, strata) -> float:
     return float(_delta_of(values, (labels == "high")[None, :], compared)[0])
 
 
-def lower_std(std, labels, strata, min_group, n_permutations, alpha, rng) -> dict:
-    """Claim 1, group contrast, one layer: stratified Cliff's delta of ``std`` (high vs low)."""
-    compared, labels, base = _compared(np.isfinite(std), labels, strata, min_group, "cliffs_delta", -1)
+def group_contrast(values, labels, strata, min_group, n_permutations, alpha, rng, sign=-1, name="std") -> dict:
+    """Claim 1 and every registered metric's claim, group contrast, one layer: stratified Cliff's delta of
+    ``values`` (high vs low); ``sign`` is the expected one (-1: lower in the high group)."""
+    compared, labels, base = _compared(np.isfinite(values), labels, strata, min_group, "cliffs_delta", sign)
     if base.get("reason"):
         return base
     is_high = labels == "high"
-    observed = float(_delta_of(std, is_high[None, :], compared)[0])
-    null = _delta_of(std, permute_within(is_high, compared, n_permutations, rng), compared)
+    observed = float(_delta_of(values, is_high[None, :], compared)[0])
+    null = _delta_of(values, permute_within(is_high, compared, n_permutations, rng), compared)
     sizes = [(int(is_high[index].sum()), int((~is_high[index]).sum())) for index in compared]
-    spread = delong_variance(std, is_high, compared)
+    spread = delong_variance(values, is_high, compared)
     used = np.concatenate(compared)
-    medians = f"median std high={np.median(std[used][is_high[used]]):.4g}, low={np.median(std[used][~is_high[used]]):.4g}"
+    medians = (f"median {name} high={np.median(values[used][is_high[used]]):.4g}, "
+               f"low={np.median(values[used][~is_high[used]]):.4g}")
     return dict(
         base, value=observed, effect_size=observed, p_value=permutation_p(null, observed),
         ci=cliffs_delta_interval(observed, sizes, 1 - alpha, spread),

@@ -1,0 +1,78 @@
+"""Per-layer metrics of every trial of a zoo, read in blocks of trials (``stats.iter_trial_blocks``)."""
+
+import numpy as np
+import xarray as xr
+
+from weightzoo.analysis.metrics.registry import FAMILIES, family_metrics
+from weightzoo.analysis.stats import BLOCK_VALUES, NETWORK, iter_trial_blocks, weight_variables
+from weightzoo.analysis.zoo import layer_names
+
+
+class LayerValues:
+    """One layer's weights for a block of trials, ``(trials, *shape)``, or the whole network's, ``(trials, n)``.
+
+    ``shared(fn)`` computes ``fn(self)`` once per block, so metrics that share work (percentiles, the
+    eigenvalue spectrum) each stay one short function.
+    """
+
+    def __init__(self, values: np.ndarray, network: bool = False):
+        self.values = values
+        self.network = network
+        self.flat = values.reshape(values.shape[0], -1)
+        self._shared = {}
+
+    def shared(self, fn):
+        if fn not in self._shared:
+            self._shared[fn] = fn(self)
+        return self._shared[fn]
+
+
+def _evaluate(metrics, layer: LayerValues, network_too: bool) -> np.ndarray:
+    n = layer.flat.shape[0]
+    if layer.flat.shape[1] == 0 or (layer.network and not network_too):
+        return np.full((n, len(metrics)), np.nan)
+    return np.column_stack([np.asarray(m.compute(layer), dtype=np.float64) for m in metrics])
+
+
+def layer_metrics(ds: xr.Dataset, family: str, snapshot: int = -1, include_network: bool = True,
+                  max_values: int = BLOCK_VALUES) -> xr.Dataset:
+    """Every metric of ``family`` for every trial and layer (dims ``trial × layer``, one variable per metric).
+
+    ``layer`` holds the layer ids in model order and, with ``include_network``, ``"network"`` (all weight
+    matrices of a trial pooled, biases excluded; NaN for families not defined on it). ``snapshot`` is an
+    epoch number, -1 the last stored.
+    """
+    spec = FAMILIES[family]
+    metrics = family_metrics(family)
+    layers = layer_names(ds)
+    variables = weight_variables(ds, layers)
+    labels = layers + ([NETWORK] if include_network else [])
+    out = np.full((ds.sizes["trial"], len(labels), len(metrics)), np.nan)
+    for block, arrays in iter_trial_blocks(ds, variables, snapshot, max_values):
+        for i, v in enumerate(variables):
+            out[block, i] = _evaluate(metrics, LayerValues(arrays[v]), spec.network)
+        if include_network:
+            whole = np.concatenate([arrays[v].reshape(arrays[v].shape[0], -1) for v in variables], axis=1)
+            out[block, -1] = _evaluate(metrics, LayerValues(whole, network=True), spec.network)
+    n_weights = [int(np.prod(ds[v].shape[2:])) for v in variables]
+    if include_network:
+        n_weights.append(sum(n_weights))
+    coords = {"trial": ds["trial"].values, "layer": labels, "n_weights": ("layer", n_weights)}
+    if "seed" in ds.coords:
+        coords["seed"] = ("trial", ds["seed"].values)
+    epoch = int(ds["snapshot"].values[-1] if snapshot == -1 else snapshot)
+    return xr.Dataset(
+        {m.name: (("trial", "layer"), out[:, :, k], {"long_name": m.long_name, "units": m.units})
+         for k, m in enumerate(metrics)},
+        coords=coords,
+        attrs={"snapshot": epoch, "model": ds.attrs.get("model", ""), "dataset": ds.attrs.get("dataset", ""),
+               "family": family},
+    )
+
+
+def weight_statistics(ds: xr.Dataset, snapshot: int = -1, include_network: bool = True,
+                      max_values: int = BLOCK_VALUES) -> xr.Dataset:
+    """Mean, standard deviation and quantiles ``q0 … q100`` of the weights of every trial (paper Figs 2–4;
+    Unterthiner et al. 2020's features): ``layer_metrics`` of the ``moments`` family. ``std`` is the
+    population standard deviation (ddof 0)."""
+    return layer_metrics(ds, "moments", snapshot, include_network, max_values)
