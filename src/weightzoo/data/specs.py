@@ -76,10 +76,12 @@ class CifarBatches(OfficialFiles):
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """One dataset: what the config checks, the cluster's cost model and ``prepare_dataset`` need to know."""
+
     name: str
     input_shape: tuple[int, int, int]  # (channels, height, width)
     class_names: tuple[str, ...]
-    source: Embedded | IdxFiles | CifarBatches
+    source: Embedded | OfficialFiles  # a file format is an OfficialFiles subclass with a read(data_dir, spec)
 
     @property
     def n_classes(self) -> int:
