@@ -359,8 +359,9 @@ def project(rows, config_path, n_train, n_test):
     """Fit the throughput per model family to the best-K rates, then the grid's GPU-hours by experiment."""
     import yaml
 
-    from weightzoo.cluster import DATASET_SAMPLES, Throughput, network_size
+    from weightzoo.cluster import Throughput, network_size
     from weightzoo.config import expand
+    from weightzoo.data import spec
 
     points = {}
     for r in rows:
@@ -377,7 +378,7 @@ def project(rows, config_path, n_train, n_test):
         if exp.model not in fitted:
             continue
         macs, _, _ = network_size(exp.model, exp.arch_params, exp.dataset)
-        train, test = DATASET_SAMPLES[exp.dataset]
+        train, test = spec(exp.dataset).split_sizes()
         flops = macs * (6 + 2 * (train + test) / train)
         overhead_us, gflops = fitted[exp.model]
         seconds = exp.trials * train * epochs * Throughput(overhead_us, gflops, "").seconds_per_trial_sample(flops)

@@ -60,14 +60,6 @@ def test_throughput_model_reproduces_the_benchmarks():
         assert modelled == pytest.approx(rate, rel=0.2), model
 
 
-def test_datasets_match_the_data_module():
-    from weightzoo.data import DEFAULT_TEST_FRACTION
-
-    for name, fraction in DEFAULT_TEST_FRACTION.items():
-        train, test = cluster.DATASET_SAMPLES[name]
-        assert test / (train + test) == pytest.approx(fraction, abs=0.01)
-
-
 def test_chunk_cost_grows_with_trials_epochs_and_size():
     small, big = chunk_cost(exp(), 100, TRAINING), chunk_cost(exp(), 500, TRAINING)
     assert small.minutes < big.minutes and small.mem_mb <= big.mem_mb

@@ -293,7 +293,7 @@ def test_cifar_truncated_missing_and_unsafe(tmp_path):
     unsafe = tmp_path / "unsafe_batch"
     unsafe.write_bytes(pickle.dumps({b"data": Path("x"), b"labels": []}))
     with pytest.raises(DatasetError, match="unsafe_batch: cannot be unpickled.*refusing"):
-        read_cifar_batch(unsafe)
+        read_cifar_batch(unsafe, (3, 32, 32), 10)
 
 
 # ---------------------------------------------------------------------------------------------------

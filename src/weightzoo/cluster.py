@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightzoo.config import IMAGE_SIDES
+from weightzoo.data.specs import spec
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +71,11 @@ DEFAULT_CHUNK_MINUTES = 240
 MAX_TRIALS_PER_JOB = 1000
 GPU_MEMORY_MB = 40000
 
-DATASET_SAMPLES = {  # (train, test); digits and mnist5k with weightzoo.data's default test fractions
-    "digits": (1348, 449), "mnist5k": (4000, 1000), "mnist": (60000, 10000), "fmnist": (60000, 10000),
-    "cifar10": (50000, 10000),
-}
 N_CLASSES = 10
 
 
 def input_shape(dataset: str) -> tuple[int, int, int]:
-    side = IMAGE_SIDES[dataset]
-    return (3 if dataset == "cifar10" else 1, side, side)
+    return spec(dataset).input_shape
 
 
 def network_size(model: str, arch: dict, dataset: str) -> tuple[int, int, int]:
@@ -118,7 +113,7 @@ class ChunkCost:
 def chunk_cost(exp, n_trials: int, training: dict) -> ChunkCost:
     """Time limit and host memory of one training job of ``n_trials`` trials of experiment ``exp``."""
     macs, params, _ = network_size(exp.model, exp.arch_params, exp.dataset)
-    n_train, n_test = DATASET_SAMPLES[exp.dataset]
+    n_train, n_test = spec(exp.dataset).split_sizes()  # the default split: the config's test_fraction is not seen
     flops = macs * (6 + 2 * (n_train + n_test) / n_train)
     table = GPU_THROUGHPUT if training.get("device") == "cuda" else CPU_THROUGHPUT
     trial_samples = n_trials * n_train * training["epochs"]

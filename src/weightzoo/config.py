@@ -10,6 +10,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from weightzoo.data.specs import DATASETS, spec
+
 ARCH_KEYS = {
     "dnn": ("hidden",),
     "cnn": ("channels",),
@@ -24,10 +26,7 @@ LABEL_PREFIX = {"hidden": "h", "channels": "c", "heads": "heads", "embed_dim": "
 # Training keys an experiment block may set or sweep (`hyperparameters`), in the order of the product
 HYPERPARAMETER_KEYS = ("lr", "init_std", "batch_size", "train_fraction")
 HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0}  # not a training key: every trial sees all train samples
-IMAGE_SIDES = {"digits": 8, "mnist5k": 28, "mnist": 28, "fmnist": 28, "cifar10": 32}
-NEEDS_FILES = ("mnist", "fmnist", "cifar10")
-# Samples of the embedded datasets; the train split is n - ceil(test_fraction * n), as scikit-learn splits.
-EMBEDDED_SAMPLES = {"digits": 1797, "mnist5k": 5000}
+IMAGE_SIDES = {name: dataset.input_shape[-1] for name, dataset in DATASETS.items()}  # for _check_vit
 
 
 class ConfigError(ValueError):
@@ -176,10 +175,12 @@ def expand(config: dict) -> list[Experiment]:
 
 
 def check_datasets(config: dict, used: set[str]):
-    """Datasets read from disk need an existing data_dir (or download: true)."""
+    """Every dataset used is registered; datasets read from disk need an existing data_dir (or download: true)."""
     for name in sorted(used):
+        if name not in DATASETS:
+            raise ConfigError(f"datasets.{name}: unknown dataset; known datasets are {list(DATASETS)}")
         settings = config["datasets"][name]
-        if name not in NEEDS_FILES:
+        if spec(name).embedded:
             if "data_dir" in settings or settings.get("download"):
                 raise ConfigError(f"datasets.{name}: {name!r} ships with its Python package; data_dir/download do not apply")
             continue
@@ -217,14 +218,20 @@ def check_grouping(config: dict, used: set[str]):
 
 
 def train_samples(config: dict, name: str) -> int | None:
-    """Samples in the train split of an embedded dataset (known before it is prepared); None for file datasets."""
-    if name not in EMBEDDED_SAMPLES:
+    """Samples in the train split of an embedded dataset (known before it is prepared); None for file datasets,
+    whose files may differ from the official ones (``weightzoo.data.check_batch_size`` checks them)."""
+    dataset = spec(name)
+    if not dataset.embedded:
         return None
-    from weightzoo.data import DEFAULT_TEST_FRACTION
+    return dataset.split_sizes(config["datasets"][name].get("test_fraction"))[0]
 
-    n = EMBEDDED_SAMPLES[name]
-    fraction = config["datasets"][name].get("test_fraction", DEFAULT_TEST_FRACTION[name])
-    return n - int(-(-fraction * n // 1))
+
+def batch_size_key(block: dict, index: int | None = None) -> str:
+    """The config key the batch size of experiment block ``index`` comes from: its own hyperparameters (a value
+    or a sweep), else training.batch_size."""
+    if "batch_size" in block.get("hyperparameters", {}):
+        return f"experiments[{'' if index is None else index}].hyperparameters.batch_size"
+    return "training.batch_size"
 
 
 def check_batch_size(config: dict, experiments: list[Experiment]):
@@ -234,8 +241,7 @@ def check_batch_size(config: dict, experiments: list[Experiment]):
         if given is None:
             continue
         batch_size = max(_as_list(given))
-        key = (f"experiments[{exp.block}].hyperparameters.batch_size"
-               if "batch_size" in config["experiments"][exp.block].get("hyperparameters", {}) else "training.batch_size")
+        key = batch_size_key(config["experiments"][exp.block], exp.block)
         n_train = train_samples(config, exp.dataset)
         if n_train is not None and batch_size > n_train:
             raise ConfigError(f"{key}: {batch_size} is larger than the {n_train} training samples of "

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from weightzoo.config import HYPERPARAMETER_KEYS, resolved_model_arch, trial_hyperparameters
+from weightzoo.config import HYPERPARAMETER_KEYS, batch_size_key, resolved_model_arch, trial_hyperparameters
 from weightzoo.data import check_batch_size, load_dataset
 from weightzoo.models import model_kwargs
 from weightzoo.provenance import code_revision, file_sha256
@@ -48,7 +48,8 @@ def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, tr
     hyperparameters = hyperparameters or {}
     hp = base_hyperparameters(training)
     per_trial = [trial_hyperparameters(hyperparameters, t) for t in trials]
-    check_batch_size(prepared, max(int(t.get("batch_size", hp.batch_size)) for t in per_trial), dataset_path)
+    check_batch_size(prepared, max(int(t.get("batch_size", hp.batch_size)) for t in per_trial), dataset_path,
+                     batch_size_key(config_block or {}))
     data = TensorData.from_dataset(prepared, device)
     kwargs = model_kwargs(model, resolved_model_arch(arch_params, data.input_shape[-1]), data.input_shape,
                           data.n_classes)
