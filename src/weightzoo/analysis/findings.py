@@ -67,6 +67,8 @@ def remedy(reason: str) -> str:
         return "more recipes (sweep a hyperparameter or architecture key in experiments[]) to cross-validate across"
     if "architectures <" in reason:
         return "sweep an architecture key over 3 or more values (experiments[].arch)"
+    if "cannot be trusted" in reason and "eigenvalues" in reason:
+        return "wider layers: a power-law fit needs a spectrum of 50 or more eigenvalues (min(out, in) per matrix)"
     if "no snapshot" in reason:
         return "add the epoch to training.snapshots"
     if "never trained" in reason or "never moved" in reason:

@@ -61,11 +61,14 @@ PAPER_CLAIMS = {
 """Claims with their own statistics; claim 1 and the metric claims come from ``analysis.metrics``."""
 METRIC_CLAIMS = {m.claim: m for m in claim_metrics()}
 """Claim number -> metric, for the claims 'the metric differs between accuracy groups / follows accuracy'."""
-CLAIMS = dict(sorted({
-    **PAPER_CLAIMS,
-    **{c: (f"{direction_word(m)}_{m.name}", f"high-accuracy trials have {direction_word(m)} {m.text} than "
-                                             "low-accuracy trials") for c, m in METRIC_CLAIMS.items()},
-}.items()))
+
+
+def _metric_claim(m) -> tuple[str, str]:
+    return (f"{direction_word(m)}_{m.name}",
+            f"high-accuracy trials have {direction_word(m)} {m.text} than low-accuracy trials")
+
+
+CLAIMS = dict(sorted({**PAPER_CLAIMS, **{c: _metric_claim(m) for c, m in METRIC_CLAIMS.items()}}.items()))
 STATISTICS = dict(sorted({
     2: ("w1_ratio", "spearman_distance"),
     3: ("spearman_rho",),
@@ -158,9 +161,9 @@ def claims_table(
     rows = []
     # claim 1 draws from the shared generator, as before metrics were registered; every other metric claim has
     # its own stream, so adding a metric never changes another claim's numbers
-    metric_rngs = {c: rng if c == 1 else np.random.default_rng([seed, c]) for c in METRIC_CLAIMS}
-    metric_values = {c: values_of(features, m) for c, m in METRIC_CLAIMS.items()
-                     if FAMILIES[m.family].variable in features}
+    tested = {m.claim: m for m in claim_metrics() if FAMILIES[m.family].variable in features}
+    metric_rngs = {c: rng if c == 1 else np.random.default_rng([seed, c]) for c in tested}
+    metric_values = {c: (m, values_of(features, m)) for c, m in tested.items()}
     distances = {str(layer): scaled_distances(features["quantile_function"].sel(layer=layer).values, arch, rng,
                                               max_trials)
                  for layer in features["layer"].values}
@@ -246,14 +249,14 @@ def _metric_rows(claim, metric_values, common, mask, labels, strata, acc, min_gr
     """Both forms of a metric claim for every layer where the metric is defined."""
     if claim not in metric_values:
         return []
-    metric, rng, values = METRIC_CLAIMS[claim], rngs[claim], metric_values[claim]
+    (metric, values), rng = metric_values[claim], rngs[claim]
     rows = []
     for layer in values["layer"].values:
         if not values.attrs["defined"][str(layer)]:
             continue  # not defined on this layer (a spectral metric of the whole network)
         here = values.sel(layer=layer).values[mask]
         if metric.valid and not np.isfinite(here).any():
-            why = f"{metric.text} is unreliable in every trial here ({METRICS[metric.valid].long_name} is false)"
+            why = f"{metric.text} cannot be trusted in any trial here (it needs: {METRICS[metric.valid].long_name})"
             rows += [dict(common, claim=claim, layer=str(layer), statistic=statistic, reason=why,
                           effect_name=effect, expected_sign=metric.direction)
                      for statistic, effect in (("cliffs_delta", "cliffs_delta"),
@@ -281,7 +284,7 @@ def _confounder(row, features, labels, acc, arch, distances, confounders, metric
     for key in confounders:
         strata = strata_labels(features, [key])
         if claim in metric_values:
-            values = metric_values[claim].sel(layer=layer).values
+            values = metric_values[claim][1].sel(layer=layer).values
             point = (delta_point(values, labels, strata) if statistic == "cliffs_delta"
                      else rho_point(values[converged], acc[converged], strata[converged]))
         elif claim == 2:
@@ -315,7 +318,8 @@ def _frame(rows) -> pd.DataFrame:
     table = pd.DataFrame([{**defaults, **row} for row in rows])
     table["ci_low"], table["ci_high"] = zip(*table.pop("ci"))
     table["eq_low"], table["eq_high"] = zip(*table.pop("eq"))
-    table["claim_name"] = table["claim"].map(lambda c: CLAIMS[c][0])
+    names = {**CLAIMS, **{m.claim: _metric_claim(m) for m in claim_metrics()}}
+    table["claim_name"] = table["claim"].map(lambda c: names[c][0])
     return table
 
 

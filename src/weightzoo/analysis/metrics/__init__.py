@@ -4,7 +4,7 @@ Families: ``moments`` (mean, std, quantiles) and ``spectral`` (norms, stable ran
 power-law exponent of the eigenvalue spectrum, as WeightWatcher computes them).
 """
 
-from weightzoo.analysis.metrics import moments  # noqa: F401  (registers the metrics)
+from weightzoo.analysis.metrics import moments, spectral  # noqa: F401  (registers the metrics)
 from weightzoo.analysis.metrics.moments import QUANTILES
 from weightzoo.analysis.metrics.registry import (
     FAMILIES,

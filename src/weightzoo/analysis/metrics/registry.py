@@ -94,6 +94,7 @@ def markdown_table() -> str:
             expected = {-1: "lower", 1: "higher"}.get(int(np.sign(m.direction)), "–")
             if m.source:
                 expected += f" ({m.source})"
-            lines.append(f"| `{family.variable}` | `{m.name}` | {m.long_name} | {m.units} | {expected} | "
+            long_name = m.long_name.replace("|", "\\|")  # a bar would end the Markdown cell
+            lines.append(f"| `{family.variable}` | `{m.name}` | {long_name} | {m.units} | {expected} | "
                          f"{m.claim if m.claim is not None else '–'} |")
     return "\n".join(lines)
