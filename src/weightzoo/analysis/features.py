@@ -150,6 +150,13 @@ def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:
     return pooled
 
 
+def read_features(paths) -> xr.Dataset:
+    """The features files of one or more experiments, checked against their checksums and pooled."""
+    from weightzoo.atomic import load_checked
+
+    return pool([load_checked(path) for path in ([paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") else paths)])
+
+
 def accuracy(features: xr.Dataset, which: str = "train") -> np.ndarray:
     """Final accuracy (fraction) per trial (after each trial's own last epoch)."""
     if f"final_{which}_accuracy" in features:

@@ -31,12 +31,6 @@ def flat_weights(ds: xr.Dataset, variable: str, snapshot: int = -1) -> np.ndarra
     return values.reshape(values.shape[0], -1)
 
 
-def whole_network(ds: xr.Dataset, snapshot: int = -1, weights_only: bool = True) -> np.ndarray:
-    """All weights (and biases unless ``weights_only``) of every trial, shape (trial, n_parameters)."""
-    names = [f"{layer}_weight" for layer in layer_names(ds)] if weights_only else parameter_names(ds)
-    return np.concatenate([flat_weights(ds, name, snapshot) for name in names], axis=1)
-
-
 def final_accuracy(ds: xr.Dataset, which: str = "train") -> np.ndarray:
     """Accuracy (fraction) after the last epoch, per trial; ``which`` is ``train`` or ``test``."""
     return ds[f"{which}_accuracy"].isel(epoch=-1).values
