@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from weightzoo.analysis import spectral
 from weightzoo.analysis.spectral import (
@@ -9,7 +10,8 @@ from weightzoo.analysis.spectral import (
 
 
 def _orthonormal(rng, trials, n, k):
-    q, _ = np.linalg.qr(rng.standard_normal((trials, n, k)))
+    with threadpool_limits(limits=1, user_api="blas"):  # many small QRs: BLAS threads cost more than they save
+        q, _ = np.linalg.qr(rng.standard_normal((trials, n, k)))
     return q
 
 
@@ -56,23 +58,34 @@ def test_equal_singular_values_have_entropy_one_and_full_stable_rank():
     np.testing.assert_allclose(metrics["stable_rank"], 25.0, rtol=1e-10)
 
 
-def test_pareto_eigenvalues_give_alpha_back_within_sampling_error():
-    rng = np.random.default_rng(3)
-    alpha_true, trials = 3.0, 16
-    lam = _pareto(rng, (trials, 300), alpha_true)
-    metrics = spectral_metrics(_with_singular_values(rng, np.sqrt(lam), 400, 300))
-    tail = metrics["alpha_tail_size"]
-    # MLE standard error (alpha - 1) / sqrt(n) on the chosen tail; 4 of them per trial, and on the mean of 16
-    assert np.all(np.abs(metrics["alpha"] - alpha_true) < 4 * (alpha_true - 1) / np.sqrt(tail))
-    assert abs(metrics["alpha"].mean() - alpha_true) < 4 * (alpha_true - 1) / np.sqrt(tail.sum())
-    assert np.all(metrics["alpha_reliable"]) and np.all(tail >= 20)
-    assert np.all(metrics["alpha_xmin"] >= lam.min(axis=1) * (1 - 1e-9))
-    assert np.all(metrics["alpha_ks_distance"] < 0.1)
+@pytest.mark.parametrize("alpha_true", [2.5, 4.0])
+def test_pareto_eigenvalues_give_alpha_back_within_sampling_error(alpha_true):
+    trials, n = 40, 500
+    x = np.sort(_pareto(np.random.default_rng(3), (trials, n), alpha_true), axis=1)
+    fit = power_law_fit(x)
+    # The full-sample MLE has standard error (alpha - 1) / sqrt(n); choosing xmin by the smallest KS distance
+    # makes it about 1.6 times that (simulated). The mean of 40 trials stays within 4 of its standard errors.
+    standard_error = 1.6 * (alpha_true - 1) / np.sqrt(n) / np.sqrt(trials)
+    assert abs(fit["alpha"].mean() - alpha_true) < 4 * standard_error
+    assert np.all(fit["alpha_xmin"] >= x[:, 0]) and np.all(fit["alpha_ks_distance"] < 0.1)
+    assert np.all(fit["alpha_tail_size"] == (x >= fit["alpha_xmin"][:, None]).sum(axis=1))
+
+
+def test_pareto_spectrum_of_a_matrix_gives_alpha_back():
+    rng = np.random.default_rng(4)
+    alpha_true, trials = 3.0, 12
+    lam = _pareto(rng, (trials, 200), alpha_true)
+    values = _with_singular_values(rng, np.sqrt(lam), 240, 200)
+    np.testing.assert_allclose(eigenvalues(values), np.sort(lam, axis=1), rtol=1e-9)
+    metrics = spectral_metrics(values)
+    # sd of the mean of 12 at n = 200 is about 0.07 (simulated, with a bias of +0.06): 0.3 is over 3 sd
+    assert abs(metrics["alpha"].mean() - alpha_true) < 0.3
+    assert np.all(metrics["alpha_reliable"]) and np.all(metrics["alpha_ks_distance"] < 0.1)
 
 
 def test_small_pareto_samples_use_the_bias_corrected_estimator():
     # Below 20 eigenvalues WWFit fits tails of at least 8 with alpha = 1 + (n - 1) / sum log(x / xmin).
-    x = np.sort(_pareto(np.random.default_rng(4), (1, 12), 2.5), axis=1)
+    x = np.sort(_pareto(np.random.default_rng(12), (1, 12), 2.5), axis=1)
     fit = power_law_fit(x)
     n = fit["alpha_tail_size"][0]
     assert n >= 8
@@ -95,14 +108,15 @@ def test_rescaled_weights_scale_the_norms_and_keep_the_shape_metrics():
 
 
 def _mixed_trials():
-    """Trials of one (30, 25) layer that take every path: plain, rank-deficient (SVD), small-N fit, failed fit."""
+    """Trials of one (30, 25) layer on every path: plain, rank-deficient (SVD), small-N fit, failed fit, NaN."""
     rng = np.random.default_rng(6)
-    values = rng.standard_normal((7, 30, 25))
+    values = rng.standard_normal((8, 30, 25))
     s = np.concatenate([np.linspace(1, 5, 15), np.zeros(10)])[::-1]
     values[1] = _with_singular_values(rng, s[None], 30, 25)[0]  # exact zeros: SVD instead of the Gram matrix
     s[-10:] = 1e-4  # 10 eigenvalues 1e-8 < EVALS_THRESH: 15 fitted, the small-sample fit
     values[2] = _with_singular_values(rng, s[None], 30, 25)[0]
     values[3] *= 1e-5  # every eigenvalue below EVALS_THRESH: no fit
+    values[7, 0, 0] = np.nan  # a diverged trial
     return values
 
 
@@ -111,12 +125,15 @@ def test_stacked_trials_equal_one_trial_at_a_time(monkeypatch):
     stacked = spectral_metrics(values)
     assert np.isnan(stacked["alpha"][3]) and stacked["alpha_tail_size"][3] == 0 and not stacked["alpha_reliable"][3]
     assert np.all(np.isfinite(stacked["alpha"][[0, 1, 2, 4, 5, 6]]))
+    assert np.isnan(stacked["frobenius_norm_sq"][7]) and np.isnan(stacked["alpha"][7])
+    assert not stacked["alpha_reliable"][7]
     monkeypatch.setattr(spectral, "BLOCK_VALUES", 2 * values[0].size)  # blocks of two trials
     blocked = spectral_metrics(values)
     for i in range(len(values)):
         single = spectral_metrics(values[i : i + 1])
         for name in SPECTRAL_METRICS:
             np.testing.assert_allclose(stacked[name][i], single[name][0], rtol=1e-10, err_msg=name)
+            assert stacked[name].shape == (len(values),)
             np.testing.assert_allclose(blocked[name][i], single[name][0], rtol=1e-10, err_msg=name)
 
 
@@ -203,3 +220,27 @@ def test_metrics_equal_weightwatchers_on_zoo_shaped_layers():
                 np.testing.assert_allclose(ours[column][trial], row[ww_column], rtol=1e-6, err_msg=f"{name} {column}")
             assert ours["alpha_reliable"][trial] == (row["num_evals"] >= MIN_EIGENVALUES), name
     assert ours["alpha_reliable"].all() and 1.5 < np.median(ours["alpha"]) < 3.5  # the heavy-tailed layer
+
+
+def test_power_law_fit_equals_weightwatchers_on_random_spectra():
+    ww = pytest.importorskip("weightwatcher")
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("with CUDA, weightwatcher uses a larger EVALS_THRESH")
+    watcher, rng = ww.WeightWatcher(), np.random.default_rng(11)
+    for case in range(200):
+        # 1 to 69 eigenvalues: failed, whole-spectrum, small-sample and standard fits; with some below
+        # EVALS_THRESH, with ties, at other scales
+        x = rng.pareto(rng.uniform(0.5, 4.0), int(rng.integers(1, 70))) + rng.uniform(0.0, 1.0)
+        if case % 4 == 1:
+            x[: rng.integers(0, len(x) + 1)] = rng.uniform(0.0, EVALS_THRESH)
+        elif case % 4 == 2:
+            x = np.round(x, 1)
+        elif case % 4 == 3:
+            x *= 10 ** rng.uniform(-4.0, 3.0)
+        x = np.sort(x)
+        alpha, _, xmin, _, distance, _, tail_size, *_ = watcher.fit_powerlaw(x, plot=False, savefig=False)
+        expected = [np.nan, np.nan, np.nan, 0] if alpha == -1 else [alpha, distance, xmin, tail_size]
+        fit = power_law_fit(x[None])
+        ours = [fit[key][0] for key in ("alpha", "alpha_ks_distance", "alpha_xmin", "alpha_tail_size")]
+        np.testing.assert_allclose(ours, expected, rtol=1e-9, err_msg=f"case {case}: {x}")
