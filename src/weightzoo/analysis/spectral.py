@@ -123,24 +123,27 @@ def eigenvalues(values: np.ndarray, conv2d_norm: bool = True) -> np.ndarray:
     matrices = layer_matrices(values)
     is_conv = np.ndim(values) == 5
     return np.concatenate([_block_eigenvalues(matrices[block], conv2d_norm and is_conv)
-                           for block in _trial_blocks(matrices.shape[0], matrices[0].size)])
+                           for block in _trial_blocks(matrices.shape[0], np.prod(matrices.shape[1:]))])
 
 
 def _trial_blocks(n_trials: int, values_per_trial: int) -> list[slice]:
     step = max(1, BLOCK_VALUES // max(1, values_per_trial))
-    return [slice(start, start + step) for start in range(0, n_trials, step)]
+    return [slice(start, start + step) for start in range(0, max(n_trials, 1), step)]
 
 
 def _block_eigenvalues(matrices: np.ndarray, conv2d_norm: bool) -> np.ndarray:
     """Eigenvalues of one block of trials, ascending per trial; ``conv2d_norm`` halves them (conv slices)."""
     matrices = matrices.astype(np.float64)
+    finite = np.isfinite(matrices).all(axis=(1, 2, 3))  # a diverged trial's weights may be NaN or inf
+    matrices[~finite] = 0.0
     evals = np.linalg.eigvalsh(matrices.swapaxes(2, 3) @ matrices)
     unresolved = np.any(evals[..., 0] < evals[..., -1] / MAX_GRAM_CONDITION, axis=1)
     if unresolved.any():
         evals[unresolved] = np.linalg.svd(matrices[unresolved], compute_uv=False)[..., ::-1] ** 2
+    evals[~finite] = np.nan
     if conv2d_norm:
         evals *= CONV2D_NORM**2
-    return np.sort(evals.reshape(evals.shape[0], -1), axis=1)
+    return np.sort(evals.reshape(evals.shape[0], evals.shape[1] * evals.shape[2]), axis=1)
 
 
 def power_law_fit(evals: np.ndarray) -> dict[str, np.ndarray]:
