@@ -1,0 +1,40 @@
+"""The curated API of ``weightzoo``: every name resolves, and reading a config does not import torch."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import weightzoo
+
+
+@pytest.mark.parametrize("name", weightzoo.__all__)
+def test_every_public_name_resolves(name):
+    assert getattr(weightzoo, name) is not None
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        weightzoo.nonsense  # noqa: B018
+
+
+def test_config_reading_stays_light():
+    code = "import sys, weightzoo, weightzoo.config, weightzoo.cluster; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_a_zoo_round_trip_through_the_api(tmp_path):
+    from zoo_factory import make_zoo
+
+    from weightzoo.atomic import write_netcdf_atomic
+    from weightzoo.analysis.features import trial_features
+
+    zoo = make_zoo(n_trials=4, hidden=3)
+    path = tmp_path / "f.nc"
+    write_netcdf_atomic(trial_features(zoo, np.array(["low", "high"] * 2)), path)
+    features = weightzoo.read_features([path, path])
+    assert features.sizes["trial"] == 8
+    assert set(weightzoo.layer_metrics(zoo, "spectral").data_vars) == {
+        m.name for m in weightzoo.METRICS.values() if m.family == "spectral"}
