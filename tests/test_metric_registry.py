@@ -40,7 +40,7 @@ def test_spectral_features_stored_per_layer():
     w = zoo["fc1_weight"].isel(snapshot=-1).values.astype(np.float64)
     top = np.linalg.svd(w, compute_uv=False)[:, 0] ** 2
     np.testing.assert_allclose(spectral.sel(layer="fc1", spectral_stat="spectral_norm_sq").values, top, rtol=1e-6)
-    assert "early_spectral" in features
+    assert "early_statistic" in features and "early_spectral" not in features
     assert str(features["spectral_stat_units"].sel(spectral_stat="num_eigenvalues").values) == "count"
 
 

@@ -18,9 +18,11 @@ from weightzoo.analysis.stats import NETWORK, sorted_sample
 from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
 from weightzoo.atomic import without_checksum
-from weightzoo.store import TRIAL_HYPERPARAMETERS
+from weightzoo.store import CURVES, TRIAL_HYPERPARAMETERS
 
-CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+EARLY_FAMILIES = ("moments",)
+"""Metric families also stored at the early snapshot (claim 5 reads them); the spectral metrics of any other
+snapshot are one ``layer_metrics(zoo, "spectral", snapshot)`` call away, and would double the features' time."""
 
 
 def quantile_levels(n: int) -> np.ndarray:
@@ -84,7 +86,8 @@ def trial_features(
             # pooled zoos may differ in epochs: keep the final value where the curves' epochs do not align
             data_vars[f"final_{name}"] = (("trial",), ds[name].values[:, -1], {**attrs, "long_name": f"final {name}"})
     if early_snapshot is not None and early_snapshot in ds["snapshot"].values:
-        for name, family in FAMILIES.items():
+        for name in EARLY_FAMILIES:
+            family = FAMILIES[name]
             early = layer_metrics(ds, name, early_snapshot, include_network=False).reindex(layer=layers)
             data_vars[f"early_{family.variable}"] = _family_variable(early, family, f"epoch-{early_snapshot} snapshot")
     coords = {
