@@ -280,9 +280,7 @@ def scope_files(*kinds):
 
     def inputs(wildcards):
         chosen = [
-            e
-            for e in experiments_of(wildcards)
-            if wildcards.scope in (POOLED, e.arch)
+            e for e in experiments_of(wildcards) if wildcards.scope in (POOLED, e.arch)
         ]
         return {kind: [STORED[kind].format(id=e.id) for e in chosen] for kind in kinds}
 
