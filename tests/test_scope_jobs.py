@@ -131,7 +131,8 @@ def test_an_architecture_is_the_pooled_view_selected(scope):
         for mine, theirs in zip(view.densities, alone.densities):
             xr.testing.assert_equal(mine, theirs)
     assert list(selected.statistics["n_weights"].values) == list(own["n_weights"].values)
-    assert selected.title("dnn on d") == "dnn on d, h8" and pooled.title("dnn on d") == "dnn on d, 2 architecture(s) pooled"
+    assert selected.title("dnn on d") == "dnn on d, h8"
+    assert pooled.title("dnn on d") == "dnn on d, 2 architecture(s) pooled"
 
 
 def test_stored_density_bins_draw_the_pooled_density_of_the_zoos(scope):

@@ -455,4 +455,5 @@ def pooled_densities(densities, n_points: int = 1024, bandwidth="scott") -> list
     for dataset in densities:
         for bins in stored_bins(dataset):
             per_layer.setdefault(bins.variable, []).append(bins)
-    return [density_from_bins(combine_bins(parts), None, n_points, bandwidth, len(parts)) for parts in per_layer.values()]
+    return [density_from_bins(combine_bins(parts), None, n_points, bandwidth, len(parts))
+            for parts in per_layer.values()]

@@ -25,7 +25,8 @@ def select_architecture(pooled: xr.Dataset, own: xr.Dataset, arch: str) -> xr.Da
     """The trials of ``arch`` in pooled features, on that experiment's own layers and epochs (``own``: its
     features), so that the selection equals the experiment's features as stored (trial renumbered)."""
     chosen = pooled.isel(trial=np.flatnonzero(pooled["arch"].values == arch))
-    axes = {dim: own[dim].values for dim in ("layer", "strength_layer", "epoch") if dim in own.dims and dim in chosen.dims}
+    axes = {dim: own[dim].values for dim in ("layer", "strength_layer", "epoch")
+            if dim in own.dims and dim in chosen.dims}
     chosen = chosen.sel(axes)
     if "n_weights" in own.coords:
         chosen = chosen.assign_coords(n_weights=("layer", own["n_weights"].values))
