@@ -3,7 +3,7 @@
 DNN/CNN experiments of the paper's grid hold 1,000 trials (20 epochs) per architecture and 6-8 architectures per
 (model, dataset); their figures are the large ones (1,000 curves, 1,000-6,000 points). This draws every report
 figure of one such experiment (a synthetic DNN zoo: 1,000 trials, 3 layers, 20 epochs) and of one pooled
-(model, dataset) (6,000 trials, 6 architectures as markers) with ``weightzoo.plots`` and ``plots.save`` (what the
+(model, dataset) (6,000 trials, 6 architectures as markers) with ``weightzoo.report.figures`` and ``plots.save`` (what the
 workflow writes) and prints each file's size. ViT experiments (30 trials) are measured on a real run instead
 (docs/benchmarks.md).
 
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import xarray as xr
 
-from weightzoo import plots
+from weightzoo.report import figures as plots
 from weightzoo.analysis.groups import assign_groups
 from weightzoo.analysis.kde import layer_density
 from weightzoo.analysis.metrics import weight_statistics

@@ -210,7 +210,8 @@ def test_opposite_effects_in_two_recipes_are_not_called_no_effect():
 
 
 def test_findings_lead_with_the_recipe_verdict_and_name_the_confounder(recipe_confound):
-    from weightzoo.analysis.findings import findings_html, findings_table
+    from weightzoo.analysis.findings import findings_table
+    from weightzoo.report.html import findings_page
 
     findings = findings_table(recipe_confound)
     claim1 = findings[(findings["claim"] == 1) & (findings["layer"] == "network")].iloc[0]
@@ -218,5 +219,5 @@ def test_findings_lead_with_the_recipe_verdict_and_name_the_confounder(recipe_co
     assert claim1["carried_by"] == "init_std"
     assert "carried by the recipe variable init_std" in claim1["finding"]
     assert claim1["finding"].index("Among seeds of one recipe") < claim1["finding"].index("Pooled, as the paper")
-    page = findings_html(findings, findings.iloc[:0], [], "t")
+    page = findings_page(findings, findings.iloc[:0], [], "t")
     assert page.index("at a fixed recipe") < page.index("pooled, as the paper")

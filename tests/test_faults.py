@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -526,8 +527,12 @@ def test_old_files_without_checksums_still_load(tmp_path):
 
 # ------------------------------------------------------------------------------------------ every kind of input
 
-from weightzoo import scope_jobs  # noqa: E402
-from weightzoo.atomic import explain_failure, netcdf_problem  # noqa: E402
+from weightzoo.analysis.kde import pooled_densities  # noqa: E402
+from weightzoo.analysis.status import training_status_table  # noqa: E402
+from weightzoo.analysis.strength import pooled_strengths  # noqa: E402
+from weightzoo.jobs.claims import evaluate_claims  # noqa: E402
+from weightzoo.jobs.features import extract_features  # noqa: E402
+from weightzoo.atomic import explain_failure, load_checked, netcdf_problem  # noqa: E402
 from weightzoo.data import build_dataset  # noqa: E402
 from weightzoo.store import summary_table  # noqa: E402
 
@@ -551,25 +556,28 @@ def workflow_files(chunk_files, tmp_path_factory):
     summary["group"] = ["low", "high", "low", "high"]
     summary.to_csv(root / "groups.csv", index=False)
     analysis = root / "results/analysis"
-    outputs = {kind: analysis / kind / "dnn/tiny/h16.nc" for kind in ("features", "node_strength", "training_status")}
-    scope_jobs.extract_features(zoo, root / "groups.csv", "dnn/tiny/h16", outputs["features"], outputs["node_strength"],
-                                max_values=50, dataset_path=dataset, status_path=outputs["training_status"])
+    outputs = {kind: analysis / kind / "dnn/tiny/h16.nc"
+               for kind in ("features", "node_strength", "densities", "training_status")}
+    extract_features(zoo, root / "groups.csv", "dnn/tiny/h16", outputs["features"], outputs["node_strength"],
+                     max_values=50, dataset_path=dataset, status_path=outputs["training_status"],
+                     densities_path=outputs["densities"])
     return {"root": root, "dataset": dataset, "chunk": chunks[1], "zoo": zoo, **outputs}
 
 
 def test_files_derived_from_a_zoo_pass_the_checker(workflow_files, capsys):
     """Issue 14: features.py copied the zoo's train_loss attributes, its checksum included, onto final_train_loss,
     so `python -m weightzoo.atomic` called every fresh feature file damaged."""
-    paths = [workflow_files[k] for k in ("dataset", "chunk", "zoo", "features", "node_strength", "training_status")]
+    paths = [workflow_files[k] for k in ("dataset", "chunk", "zoo", "features", "node_strength", "densities",
+                                        "training_status")]
     assert atomic.main([str(p) for p in paths]) == 0, capsys.readouterr().out
     with xr.open_dataset(workflow_files["features"]) as f:  # every variable carries the checksum of its own values
         assert all(atomic.CHECKSUM_ATTR in f.variables[name].attrs for name in f.variables)
     from weightzoo.analysis.features import trial_features
-    from weightzoo.analysis_jobs import experiment_groups
+    from weightzoo.analysis.groups import experiment_groups
 
+    groups = experiment_groups(pd.read_csv(workflow_files["root"] / "groups.csv", keep_default_na=False), "dnn/tiny/h16")
     with xr.open_dataset(workflow_files["zoo"]) as zoo:
-        features = trial_features(zoo, experiment_groups(workflow_files["root"] / "groups.csv", "dnn/tiny/h16"),
-                                  n_quantiles=20)
+        features = trial_features(zoo, groups, n_quantiles=20)
     assert atomic.CHECKSUM_ATTR in zoo["train_loss"].attrs  # what features.py copied from
     assert not [name for name in features.variables if atomic.CHECKSUM_ATTR in features[name].attrs]
 
@@ -580,17 +588,20 @@ def _read_as_the_workflow_does(kind, path, files, tmp_path):
         gather(sorted(path.parent.glob("chunk*.nc")), tmp_path / "zoo.nc")
     elif kind == "zoo":
         out = tmp_path / "out"
-        scope_jobs.extract_features(path, files["root"] / "groups.csv", "dnn/tiny/h16", out / "f.nc", out / "s.nc",
-                                    max_values=50, dataset_path=files["dataset"], status_path=out / "t.nc")
+        extract_features(path, files["root"] / "groups.csv", "dnn/tiny/h16", out / "f.nc", out / "s.nc",
+                         max_values=50, dataset_path=files["dataset"], status_path=out / "t.nc",
+                         densities_path=out / "d.nc")
     elif kind == "dataset":
         load_dataset(path)
     elif kind == "features":
-        scope_jobs.evaluate_claims([path], tmp_path / "c.csv", tmp_path / "c.html",
+        evaluate_claims([path], tmp_path / "c.csv", tmp_path / "c.html",
                                    {"n_permutations": 9, "n_bootstrap": 9, "cv_folds": 2}, "dnn on tiny")
     elif kind == "node_strength":
-        scope_jobs._pooled_strengths([path])
+        pooled_strengths([load_checked(path)])
+    elif kind == "densities":
+        pooled_densities([load_checked(path)])
     else:
-        scope_jobs.training_status_table([path])
+        training_status_table([load_checked(path)])
 
 
 def test_the_message_says_what_the_next_run_does_by_file_kind():
@@ -598,13 +609,14 @@ def test_the_message_says_what_the_next_run_does_by_file_kind():
     assert hint("results/train/dnn/d/h8/chunk3.nc") == atomic.REMAKE_CHUNK
     assert hint("results/zoo/dnn/d/h8.nc") == atomic.REMAKE_ZOO
     assert hint("resources/datasets/digits.nc") == atomic.REMAKE_DATASET
-    for kind in ("features", "node_strength", "training_status"):
+    for kind in ("features", "node_strength", "densities", "training_status"):
         # a folder named zoo above the working directory does not make it a zoo
         assert hint(f"/home/zoo/work/results/analysis/{kind}/dnn/d/h8.nc") == atomic.REMAKE_FEATURES
     assert hint("elsewhere/file.nc") == atomic.REMAKE_OTHER
 
 @pytest.mark.parametrize("where", ["start", "middle", "end"])
-@pytest.mark.parametrize("kind", ["chunk", "zoo", "dataset", "features", "node_strength", "training_status"])
+@pytest.mark.parametrize("kind", ["chunk", "zoo", "dataset", "features", "node_strength", "densities",
+                                  "training_status"])
 def test_every_damaged_input_is_named_moved_aside_and_remade(workflow_files, tmp_path, kind, where):
     """4 kB of random bytes at the start, middle or end of each kind of file a job reads: the job's error (as its
     script prints it: ``explain_failure``) names the file, moves it aside and says what the next run does; or the
@@ -618,7 +630,7 @@ def test_every_damaged_input_is_named_moved_aside_and_remade(workflow_files, tmp
     offset = {"start": 0, "middle": len(raw) // 2 - 2048, "end": len(raw) - 4096}[where]
     raw[offset : offset + 4096] = np.random.default_rng(14).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(raw))
-    inputs = [files[k] for k in ("dataset", "chunk", "zoo", "features", "node_strength", "training_status")]
+    inputs = [files[k] for k in ("dataset", "chunk", "zoo", "features", "node_strength", "densities", "training_status")]
     try:
         _read_as_the_workflow_does(kind, path, files, tmp_path)
     except Exception as err:  # noqa: BLE001 - the job's script sees whatever the job raises

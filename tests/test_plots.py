@@ -1,4 +1,4 @@
-"""Every report figure draws from synthetic zoos, including the degenerate ones, and the analysis jobs glue."""
+"""Every report figure draws from synthetic zoos, including the degenerate ones, and the figure jobs glue."""
 
 import json
 
@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weightzoo import analysis_jobs, plots
-from weightzoo.analysis.groups import GROUP_COLORS, assign_groups
+from weightzoo.analysis.groups import GROUP_COLORS, assign_groups, group_summary
 from weightzoo.analysis.kde import layer_density
 from weightzoo.analysis.projection import project
 from weightzoo.analysis.metrics import weight_statistics
 from weightzoo.selection import read_scores
 from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
 from weightzoo.analysis.zoo import final_accuracy, layer_names
+from weightzoo.jobs.figures import project_trials
+from weightzoo.report import figures as plots
 from zoo_factory import make_zoo
 
 
@@ -89,13 +90,13 @@ def test_group_summary_pools_architectures_and_uses_majority_class():
         "model": "dnn", "dataset": "d", "arch": ["h1"] * 3 + ["h8"] * 3, "trial": [0, 1, 2] * 2,
         "final_train_accuracy": [0.30, 0.31, 0.60, 0.95, 0.97, 0.99], "diverged": [0, 0, 0, 0, 0, 1],
     })
-    pooled = analysis_jobs.group_summary(summary, {"d": (10, 0.305)}, delta=0.1, margin=0.02)
+    pooled = group_summary(summary, {"d": (10, 0.305)}, delta=0.1, margin=0.02)
     assert pooled["group"].tolist() == ["non", "non", "low", "high", "high", "non"]
     assert pooled["chance"].eq(0.305).all()
-    per_experiment = analysis_jobs.group_summary(summary, {"d": (10, 0.1)}, scope="experiment")
+    per_experiment = group_summary(summary, {"d": (10, 0.1)}, scope="experiment")
     assert per_experiment["group"].tolist() == ["low", "low", "high", "high", "high", "non"]
     with pytest.raises(ValueError, match="no entry for 'd'"):
-        analysis_jobs.group_summary(summary, {"d": (10, 0.1)}, method="bins", bins={})
+        group_summary(summary, {"d": (10, 0.1)}, method="bins", bins={})
 
 
 def test_claims_and_scores_files(tmp_path):
@@ -106,8 +107,8 @@ def test_claims_and_scores_files(tmp_path):
     summary = pd.DataFrame({"experiment": "dnn/d/h8", "trial": ds["trial"].values, "group": labels})
     summary.to_csv(tmp_path / "groups.csv", index=False)
     figures = {f: tmp_path / f"{f}.png" for f in ("raw", "canonical", "invariant")}
-    analysis_jobs.project_trials(path, tmp_path / "groups.csv", "dnn/d/h8", figures, tmp_path / "s.json",
-                                 perplexity=5, per_layer=False)
+    project_trials(path, tmp_path / "groups.csv", "dnn/d/h8", figures, tmp_path / "s.json", perplexity=5,
+                   per_layer=False)
     scores = json.loads((tmp_path / "s.json").read_text())
     assert set(scores) == set(figures) and all(p.exists() for p in figures.values())
     assert scores["raw"][0]["layer"] == "all weights" and "text" in scores["raw"][0]

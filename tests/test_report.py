@@ -12,7 +12,7 @@ from weightzoo.selection import figure_experiments
 
 CATEGORIES = ["1 Findings", "2 Accuracy groups", "3 Convergence", "4 Weight statistics", "5 Distributions", "9 Training status",
               "6 Node strength", "7 Projections", "8 Claims"]
-POOLED = ("convergence", "weight_statistics", "distributions", "node_strength", "strength_pairs", "projection")
+FAMILIES = ("convergence", "weight_statistics", "distributions", "node_strength", "strength_pairs", "statistics_tsne")
 
 pytestmark = pytest.mark.slow
 
@@ -36,11 +36,11 @@ def test_every_category_is_in_the_report(report):
 def test_pooled_figures_of_every_model_and_dataset(report):
     workdir, html = report
     for model in ("dnn", "cnn", "vit"):
-        for figure in POOLED:
+        for figure in FAMILIES:
             # palette PNGs: a drawn figure of the tiny run is 7-40 kB, a figure that only says why is < 5 kB
-            assert (workdir / f"results/analysis/pooled/{model}/digits/{figure}.png").stat().st_size > 6_000
+            assert (workdir / f"results/analysis/{figure}/{model}/digits/pooled.png").stat().st_size > 6_000
     assert "at the paper's scope: dnn on digits, all" in html or "at the paper\\u2019s scope" in html or "scope" in html
-    scores = json.loads((workdir / "results/analysis/pooled/dnn/digits/projection_scores.json").read_text())
+    scores = json.loads((workdir / "results/analysis/statistics_tsne/dnn/digits/pooled.json").read_text())
     assert scores["statistics"][0]["n_trials"] == 12
 
 
@@ -56,6 +56,8 @@ def test_per_architecture_figures_only_where_two_groups(report):
         assert drawn == (experiment in chosen), experiment
         if drawn:
             assert f"Paper Fig. 1 for {model} on {dataset} ({arch})" in html
+            for figure in FAMILIES[:5]:
+                assert (workdir / f"results/analysis/{figure}/{experiment}.png").exists(), (figure, experiment)
         else:
             assert f"{experiment}: no per-architecture figures" in findings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from weightzoo import plots
+from weightzoo.report import figures as plots
 
 CATEGORIES = ["1 Findings", "2 Accuracy groups", "3 Convergence", "4 Weight statistics", "5 Distributions",
               "6 Node strength", "7 Projections", "8 Claims", "9 Training status"]

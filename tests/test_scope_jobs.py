@@ -1,4 +1,5 @@
-"""The paper-scope jobs on two synthetic architectures: features, pooled figures, claims, findings page."""
+"""The jobs at every scope on two synthetic architectures: features, figures pooled and per architecture (a
+selection of the pooled view), claims, findings page."""
 
 import json
 
@@ -8,9 +9,15 @@ import pytest
 import xarray as xr
 from zoo_factory import make_zoo
 
-from weightzoo import scope_jobs
-from weightzoo.selection import figure_experiments
 from weightzoo.analysis.groups import assign_groups
+from weightzoo.analysis.kde import pooled_layer_density
+from weightzoo.analysis.scope import ScopeView
+from weightzoo.atomic import load_checked
+from weightzoo.jobs.claims import collect_findings, evaluate_claims
+from weightzoo.jobs.features import extract_features
+from weightzoo.jobs.figures import draw_figure
+from weightzoo.report.figures import FAMILIES
+from weightzoo.selection import POOLED, figure_experiments
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +37,18 @@ def scope(tmp_path_factory):
     summary["group"] = assign_groups(summary["acc"], n_classes=10, method="bins", bins=(0.4, 0.7))
     summary.loc[summary["experiment"] == "dnn/d/h4", "group"] = "low"  # h4: one group only
     summary.to_csv(tmp / "groups.csv", index=False)
-    features, strengths = [], []
+    features, strengths, densities = [], [], []
     for path, arch in zip(zoos, ("h4", "h8")):
         features.append(tmp / f"{arch}_features.nc")
         strengths.append(tmp / f"{arch}_strengths.nc")
-        scope_jobs.extract_features(path, tmp / "groups.csv", f"dnn/d/{arch}", features[-1], strengths[-1],
-                                    max_values=200)
-    return tmp, zoos, features, strengths, summary
+        densities.append(tmp / f"{arch}_densities.nc")
+        extract_features(path, tmp / "groups.csv", f"dnn/d/{arch}", features[-1], strengths[-1], max_values=200,
+                         densities_path=densities[-1])
+    return tmp, zoos, features, strengths, densities, summary
 
 
 def test_features_and_node_strength_files(scope):
-    tmp, zoos, features, strengths, _ = scope
+    tmp, zoos, features, strengths, _, _ = scope
     with xr.open_dataset(features[1]) as f, xr.open_dataset(strengths[1]) as s, xr.open_dataset(zoos[1]) as z:
         assert f["statistic"].dims == ("trial", "layer", "stat") and f.sizes["level"] == 200
         assert set(f["arch"].values) == {"h8"} and "early_statistic" in f
@@ -51,23 +59,25 @@ def test_features_and_node_strength_files(scope):
 
 
 def test_pooled_figures_claims_and_findings(scope):
-    tmp, zoos, features, strengths, summary = scope
-    outputs = {name: tmp / f"{name}.png" for name in
-               ("convergence", "weight_statistics", "distributions", "node_strength", "strength_pairs", "projection")}
-    outputs["scores"] = tmp / "scores.json"
-    scope_jobs.characterize_scope(features, zoos, strengths, outputs, "dnn on d", perplexity=5)
-    assert all(p.stat().st_size > 5000 for k, p in outputs.items() if k != "scores")
-    scores = json.loads(outputs["scores"].read_text())["statistics"][0]
+    tmp, zoos, features, strengths, densities, summary = scope
+    inputs = {"features": features, "strengths": strengths, "densities": densities}
+    for figure in (*FAMILIES, "statistics_tsne"):
+        for where in (POOLED, "h8"):
+            out = tmp / f"{figure}_{where}.png"
+            draw_figure(figure, where, inputs, out, "dnn on d", perplexity=5, scores_path=tmp / f"{where}.json")
+            assert out.stat().st_size > 5000, (figure, where)
+    scores = json.loads((tmp / f"{POOLED}.json").read_text())["statistics"][0]
     assert scores["n_trials"] == 32 and scores["arch_knn_accuracy"] is not None
+    assert json.loads((tmp / "h8.json").read_text())["statistics"][0]["n_trials"] == 16
 
-    scope_jobs.evaluate_claims(features, tmp / "claims.csv", tmp / "claims.html",
-                               {"n_permutations": 49, "n_bootstrap": 49, "cv_folds": 3}, "dnn on d")
+    evaluate_claims(features, tmp / "claims.csv", tmp / "claims.html",
+                    {"n_permutations": 49, "n_bootstrap": 49, "cv_folds": 3}, "dnn on d")
     claims = pd.read_csv(tmp / "claims.csv")
     assert {"pooled", "controlled", "within", "seeds", "kfold", "loao"} == set(claims["scope"])
     assert set(claims.loc[claims["scope"] == "within", "arch"]) == {"h4", "h8"}
 
-    scope_jobs.collect_findings([tmp / "claims.csv"], tmp / "groups.csv", tmp / "all.csv", tmp / "all.html",
-                                tmp / "findings.html")
+    collect_findings([tmp / "claims.csv"], tmp / "groups.csv", tmp / "all.csv", tmp / "all.html",
+                     tmp / "findings.html")
     page = (tmp / "findings.html").read_text()
     assert "dnn on d" in page and "controlled" in page
     assert "dnn/d/h4: no per-architecture figures" in page and "dnn/d/h8: no per-architecture" not in page
@@ -85,12 +95,60 @@ def test_claims_on_a_layer_that_never_trained_say_so(tmp_path):
     pd.DataFrame({"experiment": "dnn/d/h8", "trial": ds["trial"].values,
                   "group": assign_groups(accuracy, n_classes=10, method="bins", bins=(0.4, 0.7))}).to_csv(
         tmp_path / "groups.csv", index=False)
-    scope_jobs.extract_features(tmp_path / "zoo.nc", tmp_path / "groups.csv", "dnn/d/h8", tmp_path / "f.nc",
-                                tmp_path / "s.nc", max_values=100)
-    scope_jobs.evaluate_claims([tmp_path / "f.nc"], tmp_path / "c.csv", tmp_path / "c.html",
-                               {"n_permutations": 49, "n_bootstrap": 49, "cv_folds": 3}, "dnn on d",
-                               status_paths=[tmp_path / "status.nc"])
+    extract_features(tmp_path / "zoo.nc", tmp_path / "groups.csv", "dnn/d/h8", tmp_path / "f.nc", tmp_path / "s.nc",
+                     max_values=100)
+    evaluate_claims([tmp_path / "f.nc"], tmp_path / "c.csv", tmp_path / "c.html",
+                    {"n_permutations": 49, "n_bootstrap": 49, "cv_folds": 3}, "dnn on d",
+                    status_paths=[tmp_path / "status.nc"])
     claims = pd.read_csv(tmp_path / "c.csv")
     fc2 = claims[claims["layer"] == "fc2"]
     assert (fc2["verdict"] == "never trained").all() and fc2["reason"].str.contains("fc2_weight").all()
     assert not (claims[claims["layer"] == "fc1"]["verdict"] == "never trained").any()
+
+
+def test_an_architecture_is_the_pooled_view_selected(scope):
+    """The figures of one architecture draw the pooled view's data of its trials: the same numbers as the view of
+    its files alone, and as the experiment's own stored results."""
+    tmp, zoos, features, strengths, densities, _ = scope
+    stored = {"features": [load_checked(p) for p in features], "strengths": [load_checked(p) for p in strengths],
+              "densities": [load_checked(p) for p in densities]}
+    pooled = ScopeView(**stored)
+    selected = ScopeView(**stored, arch="h8")
+    alone = ScopeView(**{kind: files[1:] for kind, files in stored.items()}, arch="h8")
+    rows = pooled.architectures == "h8"
+    own = stored["features"][1]
+    for view in (selected, alone):
+        np.testing.assert_array_equal(view.labels, pooled.labels[rows])
+        np.testing.assert_array_equal(view.labels, own["group"].values.astype(object))
+        xr.testing.assert_equal(view.statistics.drop_vars(["trial", "n_weights"]),
+                               pooled.statistics.isel(trial=rows).drop_vars("trial"))
+        np.testing.assert_array_equal(view.features["train_loss"].values, own["train_loss"].values)
+        np.testing.assert_array_equal(view.strength_pairs["spearman_rho"].values,
+                                      alone.strength_pairs["spearman_rho"].values)
+        for mine, pooled_layer in zip(view.strengths, pooled.strengths):
+            width = mine.sizes["node"]
+            np.testing.assert_array_equal(mine.values, pooled_layer.values[rows][:, :width])
+        for mine, theirs in zip(view.densities, alone.densities):
+            xr.testing.assert_equal(mine, theirs)
+    assert list(selected.statistics["n_weights"].values) == list(own["n_weights"].values)
+    assert selected.title("dnn on d") == "dnn on d, h8"
+    assert pooled.title("dnn on d") == "dnn on d, 2 architecture(s) pooled"
+
+
+def test_stored_density_bins_draw_the_pooled_density_of_the_zoos(scope):
+    """Densities pooled from each experiment's stored bins equal those pooled straight from the zoos (same
+    moments, bandwidths, grid and mass), per architecture as well."""
+    tmp, zoos, features, strengths, densities, summary = scope
+    stored = [load_checked(p) for p in densities]
+    sources = []
+    for path, arch in zip(zoos, ("h4", "h8")):
+        ds = xr.open_dataset(path)
+        rows = summary[summary["arch"] == arch]
+        sources.append((ds, pd.Series(rows["group"].to_numpy(), index=rows["trial"].to_numpy())))
+    pooled = ScopeView(densities=stored).densities
+    for layer, density in zip(("fc1", "fc2", "fc3"), pooled):
+        xr.testing.assert_allclose(density, pooled_layer_density(sources, f"{layer}_weight"), rtol=1e-12)
+    h8 = ScopeView(densities=stored, arch="h8").densities[0]
+    xr.testing.assert_allclose(h8, pooled_layer_density(sources[1:], "fc1_weight"), rtol=1e-12)
+    for ds, _ in sources:
+        ds.close()

@@ -10,7 +10,7 @@ import xarray as xr
 
 from helpers import tiny_dataset
 from weightzoo.data import save_dataset
-from weightzoo.jobs import train_chunk
+from weightzoo.jobs.train import train_chunk
 from weightzoo.models import model_kwargs
 from weightzoo.provenance import code_revision
 from weightzoo.store import gather, load_network, normalisation, open_zoo, result_to_dataset, summary_table, write_zoo

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from weightzoo.analysis.groups import GROUPS
-from weightzoo.analysis.table2 import compare_with_paper, paper_table2, table2, to_html
+from weightzoo.analysis.table2 import compare_with_paper, paper_table2, table2
+from weightzoo.report.html import table_page
 
 
 def tiny_summary():
@@ -70,8 +71,8 @@ def test_compare_with_paper_alias_and_unknown_dataset():
     assert aliased.query("model == 'dnn' and group == 'mid'")["paper_median"].iloc[0] == pytest.approx(80.91)
 
 
-def test_to_html_is_a_self_contained_table():
-    page = to_html(compare_with_paper(table2(tiny_summary())))
+def test_table_page_is_a_self_contained_table():
+    page = table_page(compare_with_paper(table2(tiny_summary())))
     assert page.startswith("<!DOCTYPE html>") and "<table" in page and "</html>" in page
     assert "98.55" in page and "2408.11720" in page and "–" in page
     assert "<script" not in page

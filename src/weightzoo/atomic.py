@@ -156,6 +156,18 @@ def write_netcdf_atomic(ds, path, encoding=None, checksums: bool = True):
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
 
+def write_text_atomic(text: str, path) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv_atomic(table, path) -> None:
+    """Write a pandas DataFrame as CSV (no index) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
 # ------------------------------------------------------------------------------------------ damage
 
 
@@ -221,7 +233,8 @@ def remake_hint(path) -> str:
     path = Path(path)
     parts = path.parent.parts
     # most specific first: a folder called zoo above the working directory must not make a feature file a zoo
-    if "analysis" in parts and set(parts[parts.index("analysis"):]) & {"features", "node_strength", "training_status"}:
+    if "analysis" in parts and set(parts[parts.index("analysis"):]) & {"features", "node_strength", "densities",
+                                                                            "training_status"}:
         return REMAKE_FEATURES
     if "train" in parts and re.fullmatch(r"chunk\d+\.nc", path.name):
         return REMAKE_CHUNK

@@ -5,6 +5,9 @@ import csv
 import json
 from collections import Counter, defaultdict
 
+POOLED = "pooled"
+"""The scope of a figure of every architecture of a (model, dataset) together; any other scope is an architecture."""
+
 
 def figure_experiments(summary_groups_path, min_group: int = 3) -> list[str]:
     """Experiments with at least two accuracy groups of ``min_group`` trials: only these get per-architecture

@@ -236,9 +236,7 @@ def trial_hyperparameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
     return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared[k]) for k in TRIAL_HYPERPARAMETERS}
 
 
-def write_csv_atomic(table: pd.DataFrame, path) -> None:
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
+from weightzoo.atomic import write_csv_atomic  # noqa: E402,F401 - the one CSV writer, kept importable here
 
 
 def normalisation(path) -> tuple[np.ndarray, np.ndarray]:

@@ -61,6 +61,7 @@ rule extract_features:
     output:
         features="results/analysis/features/{model}/{dataset}/{arch}.nc",
         strengths="results/analysis/node_strength/{model}/{dataset}/{arch}.nc",
+        densities="results/analysis/densities/{model}/{dataset}/{arch}.nc",
         status="results/analysis/training_status/{model}/{dataset}/{arch}.nc",
     log:
         "logs/extract_features/{model}/{dataset}/{arch}.log",
@@ -78,122 +79,166 @@ rule extract_features:
         "../scripts/extract_features.py"
 
 
-rule characterize_scope:
+# One rule per figure family; {scope} is `pooled` (every architecture of the (model, dataset)) or an
+# architecture, whose figure is the pooled view's selection of its trials (weightzoo.analysis.scope). All are
+# drawn from the stored per-experiment results of extract_features, never from the zoos.
+rule plot_convergence:
     input:
-        features=scope_inputs("features"),
-        strengths=scope_inputs("strengths"),
-        zoos=scope_inputs("zoo"),
+        unpack(scope_files("features")),
     output:
-        convergence=report(
-            "results/analysis/pooled/{model}/{dataset}/convergence.png",
-            caption="../report/pooled_convergence.rst",
-            category="3 Convergence",
-            subcategory="{model} / {dataset}",
-            labels=scope_labels("loss, accuracy"),
-        ),
-        weight_statistics=report(
-            "results/analysis/pooled/{model}/{dataset}/weight_statistics.png",
-            caption="../report/pooled_weight_statistics.rst",
-            category="4 Weight statistics",
-            subcategory="{model} / {dataset}",
-            labels=scope_labels("mean vs std"),
-        ),
-        distributions=report(
-            "results/analysis/pooled/{model}/{dataset}/distributions.png",
-            caption="../report/pooled_distributions.rst",
-            category="5 Distributions",
-            subcategory="{model} / {dataset}",
-            labels=scope_labels("weight density"),
-        ),
-        node_strength=report(
-            "results/analysis/pooled/{model}/{dataset}/node_strength.png",
-            caption="../report/pooled_node_strength.rst",
-            category="6 Node strength",
-            subcategory="{model} / {dataset}",
-            labels=scope_labels("per layer"),
-        ),
-        strength_pairs=report(
-            "results/analysis/pooled/{model}/{dataset}/strength_pairs.png",
-            caption="../report/pooled_strength_pairs.rst",
-            category="6 Node strength",
-            subcategory="{model} / {dataset}",
-            labels=scope_labels("layer vs layer"),
-        ),
-        projection=report(
-            "results/analysis/pooled/{model}/{dataset}/projection.png",
-            caption="../report/pooled_projection.rst",
-            category="7 Projections",
-            subcategory="{model} / {dataset}",
-            labels=scope_labels("t-SNE, statistics"),
-        ),
-        scores="results/analysis/pooled/{model}/{dataset}/projection_scores.json",
-    log:
-        "logs/characterize_scope/{model}/{dataset}.log",
-    benchmark:
-        "benchmarks/characterize_scope/{model}/{dataset}.tsv"
-    conda:
-        "../../envs/weightzoo.yaml"
-    params:
-        title="{model} on {dataset}",
-        tsne=ANALYSIS["tsne"],
-        seed=ANALYSIS["groups"]["seed"],
-        scores=projection_scores,
-    script:
-        "../scripts/analyze_scope.py"
-
-
-rule characterize_zoo:
-    input:
-        zoo=rules.gather_zoo.output.zoo,
-        groups=rules.group_trials.output.summary,
-    output:
-        convergence=report(
-            "results/analysis/convergence/{model}/{dataset}/{arch}.png",
+        figure=report(
+            "results/analysis/convergence/{model}/{dataset}/{scope}.png",
             caption="../report/convergence.rst",
             category="3 Convergence",
             subcategory="{model} / {dataset}",
             labels=figure_labels("loss, accuracy"),
         ),
-        weight_statistics=report(
-            "results/analysis/weight_statistics/{model}/{dataset}/{arch}.png",
+    log:
+        "logs/plot_convergence/{model}/{dataset}/{scope}.log",
+    benchmark:
+        "benchmarks/plot_convergence/{model}/{dataset}/{scope}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        figure="convergence",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_weight_statistics:
+    input:
+        unpack(scope_files("features")),
+    output:
+        figure=report(
+            "results/analysis/weight_statistics/{model}/{dataset}/{scope}.png",
             caption="../report/weight_statistics.rst",
             category="4 Weight statistics",
             subcategory="{model} / {dataset}",
             labels=figure_labels("mean vs std"),
         ),
-        distributions=report(
-            "results/analysis/distributions/{model}/{dataset}/{arch}.png",
+    log:
+        "logs/plot_weight_statistics/{model}/{dataset}/{scope}.log",
+    benchmark:
+        "benchmarks/plot_weight_statistics/{model}/{dataset}/{scope}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        figure="weight_statistics",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_distributions:
+    input:
+        unpack(scope_files("densities")),
+    output:
+        figure=report(
+            "results/analysis/distributions/{model}/{dataset}/{scope}.png",
             caption="../report/distributions.rst",
             category="5 Distributions",
             subcategory="{model} / {dataset}",
             labels=figure_labels("weight density"),
         ),
-        node_strength=report(
-            "results/analysis/node_strength/{model}/{dataset}/{arch}.png",
+    log:
+        "logs/plot_distributions/{model}/{dataset}/{scope}.log",
+    benchmark:
+        "benchmarks/plot_distributions/{model}/{dataset}/{scope}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        figure="distributions",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_node_strength:
+    input:
+        unpack(scope_files("features", "strengths")),
+    output:
+        figure=report(
+            "results/analysis/node_strength/{model}/{dataset}/{scope}.png",
             caption="../report/node_strength.rst",
             category="6 Node strength",
             subcategory="{model} / {dataset}",
             labels=figure_labels("per layer"),
         ),
-        strength_pairs=report(
-            "results/analysis/node_strength/{model}/{dataset}/{arch}_pairs.png",
+    log:
+        "logs/plot_node_strength/{model}/{dataset}/{scope}.log",
+    benchmark:
+        "benchmarks/plot_node_strength/{model}/{dataset}/{scope}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        figure="node_strength",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+        strength_kind=ANALYSIS["strength"]["kind"],
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_strength_pairs:
+    input:
+        unpack(scope_files("features")),
+    output:
+        figure=report(
+            "results/analysis/strength_pairs/{model}/{dataset}/{scope}.png",
             caption="../report/strength_pairs.rst",
             category="6 Node strength",
             subcategory="{model} / {dataset}",
             labels=figure_labels("layer vs layer"),
         ),
     log:
-        "logs/characterize_zoo/{model}/{dataset}/{arch}.log",
+        "logs/plot_strength_pairs/{model}/{dataset}/{scope}.log",
     benchmark:
-        "benchmarks/characterize_zoo/{model}/{dataset}/{arch}.tsv"
+        "benchmarks/plot_strength_pairs/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     params:
-        experiment="{model}/{dataset}/{arch}",
-        strength_kind=ANALYSIS["strength"]["kind"],
+        figure="strength_pairs",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
         seed=ANALYSIS["groups"]["seed"],
     script:
-        "../scripts/analyze_zoo.py"
+        "../scripts/plot_figure.py"
+
+
+rule plot_statistics_tsne:
+    input:
+        unpack(scope_files("features")),
+    output:
+        figure=report(
+            "results/analysis/statistics_tsne/{model}/{dataset}/{scope}.png",
+            caption="../report/statistics_tsne.rst",
+            category="7 Projections",
+            subcategory="{model} / {dataset}",
+            labels=figure_labels("t-SNE, statistics"),
+        ),
+        scores="results/analysis/statistics_tsne/{model}/{dataset}/{scope}.json",
+    log:
+        "logs/plot_statistics_tsne/{model}/{dataset}/{scope}.log",
+    benchmark:
+        "benchmarks/plot_statistics_tsne/{model}/{dataset}/{scope}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        figure="statistics_tsne",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+        scores=projection_scores,
+    script:
+        "../scripts/plot_figure.py"
 
 
 rule project_trials:
@@ -249,7 +294,7 @@ rule evaluate_claims:
             caption="../report/claims.rst",
             category="8 Claims",
             subcategory="{model} / {dataset}",
-            labels=scope_labels("claims, every scope"),
+            labels=figure_labels("claims, every scope"),
         ),
     log:
         "logs/evaluate_claims/{model}/{dataset}.log",

@@ -128,12 +128,13 @@ def gpus_requested():
 
 
 def workflow_files():
-    """Every netCDF file of this config that a job reads: datasets, chunks, zoos, features, node strengths
-    and training status."""
+    """Every netCDF file of this config that a job reads: datasets, chunks, zoos, features, node strengths,
+    density bins and training status."""
     per_experiment = [
         "results/zoo/{id}.nc",
         "results/analysis/features/{id}.nc",
         "results/analysis/node_strength/{id}.nc",
+        "results/analysis/densities/{id}.nc",
         "results/analysis/training_status/{id}.nc",
     ]
     return [
@@ -173,16 +174,32 @@ def checkpoint_targets(wildcards):
 
 # ------------------------------------------------------------------------------------------ analysis
 
+from weightzoo.selection import POOLED
+
 ANALYSIS = config["analysis"]
 SCOPES = sorted({(e.model, e.dataset) for e in EXPERIMENTS})
-PER_ARCH_FIGURES = {
-    "convergence": "results/analysis/convergence/{id}.png",
-    "weight_statistics": "results/analysis/weight_statistics/{id}.png",
-    "distributions": "results/analysis/distributions/{id}.png",
-    "node_strength": "results/analysis/node_strength/{id}.png",
-    "strength_pairs": "results/analysis/node_strength/{id}_pairs.png",
-    "projection": "results/analysis/projection/{id}_raw.png",
-}
+# Figure families drawn at every scope (rules plot_{family}); the per-architecture ones are the first five,
+# their t-SNE of the weights themselves is project_trials (raw; canonical and invariant come with it).
+FAMILIES = (
+    "convergence",
+    "weight_statistics",
+    "distributions",
+    "node_strength",
+    "strength_pairs",
+    "statistics_tsne",
+)
+PER_ARCH_FIGURES = [
+    *(f"results/analysis/{family}/{{id}}.png" for family in FAMILIES[:5]),
+    "results/analysis/projection/{id}_raw.png",
+]
+if any(e.arch == POOLED for e in EXPERIMENTS):
+    raise WorkflowError(
+        f"an architecture is labelled {POOLED!r}, the name of the pooled scope of the figures: rename it"
+    )
+
+
+wildcard_constraints:
+    scope="[^/]+",
 
 
 def arch_label(model, dataset, arch):
@@ -203,27 +220,23 @@ def arch_label(model, dataset, arch):
 
 
 def figure_labels(figure):
-    """Report labels of a per-architecture item: model, dataset, architecture and what it shows."""
+    """Report labels of an item: model, dataset, architecture ("all (pooled)" at the pooled scope) and what it
+    shows."""
 
     def labels(wildcards):
+        scope = wildcards.get("scope", wildcards.get("arch", POOLED))
         return {
             "model": wildcards.model,
             "dataset": wildcards.dataset,
-            "arch": arch_label(wildcards.model, wildcards.dataset, wildcards.arch),
+            "arch": (
+                "all (pooled)"
+                if scope == POOLED
+                else arch_label(wildcards.model, wildcards.dataset, scope)
+            ),
             "figure": figure,
         }
 
     return labels
-
-
-def scope_labels(figure):
-    """Report labels of an item at the paper's scope (architectures pooled)."""
-    return {
-        "model": "{model}",
-        "dataset": "{dataset}",
-        "arch": "all (pooled)",
-        "figure": figure,
-    }
 
 
 def projection_scores(wildcards, output):
@@ -243,17 +256,33 @@ def experiments_of(wildcards):
     ]
 
 
+STORED = {
+    "features": "results/analysis/features/{id}.nc",
+    "strengths": "results/analysis/node_strength/{id}.nc",
+    "densities": "results/analysis/densities/{id}.nc",
+    "status": "results/analysis/training_status/{id}.nc",
+    "zoo": "results/zoo/{id}.nc",
+}
+
+
 def scope_inputs(kind):
     """Input function: one file per experiment of the (model, dataset) in `wildcards`."""
-    paths = {
-        "features": "results/analysis/features/{id}.nc",
-        "strengths": "results/analysis/node_strength/{id}.nc",
-        "status": "results/analysis/training_status/{id}.nc",
-        "zoo": "results/zoo/{id}.nc",
-    }[kind]
 
     def inputs(wildcards):
-        return [paths.format(id=e.id) for e in experiments_of(wildcards)]
+        return [STORED[kind].format(id=e.id) for e in experiments_of(wildcards)]
+
+    return inputs
+
+
+def scope_files(*kinds):
+    """Input function of a figure: the stored files of each kind of the experiments in the figure's scope (all of
+    the (model, dataset) when pooled, else the architecture's)."""
+
+    def inputs(wildcards):
+        chosen = [
+            e for e in experiments_of(wildcards) if wildcards.scope in (POOLED, e.arch)
+        ]
+        return {kind: [STORED[kind].format(id=e.id) for e in chosen] for kind in kinds}
 
     return inputs
 
@@ -268,14 +297,14 @@ def figure_experiments():
 
 def analysis_targets():
     pooled = [
-        f"results/analysis/pooled/{model}/{dataset}/{name}"
+        f"results/analysis/{family}/{model}/{dataset}/{POOLED}.png"
         for model, dataset in SCOPES
-        for name in ("convergence.png", "projection.png")
+        for family in FAMILIES
     ]
     per_arch = [
         path.format(id=experiment)
         for experiment in figure_experiments()
-        for path in PER_ARCH_FIGURES.values()
+        for path in PER_ARCH_FIGURES
     ]
     return [
         "results/analysis/table2.html",

@@ -1,8 +1,8 @@
 """Snakemake script: the paper's claims as statistics for one (model, dataset), at every scope (CSV and HTML)."""
 
 from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.jobs.claims import evaluate_claims
 from weightzoo.logs import to_file
-from weightzoo.scope_jobs import evaluate_claims
 
 to_file(snakemake.log[0])
 name_damaged_inputs_on_crash(snakemake.input)

@@ -1,8 +1,8 @@
 """Snakemake script: all claims in one CSV, verdict counts, the findings page and the training status (HTML)."""
 
 from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.jobs.claims import collect_findings
 from weightzoo.logs import to_file
-from weightzoo.scope_jobs import collect_findings
 
 to_file(snakemake.log[0])
 name_damaged_inputs_on_crash(snakemake.input)

@@ -1,7 +1,7 @@
 """Snakemake script: accuracy group of every trial, added to the trial summary."""
 
-from weightzoo.analysis_jobs import group_trials
 from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.jobs.groups import group_trials
 from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake script: the paper's Table 2 for this run, next to the paper's numbers (CSV and HTML)."""
 
-from weightzoo.analysis_jobs import tabulate_groups
 from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.jobs.groups import tabulate_groups
 from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake script: merge one experiment's training chunks into its zoo file."""
 
 from weightzoo.atomic import name_damaged_inputs_on_crash
-from weightzoo.jobs import gather_experiment
+from weightzoo.jobs.train import gather_experiment
 from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake script: one row per trial of every experiment."""
 
 from weightzoo.atomic import name_damaged_inputs_on_crash
-from weightzoo.jobs import summarize
+from weightzoo.jobs.train import summarize
 from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])

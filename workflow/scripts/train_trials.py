@@ -1,7 +1,7 @@
 """Snakemake script: train one chunk of trials of one experiment (vectorised in this process)."""
 
 from weightzoo.atomic import name_damaged_inputs_on_crash
-from weightzoo.jobs import train_chunk
+from weightzoo.jobs.train import train_chunk
 from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])

@@ -11,8 +11,6 @@ if not, what carries the pooled result. Where the zoo cannot answer, the sentenc
 change would answer it.
 """
 
-import html
-
 import numpy as np
 import pandas as pd
 
@@ -179,61 +177,3 @@ def _finding(model, dataset, claim, layer, recipe, contrast, pooled, sentence):
         "n": "; ".join(t for t in (n_text(recipe), n_text(pooled)) if t),
         "finding": sentence,
     }
-
-
-VERDICT_COLOURS = {"supported": "#0072B2", "contradicted": "#D55E00", "no effect": "#009E73",
-                   "never trained": "#CC79A7", "inconclusive": "#777777"}
-
-
-def findings_html(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str], title: str) -> str:
-    """The findings page: summary counts, the findings table, group sizes per architecture, notes."""
-    style = (
-        "body{font-family:sans-serif;font-size:14px;margin:.8em;max-width:1250px}"
-        "table{border-collapse:collapse;margin-bottom:1.5em;max-width:100%}"
-        "th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;"
-        "overflow-wrap:break-word}td b{white-space:nowrap}"
-        "th{background:#f2f2f2}td.finding{min-width:16em;max-width:520px;white-space:normal}"
-        "p.note{color:#444}"
-    )
-    parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-             f"<style>{style}</style></head><body><h2>{html.escape(title)}</h2>"]
-    parts.append("<p>Zheng et al. (arXiv 2408.11720) compare accuracy groups with architectures pooled. A group "
-                 "contrast over pooled recipes measures the recipe as much as accuracy: a larger init both lowers "
-                 "accuracy and raises the weight std. So each claim leads here with the <b>recipe-controlled</b> "
-                 "verdict: only seeds of one recipe (architecture and every swept hyperparameter) are compared, by "
-                 "rank correlation with accuracy pooled over recipes with weights ∝ n (claims 1–2 also as a group "
-                 "contrast where a recipe's seeds fill two groups). The <b>pooled</b> verdict stands beside it as "
-                 "the paper does it; where they disagree, the recipe variable that carries the pooled result is "
-                 "named. Verdicts: Holm-adjusted two-sided tests, one family per (model, dataset, scope, claim), "
-                 "with the direction read from the sign and the 95% interval on the same side; <i>no effect</i> "
-                 "only from an equivalence test (the 90% interval inside the bound of claims.equivalence).</p>")
-    if not findings.empty:
-        counts = findings.groupby(["recipe", "pooled"]).size().rename("findings").reset_index()
-        parts.append("<h3>Verdicts at a glance</h3>" + counts.to_html(index=False, border=0))
-    for (model, dataset), table in findings.groupby(["model", "dataset"], sort=False):
-        parts.append(f"<h3>{html.escape(model)} on {html.escape(dataset)}</h3>")
-        body = ["<table><tr><th>claim</th><th>layer</th><th>at a fixed recipe</th><th>pooled, as the paper</th>"
-                "<th>carried by</th><th>n</th><th>finding</th></tr>"]
-        for row in table.itertuples():
-            contrast = f"<br><small>group contrast: {html.escape(row.recipe_contrast)}</small>" if row.recipe_contrast else ""
-            body.append(
-                f"<tr><td>{row.claim} {html.escape(row.claim_name)}</td><td>{html.escape(str(row.layer))}</td>"
-                f"<td>{_coloured(row.recipe)}<br><small>{html.escape(row.recipe_effect)}</small>{contrast}</td>"
-                f"<td>{_coloured(row.pooled)}<br><small>{html.escape(row.pooled_effect)}</small></td>"
-                f"<td>{html.escape(row.carried_by)}</td><td>{html.escape(row.n)}</td>"
-                f"<td class=\"finding\">{html.escape(row.finding)}</td></tr>"
-            )
-        body.append("</table>")
-        parts.append("".join(body))
-    if not groups.empty:
-        parts.append("<h3>Trials per accuracy group and architecture</h3>" + groups.to_html(index=False, border=0))
-    if notes:
-        parts.append("<h3>What this zoo cannot show</h3><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-                     + "</ul>")
-    parts.append("</body></html>\n")
-    return "".join(parts)
-
-
-def _coloured(verdict: str) -> str:
-    colour = VERDICT_COLOURS.get(verdict, "#333333")
-    return f'<b style="color:{colour}">{html.escape(verdict)}</b>'

@@ -26,9 +26,12 @@ balanced classes with the default 0.25); a converged trial below it is ``low`` w
 Accuracies, ``delta``, ``margin``, ``floor`` and bin edges are fractions (0–1), like the zoo's accuracy variables.
 """
 
+import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from weightzoo.analysis.zoo import final_accuracy
@@ -42,6 +45,8 @@ GROUP_COLORS = {"non": "#999999", "low": "#D55E00", "mid": "#E69F00", "high": "#
 METHODS = ("delta", "bins", "kmeans", "windows")
 UNGROUPED = ""
 """Label of a converged trial outside every accuracy window (method ``windows``)."""
+SCOPES = ("model_dataset", "experiment")
+"""What trials are grouped together: every architecture of a (model, dataset), as the paper, or one experiment."""
 
 
 def chance_level(n_classes: int | None, majority_share: float | None = None) -> float:
@@ -117,6 +122,12 @@ def _window_groups(acc: np.ndarray, windows: Mapping[str, Sequence[float]]) -> n
     return out
 
 
+def paper_table2() -> pd.DataFrame:
+    """The paper's Table 2: columns model, group, dataset, min, median, max (training accuracy, %)."""
+    with resources.files("weightzoo.analysis").joinpath("paper_table2.csv").open() as f:
+        return pd.read_csv(f, comment="#", dtype={"model": str, "group": str, "dataset": str})
+
+
 def paper_windows(model: str, paper_dataset: str) -> dict[str, tuple[float, float]]:
     """Accuracy windows (fractions) of the paper's groups low, mid, high for one (model, dataset), read as
     Table 2's min and max (Zheng et al. 2024, arXiv 2408.11720; shipped as ``paper_table2.csv``).
@@ -124,8 +135,6 @@ def paper_windows(model: str, paper_dataset: str) -> dict[str, tuple[float, floa
     The minima and maxima are round numbers (30, 75, 83.5, 95, 100): fixed windows, not observed extremes.
     Its ``non`` row has no minimum: non-convergence stays defined by divergence and chance (``margin``).
     """
-    from weightzoo.analysis.table2 import paper_table2
-
     table = paper_table2()
     rows = table[(table["model"] == model) & (table["dataset"] == paper_dataset) & (table["group"] != "non")]
     windows = {
@@ -150,6 +159,115 @@ def _kmeans_groups(acc: np.ndarray, seed: int) -> np.ndarray:
     return np.asarray(names)[rank[model.labels_]]
 
 
+def group_trials(
+    accuracy,
+    diverged,
+    model: str,
+    dataset: str,
+    n_classes: int | None,
+    majority_share: float | None = None,
+    method: str = "delta",
+    delta: float = 0.1,
+    margin: float = 0.02,
+    floor: float = 0.25,
+    bins: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    seed: int = 0,
+    paper_datasets: Mapping[str, str] | None = None,
+) -> np.ndarray:
+    """``assign_groups`` for the trials of one (model, dataset): ``bins`` may be one pair of cut points or a
+    mapping ``dataset -> (low_mid, mid_high)``; method ``windows`` takes the paper's windows of ``model`` on
+    ``paper_datasets.get(dataset, dataset)``. The grouping of the workflow (``group_summary``) and of a zoo
+    (``group_zoo``)."""
+    if method == "bins" and isinstance(bins, Mapping):
+        if dataset not in bins:
+            raise ValueError(f"analysis.groups.method is 'bins' but analysis.groups.bins has no entry for {dataset!r}")
+        bins = bins[dataset]
+    windows = paper_windows(model, (paper_datasets or {}).get(dataset, dataset)) if method == "windows" else None
+    return assign_groups(accuracy, diverged, n_classes, method=method, delta=delta, margin=margin,
+                         majority_share=majority_share, bins=bins if method == "bins" else None, seed=seed,
+                         windows=windows, floor=floor)
+
+
+def class_shares(dataset: xr.Dataset, accuracy: str = "train") -> tuple[int, float]:
+    """``n_classes`` and the majority-class share of the split ``accuracy`` is measured on (train / test) of a
+    prepared dataset."""
+    labels = dataset["labels"].values
+    split = dataset["split"].values
+    n_classes = int(dataset.attrs.get("n_classes", int(labels.max()) + 1))
+    chosen = labels[split == (0 if accuracy == "train" else 1)]
+    if chosen.size == 0:
+        return n_classes, float("nan")
+    return n_classes, float(np.bincount(chosen, minlength=n_classes).max() / chosen.size)
+
+
+def group_summary(summary: pd.DataFrame, datasets: Mapping[str, tuple[int, float]], accuracy: str = "train",
+                  method: str = "delta", delta: float = 0.1, margin: float = 0.02, floor: float = 0.25,
+                  bins: Mapping[str, Sequence[float]] | None = None, seed: int = 0,
+                  scope: str = "model_dataset", paper_datasets: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The trial summary with columns ``group`` and ``chance`` added.
+
+    Groups are formed over all trials of a (model, dataset), architectures pooled as in the paper's
+    Table 2 (``scope="model_dataset"``), or per experiment (``scope="experiment"``). ``datasets`` maps a
+    dataset name to ``(n_classes, majority_share)`` (``class_shares``). See ``group_trials``.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown grouping scope {scope!r}; choose one of {SCOPES}")
+    keys = ["model", "dataset"] if scope == "model_dataset" else ["experiment"]
+    out = summary.copy()
+    out["group"] = ""
+    out["chance"] = np.nan
+    column = f"final_{accuracy}_accuracy"
+    for _, rows in out.groupby(keys, sort=False):
+        dataset = str(rows["dataset"].iloc[0])
+        n_classes, majority = datasets.get(dataset, (None, None))
+        labels = group_trials(rows[column].astype(float).to_numpy(), rows["diverged"].astype(bool).to_numpy(),
+                              str(rows["model"].iloc[0]), dataset, n_classes, majority, method=method, delta=delta,
+                              margin=margin, floor=floor, bins=bins or {}, seed=seed, paper_datasets=paper_datasets)
+        out.loc[rows.index, "group"] = labels
+        out.loc[rows.index, "chance"] = max(1.0 / n_classes if n_classes else 0.0,
+                                            majority if majority is not None and np.isfinite(majority) else 0.0)
+    return out
+
+
+def experiment_groups(summary: pd.DataFrame, experiment: str) -> pd.Series:
+    """Group labels of one experiment's trials, indexed by trial (for ``zoo.trial_groups``), from the grouped
+    trial summary (read with ``keep_default_na=False``: the ungrouped label is the empty string)."""
+    rows = summary[summary["experiment"] == experiment]
+    return pd.Series(rows["group"].astype(str).to_numpy(), index=rows["trial"].astype(int).to_numpy())
+
+
+def natural_key(text) -> list:
+    """Sort key that orders embedded numbers by value: h2 < h8 < h32 < h200."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
+
+
+def group_counts(summary: pd.DataFrame) -> pd.DataFrame:
+    """Trials per accuracy group for every experiment (natural order of architectures)."""
+    summary = summary.assign(group=summary["group"].replace("", "ungrouped"))
+    counts = summary.groupby(["model", "dataset", "arch", "group"]).size().unstack("group", fill_value=0)
+    columns = [g for g in (*GROUPS, "ungrouped") if g in counts.columns]
+    counts = counts[columns].reset_index()
+    counts.columns.name = None
+    order = sorted(range(len(counts)), key=lambda i: (counts["model"].iat[i], counts["dataset"].iat[i],
+                                                      natural_key(counts["arch"].iat[i])))
+    return counts.iloc[order].reset_index(drop=True)
+
+
+def absent_figure_notes(summary: pd.DataFrame, chosen: Sequence[str], min_group: int) -> list[str]:
+    """Why each experiment outside ``chosen`` (``selection.figure_experiments``) has no figures of its own."""
+    notes = []
+    for experiment, rows in summary.groupby("experiment", sort=False):
+        if experiment in chosen:
+            continue
+        sizes = rows["group"].replace("", "ungrouped").value_counts().to_dict()
+        text = ", ".join(f"{g} {n}" for g, n in sizes.items())
+        notes.append(f"{experiment}: no per-architecture figures or projections (groups: {text}; fewer than two groups "
+                     f"of {min_group} or more trials). Its trials are in the pooled figures of "
+                     f"{rows['model'].iat[0]} / {rows['dataset'].iat[0]}; to compare groups inside this architecture, "
+                     "sweep experiments[].hyperparameters (e.g. init_std, lr) or use analysis.groups.scope: experiment.")
+    return notes
+
+
 def group_zoo(
     ds: xr.Dataset,
     accuracy: str = "train",
@@ -160,30 +278,30 @@ def group_zoo(
     bins: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
     seed: int = 0,
     floor: float = 0.25,
+    paper_datasets: Mapping[str, str] | None = None,
 ) -> xr.DataArray:
-    """Group label per trial of a gathered zoo (dim ``trial``).
+    """Group label per trial of a gathered zoo (dim ``trial``): ``group_trials`` with the zoo's ``model``,
+    ``dataset`` and ``n_classes`` attributes, as the workflow groups one experiment.
 
     ``accuracy`` picks ``train`` (the paper's Table 2) or ``test`` final accuracy. ``bins`` may be one pair
     of cut points or a mapping ``dataset -> (low_mid, mid_high)`` resolved with the zoo's ``dataset``
     attribute.
     """
-    if isinstance(bins, Mapping):
-        dataset = ds.attrs.get("dataset")
-        if method == "bins" and dataset not in bins:
-            raise ValueError(f"no accuracy bins configured for dataset {dataset!r}")
-        bins = bins.get(dataset)
     n_classes = ds.attrs.get("n_classes")
-    labels = assign_groups(
+    labels = group_trials(
         final_accuracy(ds, accuracy),
         ds["diverged"].values if "diverged" in ds else None,
+        str(ds.attrs.get("model", "")),
+        str(ds.attrs.get("dataset", "")),
         int(n_classes) if n_classes is not None else None,
+        majority_share,
         method=method,
         delta=delta,
         margin=margin,
-        majority_share=majority_share,
+        floor=floor,
         bins=bins,
         seed=seed,
-        floor=floor,
+        paper_datasets=paper_datasets,
     )
     return xr.DataArray(
         labels,

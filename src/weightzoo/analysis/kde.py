@@ -5,13 +5,19 @@ reach. Linear binning (Wand 1994) spreads each value's unit mass over its two ne
 binned counts are convolved with the Gaussian kernel by FFT: O(n + m log m), with an error of order
 (grid step / bandwidth)^2. ``BinnedKDE`` accumulates chunks (e.g. one trial at a time), so the values never
 need to be in memory together; moments (for the bandwidth) are combined exactly across chunks.
+
+A zoo's layer is binned once (``bin_layer``): per group its moments and its mass on a lattice of points
+``k * step`` with ``step`` a power of two. Such lattices nest, and linear binning onto a coarser nested lattice of
+masses already binned onto a finer one equals binning the values there directly, so the binned layers of several
+zoos combine exactly (``combine_bins``) into the pooled group's moments (hence its bandwidth) and mass: a density
+of architectures pooled is drawn from each experiment's stored bins (``density_dataset``) without the weights.
 """
 
 import numpy as np
 import scipy.fft
 import xarray as xr
 
-from weightzoo.analysis.zoo import ordered_groups, select_snapshot, trial_groups
+from weightzoo.analysis.zoo import layer_names, ordered_groups, select_snapshot, trial_groups
 
 # A chunk of this many values is read at a time (64 MiB as float64).
 CHUNK_VALUES = 1 << 23
@@ -48,6 +54,27 @@ class _Moments:
         self.n = n
         self.min = min(self.min, float(values.min()))
         self.max = max(self.max, float(values.max()))
+
+    def merge(self, other: "_Moments") -> None:
+        """Add the moments of another set of values (Chan et al. 1979)."""
+        if other.n == 0:
+            return
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.m2 += other.m2 + delta * delta * self.n * other.n / n
+        self.mean += delta * other.n / n
+        self.n = n
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.n, self.mean, self.m2, self.min, self.max], dtype=np.float64)
+
+    @classmethod
+    def from_array(cls, values) -> "_Moments":
+        moments = cls()
+        n, moments.mean, moments.m2, moments.min, moments.max = (float(v) for v in values)
+        moments.n = int(n)
+        return moments
 
     @property
     def std(self) -> float:
@@ -193,6 +220,154 @@ def _trial_chunks(var: xr.DataArray):
         yield slice(start, stop), np.asarray(values, dtype=np.float64).reshape(stop - start, -1)
 
 
+MOMENTS = ("n", "mean", "m2", "min", "max")
+"""What ``density_dataset`` stores per layer and group: count, mean, sum of squared deviations, min, max."""
+
+
+class LayerBins:
+    """One layer's values binned per group: moments, trial counts and mass on the lattice ``(first + i) * step``."""
+
+    def __init__(self, variable: str, moments: dict, n_trials: dict, mass: dict, first: int, step: float,
+                 snapshot: int = -1):
+        self.variable, self.moments, self.n_trials, self.mass = variable, moments, n_trials, mass
+        self.first, self.step, self.snapshot = int(first), float(step), snapshot
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.moments)
+
+
+def _lattice_step(lo: float, hi: float, narrowest: float) -> float:
+    """A power of two: at least 2048 points over [lo, hi] and eight per narrowest bandwidth, at most
+    ``MAX_BINNING_POINTS``."""
+    span = hi - lo if hi > lo else 1e-3 * max(1.0, abs(lo), abs(hi))
+    step = 2.0 ** np.floor(np.log2(min(span / 2047, narrowest / 8)))
+    while span / step + 2 > MAX_BINNING_POINTS:
+        step *= 2
+    return float(step)
+
+
+def _scott(moments) -> list[float]:
+    return [scott_bandwidth(m.std, m.n) for m in moments if m.n and m.std > 0]
+
+
+def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1) -> LayerBins:
+    """``variable`` of all trials binned per group (see ``zoo.trial_groups``; ungrouped trials left out), in two
+    chunked passes over the trials (moments, then binning): the layer is never in memory at once."""
+    var = select_snapshot(ds[variable], snapshot)
+    labels = trial_groups(ds, groups)
+    names = ordered_groups(labels)
+    moments = {g: _Moments() for g in names}
+    for rows, values in _trial_chunks(var):
+        for g in names:
+            moments[g].add(_finite(values[labels[rows] == g]))
+    filled = [m for m in moments.values() if m.n]
+    if filled:
+        lo, hi = min(m.min for m in filled), max(m.max for m in filled)
+        step = _lattice_step(lo, hi, min(_scott(filled), default=np.inf))
+        first = int(np.floor(lo / step))
+        last = max(int(np.ceil(hi / step)), first + 1)
+    else:
+        step, first, last = 1.0, 0, 1
+    mass = {}
+    for g in names:
+        kde = BinnedKDE(first * step, last * step, last - first + 1)
+        for rows, values in _trial_chunks(var):
+            kde._bin(_finite(values[labels[rows] == g]))
+        mass[g] = kde.mass
+    snapshot = int(var["snapshot"].values) if "snapshot" in var.coords else snapshot
+    return LayerBins(variable, moments, {g: int(np.sum(labels == g)) for g in names}, mass, first, step, snapshot)
+
+
+def _rebin(mass: np.ndarray, first: int, step: float, coarse: float, start: int, size: int) -> np.ndarray:
+    """Lattice masses moved onto the nested coarser lattice ``(start + j) * coarse`` (exact: see the module)."""
+    position = (first + np.arange(len(mass))) * (step / coarse) - start
+    left = np.minimum(np.floor(position).astype(np.intp), size - 2)
+    right_share = position - left
+    out = np.bincount(left, weights=mass * (1 - right_share), minlength=size)
+    out[1:] += np.bincount(left, weights=mass * right_share, minlength=size)[: size - 1]
+    return out
+
+
+def combine_bins(parts) -> LayerBins:
+    """The bins of one layer of several zoos pooled: per group the union of their values."""
+    parts = list(parts)
+    names = ordered_groups([g for part in parts for g in part.groups])
+    moments = {g: _Moments() for g in names}
+    n_trials = dict.fromkeys(names, 0)
+    for part in parts:
+        for g in part.groups:
+            moments[g].merge(part.moments[g])
+            n_trials[g] += part.n_trials[g]
+    filled = [p for p in parts if any(m.n for m in p.moments.values())]
+    if not filled:
+        return LayerBins(parts[0].variable, moments, n_trials, {g: np.zeros(2) for g in names}, 0, 1.0,
+                         parts[0].snapshot)
+    coarse = max(p.step for p in filled)
+    start = min(int(np.floor(p.first * p.step / coarse)) for p in filled)
+    stop = max(int(np.ceil((p.first + len(next(iter(p.mass.values()))) - 1) * p.step / coarse)) for p in filled)
+    size = max(stop - start + 1, 2)
+    mass = {g: np.zeros(size) for g in names}
+    for part in filled:
+        for g in part.groups:
+            mass[g] += _rebin(part.mass[g], part.first, part.step, coarse, start, size)
+    return LayerBins(parts[0].variable, moments, n_trials, mass, start, coarse, filled[0].snapshot)
+
+
+def density_from_bins(bins: LayerBins, grid=None, n_points: int = 1024, bandwidth="scott",
+                      n_sources: int = 1) -> xr.DataArray:
+    """Density per group of binned values (group, x): ``n_points`` points spanning all finite values, padded by
+    four of the largest group bandwidth (or ``grid``), with coordinates ``n_values``, ``n_trials`` and
+    ``bandwidth`` per group."""
+    names = bins.groups
+    filled = [m for m in bins.moments.values() if m.n]
+    scott = _scott(filled)
+    if grid is None:
+        if filled:
+            lo, hi = min(m.min for m in filled), max(m.max for m in filled)
+            pad = 4 * (float(bandwidth) if _is_number(bandwidth) else max(scott, default=0.0))
+            pad = pad or 1e-3 * max(1.0, abs(lo), abs(hi))
+            grid = np.linspace(lo - pad, hi + pad, n_points)
+        else:
+            grid = np.linspace(-1.0, 1.0, n_points)
+    grid = np.asarray(grid, dtype=float)
+    step = bins.step
+    start, stop = int(np.floor(grid[0] / step)), int(np.ceil(grid[-1] / step))
+    size = max(stop - start + 1, 2)
+    estimators = {}
+    for g in names:
+        kde = BinnedKDE(start * step, (start + size - 1) * step, size, bandwidth)
+        kde._moments = bins.moments[g]
+        mass = bins.mass[g]
+        index = bins.first + np.arange(len(mass)) - start
+        inside = (index >= 0) & (index < size)
+        kde.mass[index[inside]] = mass[inside]
+        kde.n_outside = int(round(mass[~inside].sum()))
+        estimators[g] = kde
+    density = np.stack([estimators[g].density(grid) for g in names]) if names else np.zeros((0, len(grid)))
+    return xr.DataArray(
+        density,
+        dims=("group", "x"),
+        coords={
+            "group": np.array(names, dtype=object),
+            "x": grid,
+            "n_values": ("group", np.array([estimators[g].n for g in names], dtype=np.int64)),
+            "n_trials": ("group", np.array([bins.n_trials[g] for g in names], dtype=np.int64)),
+            "bandwidth": ("group", np.array([estimators[g].bandwidth for g in names])),
+        },
+        name=f"{bins.variable}_density",
+        attrs={
+            "long_name": f"density of {bins.variable}",
+            "units": "1 / weight unit",
+            "variable": bins.variable,
+            "snapshot": bins.snapshot,
+            "bandwidth_rule": str(bandwidth),
+            "method": "linear binning + FFT Gaussian smoothing",
+            "n_sources": n_sources,
+        },
+    )
+
+
 def layer_density(
     ds: xr.Dataset,
     variable: str,
@@ -219,61 +394,66 @@ def pooled_layer_density(
     """``layer_density`` over the trials of several zoos together: ``sources`` is a sequence of
     ``(ds, groups)``, e.g. every architecture of a (model, dataset); a group's density pools its trials
     of all zoos (the paper's figures pool architectures this way)."""
-    sources = [(select_snapshot(ds[variable], snapshot), trial_groups(ds, groups)) for ds, groups in sources]
-    names = ordered_groups(np.concatenate([labels for _, labels in sources]) if sources else [])
-    n_members = {g: sum(int(np.sum(labels == g)) for _, labels in sources) for g in names}
+    parts = [bin_layer(ds, variable, groups, snapshot) for ds, groups in sources]
+    if not parts:
+        return density_from_bins(LayerBins(variable, {}, {}, {}, 0, 1.0, snapshot), grid, n_points, bandwidth, 0)
+    return density_from_bins(combine_bins(parts), grid, n_points, bandwidth, len(parts))
 
-    def chunks():
-        for var, labels in sources:
-            for rows, values in _trial_chunks(var):
-                yield labels[rows], values
 
-    moments = {g: _Moments() for g in names}
-    for chunk_labels, values in chunks():
-        for g in names:
-            moments[g].add(_finite(values[chunk_labels == g]))
-    filled = [m for m in moments.values() if m.n]
-    scott = [scott_bandwidth(m.std, m.n) for m in filled if m.std > 0]
-    if grid is None:
-        if filled:
-            lo, hi = min(m.min for m in filled), max(m.max for m in filled)
-            pad = 4 * (float(bandwidth) if _is_number(bandwidth) else max(scott, default=0.0))
-            pad = pad or 1e-3 * max(1.0, abs(lo), abs(hi))
-            grid = np.linspace(lo - pad, hi + pad, n_points)
-        else:
-            grid = np.linspace(-1.0, 1.0, n_points)
-    grid = np.asarray(grid, dtype=float)
+# ---------------------------------------------------------------------------------------------- stored bins
 
-    # Binning error grows as (grid step / bandwidth)^2: bin on a grid at least as fine as the output grid
-    # and with about eight steps per (narrowest) bandwidth, at most MAX_BINNING_POINTS points.
-    narrowest = float(bandwidth) if _is_number(bandwidth) else min(scott, default=np.inf)
-    n_binning = int(np.clip((grid[-1] - grid[0]) / (narrowest / 8) + 1, max(len(grid), 2048), MAX_BINNING_POINTS))
-    estimators = {g: BinnedKDE(grid[0], grid[-1], n_binning, bandwidth) for g in names}
-    for g in names:
-        estimators[g]._moments = moments[g]  # already complete from the first pass
-    for chunk_labels, values in chunks():
-        for g in names:
-            estimators[g]._bin(_finite(values[chunk_labels == g]))
-    density = np.stack([estimators[g].density(grid) for g in names]) if names else np.zeros((0, len(grid)))
-    first = sources[0][0] if sources else None
-    return xr.DataArray(
-        density,
-        dims=("group", "x"),
-        coords={
-            "group": np.array(names, dtype=object),
-            "x": grid,
-            "n_values": ("group", np.array([estimators[g].n for g in names], dtype=np.int64)),
-            "n_trials": ("group", np.array([n_members[g] for g in names], dtype=np.int64)),
-            "bandwidth": ("group", np.array([estimators[g].bandwidth for g in names])),
-        },
-        name=f"{variable}_density",
-        attrs={
-            "long_name": f"density of {variable}",
-            "units": "1 / weight unit",
-            "variable": variable,
-            "snapshot": int(first["snapshot"].values) if first is not None and "snapshot" in first.coords else snapshot,
-            "bandwidth_rule": str(bandwidth),
-            "method": "linear binning + FFT Gaussian smoothing",
-            "n_sources": len(sources),
-        },
+
+def density_dataset(ds: xr.Dataset, groups=None, snapshot: int = -1) -> xr.Dataset:
+    """Every weight layer of a zoo binned per group (``bin_layer``), as one self-describing dataset: per layer
+    ``{layer}_mass`` (group, ``{layer}_bin``) on the lattice ``({layer}_first + i) * {layer}_step``, and the
+    moments ``moments`` (layer, group, moment) and trial counts ``n_trials`` (group)."""
+    layers = layer_names(ds)
+    parts = [bin_layer(ds, f"{layer}_weight", groups, snapshot) for layer in layers]
+    names = ordered_groups(trial_groups(ds, groups))
+    moments = np.full((len(layers), len(names), len(MOMENTS)), np.nan)
+    data_vars = {}
+    for i, (layer, part) in enumerate(zip(layers, parts)):
+        for j, g in enumerate(names):
+            moments[i, j] = part.moments[g].as_array()
+        mass = np.stack([part.mass[g] for g in names]) if names else np.zeros((0, 2))
+        data_vars[f"{layer}_mass"] = xr.Variable(("group", f"{layer}_bin"), mass, {
+            "long_name": f"linearly binned mass of {layer}_weight", "units": "weights", "variable": f"{layer}_weight",
+            "first": part.first, "step": part.step})
+    data_vars["moments"] = xr.Variable(("layer", "group", "moment"), moments,
+                                       {"long_name": "count, mean, sum of squared deviations, min, max of the weights"})
+    data_vars["n_trials"] = xr.Variable(("group",), np.array([parts[0].n_trials[g] if parts else 0 for g in names],
+                                                              dtype=np.int64), {"long_name": "trials per group"})
+    snapshot = parts[0].snapshot if parts else snapshot
+    return xr.Dataset(
+        data_vars,
+        coords={"layer": np.array(layers, dtype=str), "group": np.array(names, dtype=str),
+                "moment": np.array(MOMENTS, dtype=str)},
+        attrs={k: ds.attrs[k] for k in ("model", "dataset", "arch") if k in ds.attrs}
+        | {"snapshot": snapshot, "title": "weights per layer and accuracy group, binned for densities",
+           "method": "linear binning onto a power-of-two lattice (weightzoo.analysis.kde)"},
     )
+
+
+def stored_bins(densities: xr.Dataset) -> list[LayerBins]:
+    """``density_dataset`` read back: one ``LayerBins`` per layer, in model order."""
+    names = [str(g) for g in densities["group"].values]
+    out = []
+    for layer in (str(layer) for layer in densities["layer"].values):
+        mass = densities[f"{layer}_mass"]
+        moments = {g: _Moments.from_array(densities["moments"].sel(layer=layer, group=g).values) for g in names}
+        n_trials = {g: int(densities["n_trials"].sel(group=g)) for g in names}
+        out.append(LayerBins(f"{layer}_weight", moments, n_trials,
+                             {g: mass.sel(group=g).values.astype(np.float64) for g in names},
+                             int(mass.attrs["first"]), float(mass.attrs["step"]), int(densities.attrs["snapshot"])))
+    return out
+
+
+def pooled_densities(densities, n_points: int = 1024, bandwidth="scott") -> list[xr.DataArray]:
+    """Per layer (in order of first appearance) the density of every group over the zoos whose stored bins
+    (``density_dataset``) are ``densities``: the paper's Figs 5–7 at any scope."""
+    per_layer: dict[str, list[LayerBins]] = {}
+    for dataset in densities:
+        for bins in stored_bins(dataset):
+            per_layer.setdefault(bins.variable, []).append(bins)
+    return [density_from_bins(combine_bins(parts), None, n_points, bandwidth, len(parts))
+            for parts in per_layer.values()]

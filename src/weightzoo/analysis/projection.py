@@ -341,3 +341,43 @@ def project_matrix(
          "y": ("trial", xy[:, 1], {"long_name": "t-SNE 2", "units": "1"})},
         coords=coords, attrs=attrs | {"groups": " ".join(ordered_groups(labels))},
     )
+
+
+def score_text(projection: xr.Dataset) -> str:
+    """One line of separation scores of a ``project`` result, or its message when nothing was projected."""
+    attrs = projection.attrs
+    if attrs.get("message"):
+        return str(attrs["message"])
+    knn, chance, sil = attrs.get("knn_accuracy"), attrs.get("chance_accuracy"), attrs.get("silhouette")
+    if knn is None or not np.isfinite(knn):
+        return f"no scores: {attrs.get('score_note', '')}".strip()
+    text = f"{attrs.get('knn_k')}-NN acc {knn:.2f} (chance {chance:.2f}), silhouette {sil:.2f}"
+    arch_knn = attrs.get("arch_knn_accuracy")
+    if arch_knn is not None and np.isfinite(arch_knn):
+        text += f"; architecture {arch_knn:.2f} (chance {attrs.get('arch_chance_accuracy'):.2f})"
+    return text
+
+
+def score_record(proj: xr.Dataset) -> dict:
+    """A projection's scores as a JSON-ready record (the captions and the scores files read these)."""
+    attrs = proj.attrs
+
+    def number(key):
+        value = attrs.get(key)
+        return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+    # when there are no scores, score_text already says why
+    scored_note = str(attrs.get("score_note", "")) if number("knn_accuracy") is not None else ""
+    return {
+        "layer": "all weights" if attrs.get("layer") == "all" else str(attrs.get("layer")),
+        "features": str(attrs.get("features")),
+        "knn_k": int(attrs.get("knn_k", 0)),
+        "knn_accuracy": number("knn_accuracy"),
+        "chance_accuracy": number("chance_accuracy"),
+        "silhouette": number("silhouette"),
+        "perplexity": number("perplexity"),
+        "n_trials": int(attrs.get("n_trials", 0)),
+        "message": str(attrs.get("message", "")),
+        "note": "; ".join(s for s in (str(attrs.get("note", "")), scored_note) if s),
+        "text": score_text(proj),
+    }

@@ -12,6 +12,7 @@ import scipy.stats
 import xarray as xr
 
 from weightzoo.analysis.zoo import layer_names, ordered_groups, select_snapshot, trial_groups
+from weightzoo.atomic import without_checksum
 
 KINDS = ("abs_in", "signed")
 # Trials are reduced a chunk at a time, this many weights per chunk (64 MiB as float64).
@@ -177,3 +178,36 @@ def strength_correlations(means, layers, labels, pairs: str = "consecutive") -> 
         },
         attrs={"pairs": pairs},
     )
+
+
+def strength_dataset(ds: xr.Dataset, strengths, groups) -> xr.Dataset:
+    """Node strengths per trial, layer and node as one self-describing dataset (dims ``{layer}_node``)."""
+    data_vars = {}
+    for s in strengths:
+        layer = s.attrs["layer"]
+        data_vars[f"{layer}_strength"] = xr.Variable(("trial", f"{layer}_node"), s.values, dict(s.attrs))
+    return xr.Dataset(
+        data_vars,
+        coords={"trial": ds["trial"].values, "group": ("trial", trial_groups(ds, groups).astype(str))},
+        attrs={k: ds.attrs[k] for k in ("model", "dataset", "arch") if k in ds.attrs}
+        | {"snapshot": int(ds["snapshot"].values[-1]), "title": "node strength per trial, layer and node"},
+    )
+
+
+def pooled_strengths(datasets) -> list[xr.DataArray]:
+    """Per layer, every trial's node strengths of the ``strength_dataset``s ``datasets`` stacked along ``trial``
+    (NaN-padded to the widest architecture)."""
+    per_layer: dict[str, list] = {}
+    attrs = {}
+    for dataset in datasets:
+        for name, var in dataset.data_vars.items():
+            layer = name.removesuffix("_strength")
+            per_layer.setdefault(layer, []).append(var.values)
+            attrs[layer] = without_checksum(var.attrs)
+    out = []
+    for layer, blocks in per_layer.items():
+        width = max(b.shape[1] for b in blocks)
+        padded = np.concatenate([np.pad(b.astype(float), ((0, 0), (0, width - b.shape[1])), constant_values=np.nan)
+                                 for b in blocks])
+        out.append(xr.DataArray(padded, dims=("trial", "node"), name=f"{layer}_strength", attrs=attrs[layer]))
+    return out

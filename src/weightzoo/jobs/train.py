@@ -1,4 +1,4 @@
-"""What one workflow job does, end to end: the layer between Snakemake scripts and the package."""
+"""Workflow jobs of training: train one chunk of trials, gather an experiment's chunks, summarise every trial."""
 
 import json
 import logging
@@ -6,11 +6,12 @@ import time
 
 import torch
 
+from weightzoo.atomic import write_csv_atomic
 from weightzoo.config import HYPERPARAMETER_KEYS, batch_size_key, resolved_model_arch, trial_hyperparameters
 from weightzoo.data import check_batch_size, load_dataset
 from weightzoo.models import model_kwargs
 from weightzoo.provenance import code_revision, file_sha256
-from weightzoo.store import gather, result_to_dataset, summary_table, write_csv_atomic, write_zoo
+from weightzoo.store import gather, result_to_dataset, summary_table, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, resolve_device, train_trials
 
 log = logging.getLogger(__name__)

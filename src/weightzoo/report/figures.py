@@ -1,7 +1,8 @@
 """All figures of the report (paper Figs 1–13), drawn with matplotlib's Agg backend.
 
 Every function takes analysis results (xarray objects from ``weightzoo.analysis``) and returns a
-``matplotlib.figure.Figure``; ``save`` writes and closes it. Groups always get ``GROUP_COLORS`` and the order
+``matplotlib.figure.Figure``; ``save`` writes and closes it, ``save_figure`` atomically. ``FAMILIES`` draws each
+figure family from an ``analysis.scope.ScopeView``, at any scope. Groups always get ``GROUP_COLORS`` and the order
 ``GROUPS``; a panel with nothing to show says why in its middle instead of raising.
 
 Sized for the Snakemake report at 1280 px: the report shows a PNG at its pixel size unless it is wider than the
@@ -16,6 +17,7 @@ import io
 import math
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -28,8 +30,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
-from weightzoo.analysis.groups import GROUP_COLORS  # noqa: E402
+from weightzoo.analysis.groups import GROUP_COLORS, natural_key  # noqa: E402
+from weightzoo.analysis.projection import score_text  # noqa: E402
 from weightzoo.analysis.zoo import ordered_groups  # noqa: E402
+from weightzoo.atomic import atomic_path  # noqa: E402
 
 OTHER_COLOR = "#555555"
 DPI = 100
@@ -72,6 +76,15 @@ def save(fig: Figure, path, dpi: int = DPI, colors: int = 256) -> None:
         return
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+
+
+def save_figure(fig: Figure, path) -> None:
+    """``save`` atomically (format from the suffix of ``path``)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        drawn = tmp.with_name(tmp.name + path.suffix)
+        save(fig, drawn)
+        drawn.replace(tmp)
 
 
 def message_figure(text: str, title: str = "") -> Figure:
@@ -153,13 +166,6 @@ def _group_legend(ax_or_fig, labels, extra: dict | None = None, **kwargs) -> Non
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
-
-
-def natural_key(text) -> list:
-    """Sort key that orders embedded numbers by value: h2 < h8 < h32 < h200."""
-    import re
-
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
 
 
 def _arch_markers(arch, n: int) -> tuple[np.ndarray, dict]:
@@ -440,21 +446,6 @@ def strength_pairs(pairs: xr.Dataset, title: str = "", arch=None) -> Figure:
 # ---------------------------------------------------------------------------------------------- Figs 11–13
 
 
-def score_text(projection: xr.Dataset) -> str:
-    """One line of separation scores of a ``project`` result, or its message when nothing was projected."""
-    attrs = projection.attrs
-    if attrs.get("message"):
-        return str(attrs["message"])
-    knn, chance, sil = attrs.get("knn_accuracy"), attrs.get("chance_accuracy"), attrs.get("silhouette")
-    if knn is None or not np.isfinite(knn):
-        return f"no scores: {attrs.get('score_note', '')}".strip()
-    text = f"{attrs.get('knn_k')}-NN acc {knn:.2f} (chance {chance:.2f}), silhouette {sil:.2f}"
-    arch_knn = attrs.get("arch_knn_accuracy")
-    if arch_knn is not None and np.isfinite(arch_knn):
-        text += f"; architecture {arch_knn:.2f} (chance {attrs.get('arch_chance_accuracy'):.2f})"
-    return text
-
-
 def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
     """Paper Figs 11–13: t-SNE of the trials, one panel per layer (``weightzoo.analysis.projection.project``
     outputs), points coloured by group, separation scores in each panel's title."""
@@ -490,3 +481,18 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
         _suptitle(fig, _title(title, f"t-SNE of trials ({detail})"))
         fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- at any scope
+
+FAMILIES = {
+    "convergence": lambda view, title, seed: convergence(view.features, view.labels, title),
+    "weight_statistics": lambda view, title, seed: weight_statistics(view.statistics, view.labels, title,
+                                                                     arch=view.architectures),
+    "distributions": lambda view, title, seed: distributions(view.densities, title),
+    "node_strength": lambda view, title, seed: node_strength(view.strengths, view.labels, title, seed=seed,
+                                                             arch=view.architectures),
+    "strength_pairs": lambda view, title, seed: strength_pairs(view.strength_pairs, title, arch=view.architectures),
+}
+"""Figure family -> how to draw it from an ``analysis.scope.ScopeView`` (the statistics t-SNE, which also writes
+scores, is ``projection`` of ``ScopeView.statistics_projection``)."""

@@ -1,0 +1,37 @@
+"""Workflow job: the stored per-experiment results every scope of the analysis reads (features, node strengths,
+density bins, training status), so that no figure or claim reads a zoo again."""
+
+import logging
+
+import pandas as pd
+import xarray as xr
+
+from weightzoo.analysis.features import trial_features
+from weightzoo.analysis.groups import experiment_groups
+from weightzoo.analysis.kde import density_dataset
+from weightzoo.analysis.strength import node_strength, strength_dataset, strength_layers
+from weightzoo.analysis.trained import training_status
+from weightzoo.atomic import load_checked, write_netcdf_atomic
+
+log = logging.getLogger(__name__)
+
+
+def extract_features(zoo_path, summary_groups_path, experiment: str, features_path, strengths_path,
+                     strength_kind: str = "abs_in", early_snapshot: int = 1, max_values: int = 2000,
+                     seed: int = 0, dataset_path=None, status_path=None, densities_path=None) -> None:
+    """Per-trial features (``analysis.features``), every node's strength, with ``densities_path`` every layer's
+    weights binned per group (``analysis.kde.density_dataset``) and, with ``status_path``, which parameters never
+    trained and which ReLU units are dead (``analysis.trained``)."""
+    groups = experiment_groups(pd.read_csv(summary_groups_path, keep_default_na=False), experiment)
+    with xr.open_dataset(zoo_path) as ds:
+        if status_path is not None:
+            write_netcdf_atomic(training_status(ds, load_checked(dataset_path)), status_path)
+        layers = strength_layers(ds)
+        strengths = [node_strength(ds, layer, kind=strength_kind) for layer in layers]
+        features = trial_features(ds, groups, early_snapshot=early_snapshot, n_quantiles=max_values,
+                                  strength_kind=strength_kind, strengths=strengths, seed=seed, experiment=experiment)
+        write_netcdf_atomic(features, features_path)
+        write_netcdf_atomic(strength_dataset(ds, strengths, groups), strengths_path)
+        if densities_path is not None:
+            write_netcdf_atomic(density_dataset(ds, groups), densities_path)
+    log.info("%s: features of %d trials, strengths of layers %s", experiment, features.sizes["trial"], layers)
