@@ -3,11 +3,11 @@
 A trial is fixed by its seed: the seed draws its initial weights and, from an independent stream, the
 order in which it visits the training samples each epoch. Vectorised training stacks the parameters of
 K trials along a leading axis, runs the network on them (its family's ``stacked_forward``: by hand, or
-under ``torch.func.vmap``) and takes one Adam step over
-the stacked parameters on the summed loss; Adam is elementwise and the trials' losses do not share
-parameters, so this is mathematically the same as K separate runs (tests/test_train.py checks it).
-A hyperparameter sweep stacks the trials that share learning rate, batch size and train fraction (the
-initialisation std only changes the initial weights, which are per trial anyway).
+under ``torch.func.vmap``) and takes one Adam step over the stacked parameters on the summed loss; Adam
+is elementwise and the trials' losses do not share parameters, so this is mathematically the same as K
+separate runs (tests/test_train.py checks it). A hyperparameter sweep stacks the trials that share
+learning rate, batch size and train fraction (the initialisation std only changes the initial weights,
+which are per trial anyway).
 """
 
 import dataclasses
