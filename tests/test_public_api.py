@@ -19,8 +19,9 @@ def test_unknown_name_is_an_attribute_error():
         weightzoo.nonsense  # noqa: B018
 
 
-def test_config_reading_stays_light():
-    code = "import sys, weightzoo, weightzoo.config, weightzoo.cluster; print('torch' in sys.modules)"
+def test_the_package_import_stays_light():
+    # the config counts each architecture's cost on the built module (torch); the package itself does not
+    code = "import sys, weightzoo; weightzoo.__all__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

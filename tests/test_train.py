@@ -165,30 +165,33 @@ def test_trains_on_real_fashion_mnist():
 def test_stacked_cnn_matches_nn_conv2d(monkeypatch):
     """The hand-batched CNN (im2col + batched GEMM) gives nn.Conv2d's logits and gradients, per trial."""
     import torch
+    import torch.nn.functional as F
 
-    import weightzoo.train as train_module
-    from weightzoo.models import build_model
-    from weightzoo.train import _cnn_stacked, _Workspace
+    from weightzoo.models import build_model, cnn
 
-    monkeypatch.setattr(train_module, "_WORKSPACE_FLOATS", 3 * 4 * 49 * 4)  # shared inputs: chunks of 4
+    monkeypatch.setattr(cnn, "WORKSPACE_FLOATS", 3 * 4 * 49 * 4)  # shared inputs: chunks of 4
+
+    def reference(net, x):  # the CNN by torch's own layers
+        return net.fc(torch.relu(F.conv2d(x, net.conv1.weight, net.conv1.bias)).flatten(1))
 
     torch.manual_seed(0)
     nets = [build_model("cnn", in_channels=3, image_size=9, channels=4, n_classes=5) for _ in range(3)]
     params = {name: torch.stack([dict(n.named_parameters())[name].detach() for n in nets]).requires_grad_()
               for name, _ in nets[0].named_parameters()}
     x = torch.randn(3, 7, 3, 9, 9)
-    workspace = _Workspace()
+    workspace = cnn.Workspace()
     for _ in range(2):  # the second step runs on reused buffers
-        logits = _cnn_stacked(params, x, workspace)
+        logits = cnn.stacked_forward(params, x, workspace)
         (logits ** 2).sum().backward()
     for k, net in enumerate(nets):
-        expected = net(x[k])
+        expected = reference(net, x[k])
         torch.testing.assert_close(logits[k], expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(net(x[k]), expected, atol=1e-5, rtol=1e-5)  # the module runs the same forward
         (2 * (expected ** 2).sum()).backward()
         for name, p in net.named_parameters():
             torch.testing.assert_close(params[name].grad[k], p.grad, atol=1e-4, rtol=1e-4, msg=name)
     shared = torch.randn(11, 3, 9, 9)
     with torch.no_grad():
-        together = _cnn_stacked(params, shared, workspace)
+        together = cnn.stacked_forward(params, shared, workspace)
         for k, net in enumerate(nets):
-            torch.testing.assert_close(together[k], net(shared), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(together[k], reference(net, shared), atol=1e-5, rtol=1e-5)

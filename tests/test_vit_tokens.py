@@ -9,8 +9,9 @@ import pytest
 
 from helpers import tiny_dataset
 from weightzoo.analysis.trained import never_trained, parameter_motion
-from weightzoo.config import VIT_PAPER, resolved_model_arch
+from weightzoo.config import resolved_model_arch
 from weightzoo.models import model_kwargs
+from weightzoo.models.vit import PAPER as VIT_PAPER
 from weightzoo.store import result_to_dataset
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 

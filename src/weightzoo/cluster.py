@@ -7,7 +7,8 @@ Requests are the model's time times ``SAFETY_FACTOR``, plus ``STARTUP_MINUTES``,
 partition's maximum (``WEIGHTZOO_SLURM_MAX_RUNTIME`` or the partition's MaxTime, read with ``sinfo``),
 retries included. ``trials_per_job: auto`` picks the chunk size whose first attempt fits half that cap.
 
-Nothing here imports torch: the Snakefile imports this module in every process.
+The Snakefile imports this module in every process; it imports torch (through weightzoo.models) to count
+the networks' cost on the meta device.
 """
 
 import asyncio
@@ -19,10 +20,12 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from weightzoo.data.specs import spec
+from weightzoo.models import families, family
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +42,32 @@ class Throughput:
         return self.overhead_us * 1e-6 + flops / (self.gflops * 1e9)
 
 
+class _Throughputs(Mapping):
+    """Per model: its family's measured CPU throughput (``ModelFamily.cpu_throughput``), times ``speedup``."""
+
+    def __init__(self, speedup: float = 1.0, note: str = ""):
+        self.speedup, self.note = speedup, note
+
+    def __getitem__(self, model: str) -> Throughput:
+        overhead_us, gflops, source = family(model).cpu_throughput
+        return Throughput(overhead_us / self.speedup, gflops * self.speedup, self.note + source)
+
+    def __iter__(self):
+        return (f.name for f in families())
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+
 # One process, one CPU thread, vectorised trainer; "wz vec wall" (1t) of docs/benchmarks.md, measured on
-# a loaded 2-core AMD EPYC (load ~5), so on the slow side. The fit reproduces each point within 20 %:
-# dnn h=5/50/200: 139k/69k/21k trial-samples/s measured, 139k/63k/20k modelled; cnn C=4/16: 26.0k/8.9k,
-# 26.0k/8.9k; vit (width 16, 16+1 tokens): 7.0k, 7.0k.
-CPU_THROUGHPUT = {
-    "dnn": Throughput(6.3, 37.0, "docs/benchmarks.md, CPU 1 thread, dnn:5/50/200"),
-    "cnn": Throughput(13.9, 17.4, "docs/benchmarks.md, CPU 1 thread, cnn:4/16"),
-    "vit": Throughput(130.0, 37.0, "docs/benchmarks.md, CPU 1 thread, vit (GEMM rate of the dnn)"),
-}
+# a loaded 2-core AMD EPYC (load ~5), so on the slow side; each family module says how well the fit
+# reproduces its measured points.
+CPU_THROUGHPUT = _Throughputs()
 # NOT MEASURED YET: a GPU is assumed 10x faster than one CPU core until bench/gpu_check.sh has run on one
 # (it prints the measured figures to put here). The goal of ~1.2e7 trial-samples/s (paper grid in one GPU
 # hour) is 100-1000x one core, so this errs towards asking for too much time, never too little.
 GPU_ASSUMED_SPEEDUP = 10.0
-GPU_THROUGHPUT = {
-    model: Throughput(t.overhead_us / GPU_ASSUMED_SPEEDUP, t.gflops * GPU_ASSUMED_SPEEDUP,
-                      f"assumed: {GPU_ASSUMED_SPEEDUP:g}x {t.source}")
-    for model, t in CPU_THROUGHPUT.items()
-}
+GPU_THROUGHPUT = _Throughputs(GPU_ASSUMED_SPEEDUP, f"assumed: {GPU_ASSUMED_SPEEDUP:g}x ")
 # Time asked for = modelled time x SAFETY_FACTOR + STARTUP_MINUTES (Snakemake, torch and CUDA start-up,
 # data onto the device, writing the chunk: 22 s measured on the 2-core test machine; slow shared
 # filesystems take longer). Memory asked for = modelled peak x MEMORY_SAFETY_FACTOR.
@@ -71,36 +82,13 @@ DEFAULT_CHUNK_MINUTES = 240
 MAX_TRIALS_PER_JOB = 1000
 GPU_MEMORY_MB = 40000
 
-N_CLASSES = 10
-
-
 def input_shape(dataset: str) -> tuple[int, int, int]:
     return spec(dataset).input_shape
 
 
 def network_size(model: str, arch: dict, dataset: str) -> tuple[int, int, int]:
-    """(MACs per sample, parameters, activations per sample) of one network, counted by hand."""
-    c, h, w = input_shape(dataset)
-    k = N_CLASSES
-    if model == "dnn":
-        n = arch["hidden"]
-        macs = c * h * w * n + n * n + n * k
-        return macs, macs + 2 * n + k, 2 * n + k
-    if model == "cnn":
-        ch, out = arch["channels"], (h - 2) * (w - 2)
-        macs = out * 9 * c * ch + ch * out * k
-        return macs, 9 * c * ch + ch + ch * out * k + k, ch * out + k
-    patch = arch["patch_size"] or h
-    d, ratio, depth = arch["embed_dim"], arch["mlp_ratio"], arch["depth"]
-    tokens = (h // patch) * (w // patch) + (arch["pool"] == "cls")
-    mlp = int(d * ratio)
-    block_macs = tokens * (4 * d * d + 2 * d * mlp) + 2 * tokens * tokens * d
-    macs = (tokens - (arch["pool"] == "cls")) * patch * patch * c * d + depth * block_macs + d * k
-    block_params = 4 * d * d + 2 * d * mlp + mlp + 6 * d  # qkv without bias, proj, MLP, two LayerNorms
-    cls = arch["pool"] == "cls"
-    params = patch * patch * c * d + d + cls * d + tokens * d + depth * block_params + 2 * d + d * k + k
-    activations = depth * tokens * (8 * d + 2 * mlp + arch["heads"] * tokens)
-    return macs, params, activations
+    """(MACs per sample, parameters, activations per sample) of one network (``ModelFamily.cost``)."""
+    return family(model).cost(arch, input_shape(dataset), spec(dataset).n_classes)
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,12 @@ import os
 from dataclasses import dataclass, field
 
 from weightzoo.data.specs import DATASETS, spec
+from weightzoo.models import ArchError, families, family
+from weightzoo.models.vit import resolved_arch
 
-ARCH_KEYS = {
-    "dnn": ("hidden",),
-    "cnn": ("channels",),
-    "vit": ("patch_size", "embed_dim", "depth", "heads", "mlp_ratio", "pool"),
-}
-VIT_DEFAULTS = {"patch_size": 4, "embed_dim": 32, "depth": 1, "heads": 2, "mlp_ratio": 2.0, "pool": "cls"}
-# Our reading of the paper's Table 1 ViT (config/README.md): one encoder block of width 784, the
-# whole image as a single token, mean pooling, then FC 784 → 10. patch_size 0 = the image side.
-VIT_PAPER = {"patch_size": 0, "embed_dim": 784, "depth": 1, "mlp_ratio": 4.0, "pool": "mean"}
-LABEL_PREFIX = {"hidden": "h", "channels": "c", "heads": "heads", "embed_dim": "d", "depth": "depth",
-                "patch_size": "p", "mlp_ratio": "mlp", "pool": "pool"}
 # Training keys an experiment block may set or sweep (`hyperparameters`), in the order of the product
 HYPERPARAMETER_KEYS = ("lr", "init_std", "batch_size", "train_fraction")
 HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0}  # not a training key: every trial sees all train samples
-IMAGE_SIDES = {name: dataset.input_shape[-1] for name, dataset in DATASETS.items()}  # for _check_vit
 
 
 class ConfigError(ValueError):
@@ -86,18 +76,24 @@ def _as_list(value):
 
 def architectures(model: str, arch: dict, key: str) -> list[tuple[str, dict]]:
     """(label, params) for every point of the grid spanned by the list-valued keys of ``arch``."""
+    try:
+        fam = family(model)
+    except ValueError as err:
+        raise ConfigError(f"{key}.model: {err}") from None
     arch = dict(arch)
-    preset = arch.get("preset") if model == "vit" else None
-    if model == "vit":
-        if arch.pop("preset", None) == "paper":
-            extra = sorted(set(arch) - {"heads"})
-            if extra:
-                raise ConfigError(f"{key}.arch: preset 'paper' fixes everything but heads; remove {extra}")
-            arch = {**VIT_PAPER, "heads": arch.get("heads", [2, 4, 8, 16])}
-        arch = {**VIT_DEFAULTS, **arch}
-    elif "preset" in arch:
-        raise ConfigError(f"{key}.arch.preset: only the vit model has presets")
-    allowed = ARCH_KEYS[model]
+    preset = arch.pop("preset", None)
+    if preset is not None:
+        if preset not in fam.presets:
+            having = [f.name for f in families() if f.presets]
+            raise ConfigError(f"{key}.arch.preset: model {model!r} has no preset {preset!r} (models with presets: "
+                              f"{having}{', its presets: ' + str(list(fam.presets)) if fam.presets else ''})")
+        fixed, free = fam.presets[preset].fixed, fam.presets[preset].free
+        extra = sorted(set(arch) - set(free))
+        if extra:
+            raise ConfigError(f"{key}.arch: preset {preset!r} fixes everything but {', '.join(free)}; remove {extra}")
+        arch = {**fixed, **{k: arch.get(k, default) for k, default in free.items()}}
+    arch = {**fam.defaults, **arch}
+    allowed = fam.arch_keys
     unknown = sorted(set(arch) - set(allowed))
     missing = [k for k in allowed if k not in arch]
     if unknown:
@@ -105,24 +101,27 @@ def architectures(model: str, arch: dict, key: str) -> list[tuple[str, dict]]:
     if missing:
         raise ConfigError(f"{key}.arch: model {model!r} needs {missing}")
     swept = [k for k in allowed if isinstance(arch[k], list)]
+    prefix = fam.label_prefix
     result = []
     for values in itertools.product(*(_as_list(arch[k]) for k in allowed)):
         params = dict(zip(allowed, values))
-        label = "-".join(f"{LABEL_PREFIX[k]}{params[k]:g}" if isinstance(params[k], float) else
-                         f"{LABEL_PREFIX[k]}{params[k]}" for k in swept) or "base"
-        if preset:  # the one-token reading must never share a label with a patch ViT of the same heads
+        label = "-".join(f"{prefix[k]}{params[k]:g}" if isinstance(params[k], float) else
+                         f"{prefix[k]}{params[k]}" for k in swept) or "base"
+        if preset:  # a preset must never share a label with a plain architecture of the same swept values
             label = f"{preset}-{label}" if label != "base" else preset
         result.append((label, params))
     return result
 
 
-def _check_vit(params: dict, dataset: str, key: str):
-    side = IMAGE_SIDES[dataset]
-    patch = params["patch_size"] or side
-    if side % patch:
-        raise ConfigError(f"{key}.arch.patch_size: {patch} does not divide the {side}x{side} images of {dataset!r}")
-    if params["embed_dim"] % params["heads"]:
-        raise ConfigError(f"{key}.arch.heads: {params['heads']} does not divide embed_dim {params['embed_dim']}")
+def check_architecture(model: str, params: dict, dataset: str, key: str):
+    """The family's own check of one architecture on one dataset (e.g. a ViT patch must divide the image)."""
+    check = family(model).check
+    if check is None:
+        return
+    try:
+        check(params, spec(dataset).input_shape[-1], dataset)
+    except ArchError as err:
+        raise ConfigError(f"{key}.arch.{err.key}: {err}") from None
 
 
 def block_hyperparameters(block: dict, training: dict, key: str) -> dict:
@@ -162,8 +161,7 @@ def expand(config: dict) -> list[Experiment]:
             check_training({"training": {**config["training"], "epochs": epochs}}, f"{key}.hyperparameters.epochs")
         for label, params in architectures(block["model"], block["arch"], key):
             for dataset in block["datasets"]:
-                if block["model"] == "vit":
-                    _check_vit(params, dataset, key)
+                check_architecture(block["model"], params, dataset, key)
                 exp = Experiment(block["model"], dataset, label, params, block.get("trials", 32),
                                  block.get("trials_per_job", 32), i, hyperparameters, epochs)
                 if exp.id in seen:
@@ -285,10 +283,8 @@ def dataset_settings(config: dict, name: str) -> dict:
 
 
 def resolved_model_arch(params: dict, image_side: int) -> dict:
-    """Resolve ``patch_size: 0`` (the paper preset's whole image as one token)."""
-    if params.get("patch_size") == 0:
-        return {**params, "patch_size": image_side}
-    return params
+    """Resolve ``patch_size: 0`` (the paper preset's whole image as one token); ``model_kwargs`` does it too."""
+    return resolved_arch(params, image_side)
 
 
 if __name__ == "__main__":  # python -m weightzoo.config FILE...: weightzoo.schema.main

@@ -2,16 +2,15 @@
 
 A trial is fixed by its seed: the seed draws its initial weights and, from an independent stream, the
 order in which it visits the training samples each epoch. Vectorised training stacks the parameters of
-K trials along a leading axis, runs the network on them (by hand for the DNN and the CNN, under
-``torch.func.vmap`` for the ViT) and takes one Adam step over
-the stacked parameters on the summed loss; Adam is elementwise and the trials' losses do not share
-parameters, so this is mathematically the same as K separate runs (tests/test_train.py checks it).
-A hyperparameter sweep stacks the trials that share learning rate, batch size and train fraction (the
-initialisation std only changes the initial weights, which are per trial anyway).
+K trials along a leading axis, runs the network on them (its family's ``stacked_forward``: by hand, or
+under ``torch.func.vmap``) and takes one Adam step over the stacked parameters on the summed loss; Adam
+is elementwise and the trials' losses do not share parameters, so this is mathematically the same as K
+separate runs (tests/test_train.py checks it). A hyperparameter sweep stacks the trials that share
+learning rate, batch size and train fraction (the initialisation std only changes the initial weights,
+which are per trial anyway).
 """
 
 import dataclasses
-import functools
 import logging
 import math
 import os
@@ -21,9 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, vmap
 
-from weightzoo.models import build_model, init_normal_
+from weightzoo.models import build_model, family, init_normal_
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +175,15 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def prefer_vectorized(model: str, device: torch.device) -> bool:
-    """Vectorise every model on every device (bench/train_speed.py, docs/benchmarks.md).
+    """Stack the trials of every model on every device: for each family stacking measured faster than one
+    trial at a time (bench/train_speed.py, docs/benchmarks.md), so ``model`` and ``device`` change nothing today.
 
     Per CPU second on the 2-core EPYC (K=16, 1 thread): the DNN vectorised is 4.5x (h=5), 2.5x (h=50) and
     1.5x (h=200) faster than one by one, the ViT 1.1x. The CNN used to train one trial at a time on a CPU
     (under vmap its convolution became a grouped oneDNN convolution whose backward was slower than K plain
-    ones); run by hand (``_cnn_stacked``: im2col + batched GEMMs) it is 1.8-2.4x (C=4) and 1.9-2.5x
-    (C=16) faster than one by one for K=8-32, 1 thread and 2 processes x 1 thread (load 0.7-1.6). On a
-    GPU stacking is what fills the device.
+    ones); run by hand (``weightzoo.models.cnn.stacked_forward``: im2col + batched GEMMs) it is 1.8-2.4x (C=4)
+    and 1.9-2.5x (C=16) faster than one by one for K=8-32, 1 thread and 2 processes x 1 thread (load
+    0.7-1.6). On a GPU stacking is what fills the device.
     """
     return True
 
@@ -242,17 +241,11 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
     network = build_model(model, **kwargs).to(device).eval()  # eval: no dropout/batch-norm state anywhere
     if stacked:
         params = {name: torch.stack([p[name] for p in inits]).to(device).requires_grad_() for name in inits[0]}
-        if model == "dnn":
-            forward = forward_shared = _dnn_stacked
-        elif model == "cnn":
-            forward = forward_shared = functools.partial(_cnn_stacked, workspace=_Workspace())
-        else:
-            forward = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, 0))
-            forward_shared = vmap(lambda p, x: functional_call(network, p, (x,)), in_dims=(0, None))
+        forward = family(model).stacked_forward(network)
     else:
         network.load_state_dict(inits[0], strict=False)
         params = {name: p.unsqueeze(0) for name, p in network.named_parameters()}  # views for recording
-        forward = forward_shared = None
+        forward = None
     leaves = list(params.values()) if stacked else list(network.parameters())
     optimizer = _adam(leaves, hp.lr, device)
     # A host sync is ~free on the CPU, so there the masking below only runs once a trial has gone bad; on a
@@ -269,7 +262,7 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
     def logits_for(x, shared):
         if not stacked:
             return network(x if shared else x[0]).unsqueeze(0)
-        return (forward_shared if shared else forward)(params, x)
+        return forward(params, x)
 
     def record(slot):
         for name, p in params.items():
@@ -332,162 +325,6 @@ def _adam(leaves, lr, device):
         return torch.optim.Adam(leaves, lr=lr, fused=True)
     except (RuntimeError, ValueError):
         return torch.optim.Adam(leaves, lr=lr, foreach=device.type != "cpu")
-
-
-def _dnn_stacked(params, x):
-    """The DNN for stacked parameters by hand (batched matmuls), as vmap would but with less overhead.
-
-    ``x`` is (trials, batch, C, H, W) or, shared by all trials, (batch, C, H, W); returns (trials, batch,
-    classes). Shared inputs go through the first layer as one wide GEMM against all trials' weights.
-    """
-    h = x.flatten(-3)
-    for i, layer in enumerate(("fc1", "fc2", "fc3")):
-        weight, bias = params[f"{layer}.weight"], params[f"{layer}.bias"]
-        if h.dim() == 2:
-            n_trials, n_out, _ = weight.shape
-            h = (h @ weight.flatten(0, 1).T).view(len(h), n_trials, n_out).transpose(0, 1) + bias.unsqueeze(1)
-        else:
-            h = _StackedLinear.apply(h, weight, bias)
-        if i < 2:
-            h = torch.relu(h)
-    return h
-
-
-class _StackedLinear(torch.autograd.Function):
-    """(trials, batch, in) x (trials, out, in) weights + (trials, out) bias -> (trials, batch, out).
-
-    Autograd's own backward of ``baddbmm(bias, x, weight.mT)`` forms the weight gradient as x^T g; forming
-    it as g^T x, already in the weight's layout, is ~3x faster on the CPU for narrow layers (784 -> 5).
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
-
-
-def _cnn_stacked(params, x, workspace=None):
-    """The CNN for stacked parameters by hand: im2col + batched GEMMs, as vmap would but much faster on a CPU.
-
-    ``x`` is (trials, batch, C, H, W) or, shared by all trials, (batch, C, H, W); returns (trials, batch,
-    classes). The convolution is an im2col of the input (shared inputs: once for all trials) and one batched
-    GEMM of each trial's (channels, in*k*k) kernel against its patches, written straight in nn.Conv2d's
-    (channels, H, W) order so that flattening matches the fc layer; then ReLU and the stacked fc.
-    """
-    if workspace is None:
-        workspace = _Workspace()
-    if x.dim() == 5:
-        return _StackedCNN.apply(x, params["conv1.weight"], params["conv1.bias"], params["fc.weight"],
-                                 params["fc.bias"], workspace)
-    with torch.no_grad():  # shared inputs only evaluate
-        weight, bias = params["conv1.weight"], params["conv1.bias"]
-        fc_weight, fc_bias = params["fc.weight"], params["fc.bias"]
-        n_trials, channels = bias.shape
-        n_cols, side = weight[0].numel() // channels, x.shape[-1] - weight.shape[-1] + 1
-        per_sample = n_trials * channels * side * side
-        chunk = max(1, min(len(x), _WORKSPACE_FLOATS // per_sample))
-        logits = []
-        for start in range(0, len(x), chunk):
-            xc = x[start : start + chunk]
-            cols = _im2col(xc, weight.shape[-1], workspace.take("cols", (len(xc), n_cols, side * side), x))
-            h = workspace.take("h", (n_trials, len(xc), channels, side * side), x)
-            for k in range(n_trials):  # one (channels, in*k*k) x (in*k*k, L) GEMM per sample, shared patches
-                torch.matmul(weight[k].view(channels, n_cols), cols, out=h[k])
-            h.add_(bias.view(n_trials, 1, channels, 1)).relu_()
-            logits.append(torch.baddbmm(fc_bias.unsqueeze(1), h.view(n_trials, len(xc), -1), fc_weight.transpose(1, 2)))
-            workspace.give("cols", cols)
-            workspace.give("h", h)
-        return torch.cat(logits, 1)
-
-
-# Largest scratch tensor of the shared (evaluation) CNN path, in floats (64 MB in float32)
-_WORKSPACE_FLOATS = 1 << 24
-
-
-class _Workspace:
-    """Scratch tensors of the stacked CNN, one per role, reused from step to step.
-
-    A CNN activation of K trials is tens of MB; glibc serves each fresh allocation that size with a new
-    mmap, and touching its pages cost as much as the arithmetic (a ReLU over 69 MB: 59 ms fresh, 10 ms
-    reused). A buffer is out of the pool from ``take`` until ``give``, so a step never shares one.
-    """
-
-    def __init__(self):
-        self.free = {}
-
-    def take(self, role, shape, like):
-        n = math.prod(shape)
-        buf = self.free.pop(role, None)
-        if buf is None or buf.numel() < n or buf.dtype != like.dtype or buf.device != like.device:
-            buf = torch.empty(n, dtype=like.dtype, device=like.device)
-        return buf[:n].view(shape)
-
-    def give(self, role, tensor):
-        flat = tensor._base if tensor._base is not None else tensor
-        old = self.free.get(role)
-        if old is None or old.numel() <= flat.numel():
-            self.free[role] = flat
-
-
-def _im2col(x, kernel, out):
-    """(N, C, H, W) -> ``out`` (N, C*k*k, L) patches in F.unfold's order, as one strided copy (no padding)."""
-    n, c, height, width = x.shape
-    s = x.stride()
-    side_h, side_w = height - kernel + 1, width - kernel + 1
-    patches = x.as_strided((n, c, kernel, kernel, side_h, side_w), (s[0], s[1], s[2], s[3], s[2], s[3]))
-    out.view(n, c, kernel, kernel, side_h, side_w).copy_(patches)
-    return out
-
-
-class _StackedCNN(torch.autograd.Function):
-    """conv (im2col + batched GEMM) -> ReLU -> fc for K stacked trials on per-trial inputs, one autograd node.
-
-    One node rather than conv, ReLU and ``_StackedLinear`` so that the big tensors (patches, activations
-    and their gradient) come from the workspace: ReLU is done in place and its backward masks the fc's
-    input gradient in place. The input needs no gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, fc_weight, fc_bias, workspace):
-        n_trials, batch = x.shape[:2]
-        channels, kernel = weight.shape[1], weight.shape[-1]
-        n_cols, side = weight[0].numel() // channels, x.shape[-1] - kernel + 1
-        n = n_trials * batch
-        cols = _im2col(x.reshape(n, *x.shape[2:]), kernel, workspace.take("cols", (n, n_cols, side * side), x))
-        h = workspace.take("h", (n, channels, side * side), x)
-        a = weight.view(n_trials, 1, channels, n_cols).expand(n_trials, batch, channels, n_cols).reshape(n, channels, n_cols)
-        b = bias.view(n_trials, 1, channels).expand(n_trials, batch, channels).reshape(n, channels, 1)
-        torch.baddbmm(b, a, cols, out=h)
-        h = h.relu_().view(n_trials, batch, -1)
-        ctx.save_for_backward(weight, fc_weight)
-        ctx.buffers, ctx.workspace = (cols, h), workspace
-        return torch.baddbmm(fc_bias.unsqueeze(1), h, fc_weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad):
-        weight, fc_weight = ctx.saved_tensors
-        if ctx.buffers is None:
-            raise RuntimeError("_StackedCNN reuses its buffers: backward through it only once")
-        (cols, h), workspace = ctx.buffers, ctx.workspace
-        ctx.buffers = None
-        n_trials, batch, _ = h.shape
-        channels = weight.shape[1]
-        grad_fc_weight, grad_fc_bias = torch.bmm(grad.transpose(1, 2), h), grad.sum(1)
-        grad_h = torch.bmm(grad, fc_weight, out=workspace.take("grad", h.shape, h))
-        torch.ops.aten.threshold_backward.grad_input(grad_h, h, 0, grad_input=grad_h)  # ReLU, in place
-        grad_h = grad_h.view(n_trials * batch, channels, -1)
-        grad_bias = grad_h.view(n_trials, batch, channels, -1).sum(3).sum(1)
-        grad_weight = torch.bmm(grad_h, cols.transpose(1, 2)).view(n_trials, batch, -1).sum(1).view_as(weight)
-        workspace.give("cols", cols)
-        workspace.give("h", h)
-        workspace.give("grad", grad_h)
-        return None, grad_weight, grad_bias, grad_fc_weight, grad_fc_bias, None
 
 
 def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from weightzoo.cluster import (
     resolve_trials_per_job,
 )
 from weightzoo.config import ConfigError, dataset_settings
+from weightzoo.models import MODELS
 from weightzoo.schema import check_config, config_sources
 
 # Numbers written `1e-3` are coerced (YAML 1.1 reads them as strings), then snakemake.utils.validate fills the
@@ -50,7 +51,7 @@ TRAINING = config["training"]
 
 
 wildcard_constraints:
-    model="dnn|cnn|vit",
+    model="|".join(MODELS),
     dataset="[a-z0-9]+",
     arch="[^/]+",
     chunk=r"\d+",

@@ -10,12 +10,14 @@ import numpy as np
 import xarray as xr
 
 from weightzoo.analysis.zoo import layer_names, select_snapshot
+from weightzoo.models import family
 
 
 def fc_chain(ds: xr.Dataset) -> tuple[list[str] | None, str]:
     """The chain of Linear layers of a DNN zoo in model order, or None and the reason it is not one."""
-    if ds.attrs.get("model", "dnn") != "dnn":
-        return None, f"canonical order is implemented for DNN zoos only, not {ds.attrs.get('model')!r}"
+    model = ds.attrs.get("model")
+    if model is not None and not family(model).fc_chain:
+        return None, f"canonical order is implemented for chains of Linear layers (DNN zoos) only, not {model!r}"
     layers = layer_names(ds)
     if not layers:
         return None, "no weight variables"

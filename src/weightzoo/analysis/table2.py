@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 
 from weightzoo.analysis.groups import GROUPS, paper_table2
-
-MODEL_ORDER = ("dnn", "cnn", "vit")
+from weightzoo.models import MODELS as MODEL_ORDER  # the families' registration order
 STAT_COLUMNS = ["min", "median", "max"]
 
 

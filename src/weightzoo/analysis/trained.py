@@ -7,31 +7,32 @@ exactly zero gradient; a trial that diverged in its first steps), or its units n
 that is negative on every training sample passes no gradient to its incoming weights).
 
 Both are read in blocks of trials, like ``weightzoo.analysis.stats``, so a 1,000-trial zoo never sits in
-memory whole. No torch: the dead-unit forward pass is float32 numpy.
+memory whole. The dead-unit forward pass is the model family's own stacked forward (float32, no gradients).
 """
 
 from dataclasses import dataclass
 
+import json
+
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 
 from weightzoo.analysis.stats import BLOCK_VALUES, iter_trial_blocks
 from weightzoo.analysis.zoo import parameter_names
 from weightzoo.atomic import without_checksum
+from weightzoo.models import family
 
 PACKED = {"_attn_qkv_weight": ("q", "k", "v"), "_attn_qkv_bias": ("q", "k", "v")}
 """Variable-name suffixes of tensors that pack several parts along their first axis (timm's qkv: rows
 [q; k; v], ``embed_dim`` each), and the parts' names."""
 
-DEAD_UNIT_LAYERS = {"dnn": ("fc1", "fc2"), "cnn": ("conv1",)}
-"""Layers followed by a ReLU, per model; the ViT's MLP uses GELU, which has no dead units."""
-
 MAX_SAMPLES = 10_000
 """Default number of training samples (the first ones of the train split) a unit must be zero on to be dead."""
 
 ACTIVATION_VALUES = 2**22
-"""Largest pre-activation (or patch) array of the dead-unit forward pass, in float32 values (16 MiB)."""
+"""Largest set of ReLU activations of the dead-unit forward pass, in float32 values (16 MiB)."""
 
 THRESHOLD = 0.99
 """Default share of a part's values that must be unchanged for the part to count as never trained."""
@@ -186,39 +187,19 @@ def _sample_chunks(n: int, per_sample: int):
         yield slice(start, min(start + step, n))
 
 
-def _alive_dnn(arrays: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    w1, b1, w2, b2 = (arrays[v] for v in ("fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"))
-    trials, h1, n_in = w1.shape
-    h2 = w2.shape[1]
-    x = x.reshape(len(x), -1)
-    if x.shape[1] != n_in:
-        raise ValueError(f"the dataset's images have {x.shape[1]} values, the network's fc1 takes {n_in}")
-    w1_all, b1_all = w1.reshape(trials * h1, n_in).T, b1.reshape(-1)
-    alive1, alive2 = np.zeros((trials, h1), bool), np.zeros((trials, h2), bool)
-    for chunk in _sample_chunks(len(x), trials * max(h1, h2)):
-        pre1 = x[chunk] @ w1_all + b1_all  # (m, trials*h1): all trials in one GEMM
-        alive1 |= (pre1 > 0).any(axis=0).reshape(trials, h1)
-        hidden = np.maximum(pre1, 0).reshape(len(pre1), trials, h1).transpose(1, 0, 2)
-        pre2 = hidden @ w2.transpose(0, 2, 1) + b2[:, None, :]  # (trials, m, h2)
-        alive2 |= (pre2 > 0).any(axis=1)
-    return {"fc1": alive1, "fc2": alive2}
+def _alive(forward, relu_layers, params: dict, x: torch.Tensor, per_sample: int) -> dict[str, np.ndarray]:
+    """{layer: bool (trial, unit)}: True where the unit's post-ReLU output is positive on some sample of ``x``."""
+    alive = {}
 
+    def on_relu(layer, h):  # h: (trials, samples, units, *positions)
+        if layer in relu_layers:
+            positive = (h > 0).transpose(1, 2).flatten(2).any(2)
+            alive[layer] = positive if layer not in alive else alive[layer] | positive
 
-def _alive_cnn(arrays: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    weight, bias = arrays["conv1_weight"], arrays["conv1_bias"]
-    trials, channels, in_channels, kernel, _ = weight.shape
-    if x.shape[1] != in_channels:
-        raise ValueError(f"the dataset's images have {x.shape[1]} channels, the network's conv1 takes {in_channels}")
-    side = x.shape[-1] - kernel + 1
-    n_cols = in_channels * kernel * kernel
-    kernels, biases = weight.reshape(trials * channels, n_cols).T, bias.reshape(-1)
-    peak = np.full(trials * channels, -np.inf, np.float32)
-    for chunk in _sample_chunks(len(x), side * side * max(trials * channels, n_cols)):
-        windows = np.lib.stride_tricks.sliding_window_view(x[chunk], (kernel, kernel), axis=(2, 3))
-        # (m, in, side, side, k, k) -> one row per sample and position, columns in the kernel's (in, kh, kw) order
-        cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, n_cols)
-        np.maximum(peak, (cols @ kernels).max(axis=0), out=peak)  # the bias is the same at every position
-    return {"conv1": (peak + biases > 0).reshape(trials, channels)}
+    with torch.no_grad():
+        for chunk in _sample_chunks(len(x), per_sample):
+            forward(params, x[chunk], on_relu=on_relu)
+    return {layer: alive[layer].numpy() for layer in relu_layers}
 
 
 def dead_unit_masks(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max_samples: int = MAX_SAMPLES,
@@ -229,24 +210,30 @@ def dead_unit_masks(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max
     Models without ReLU units (the ViT) give ``({}, 0, reason)``.
     """
     model = str(ds.attrs.get("model", ""))
-    layers = DEAD_UNIT_LAYERS.get(model)
-    if layers is None:
-        reason = ("the ViT's MLP uses GELU, which is nonzero almost everywhere: no unit is dead in the ReLU sense"
-                  if model == "vit" else f"no ReLU layers known for model {model!r}")
-        return {}, 0, reason
-    x = train_inputs(dataset, max_samples)
+    try:
+        fam = family(model)
+    except ValueError:
+        return {}, 0, f"no ReLU layers known for model {model!r}"
+    if not fam.relu_layers:
+        return {}, 0, fam.no_relu_reason or f"model {model!r} has no ReLU layers"
+    x = torch.from_numpy(train_inputs(dataset, max_samples))
     if len(x) == 0:
         return {}, 0, "the dataset has no training samples"
-    alive_of = _alive_dnn if model == "dnn" else _alive_cnn
-    variables = [f"{layer}_{kind}" for layer in ("fc1", "fc2") for kind in ("weight", "bias")] if model == "dnn" \
-        else ["conv1_weight", "conv1_bias"]
+    kwargs = json.loads(ds.attrs["model_kwargs"])
+    with torch.device("meta"):  # the stacked forward may want the network's structure, never its values
+        forward = fam.stacked_forward(fam.build(**kwargs))
+    per_sample = fam.activations(kwargs)
+    variables = parameter_names(ds)
+    names = {v: ds[v].attrs["parameter"] for v in variables}
     dead = {}
     for block, arrays in iter_trial_blocks(ds, variables, snapshot, max_values):
-        for layer, alive in alive_of(arrays, x).items():
+        params = {names[v]: torch.from_numpy(np.ascontiguousarray(arrays[v])) for v in variables}
+        n_trials = block.stop - block.start
+        for layer, alive in _alive(forward, fam.relu_layers, params, x, n_trials * per_sample).items():
             if layer not in dead:
                 dead[layer] = np.zeros((ds.sizes["trial"], alive.shape[1]), bool)
             dead[layer][block] = ~alive
-    return {layer: dead[layer] for layer in layers}, len(x), ""
+    return dead, len(x), ""
 
 
 def dead_units(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max_samples: int = MAX_SAMPLES,

@@ -315,6 +315,6 @@ def _heterogeneity_p(rho, sizes) -> float:
 
 
 def expected_strength_sign(model, layer) -> int:
-    if model == "vit":
-        return -1 if "attn" in layer else 0
-    return 1
+    from weightzoo.models import family
+
+    return family(model).strength_sign(layer)
