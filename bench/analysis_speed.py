@@ -1,7 +1,7 @@
 """Analysis speed and memory on a synthetic zoo: 1,000 trials of a DNN h=200 on MNIST-sized inputs.
 
 The zoo file has the real layout (docs/data-format.md; variables, dims, attributes from
-``weightzoo.store.result_to_dataset``, compression and chunking from ``weightzoo.store.encoding_for``):
+``weightzoo.io.store.result_to_dataset``, compression and chunking from ``weightzoo.io.store.encoding_for``):
 fc1 200x784, fc2 200x200, fc3 10x200 and their biases, snapshots 0/1/20, 20 epochs of curves, a spread of
 final accuracies with some diverged trials. It is written once, a block of trials at a time (the writer never
 holds more than one block), to ``--cache`` (default ``$TMPDIR/weightzoo-bench``) and reused afterwards.
@@ -157,7 +157,7 @@ def _fake_block(trials, hidden, seed):
 
 
 def _block_dataset(trials, hidden, seed=0):
-    from weightzoo.store import result_to_dataset
+    from weightzoo.io.store import result_to_dataset
 
     hyper = {
         "epochs": EPOCHS,
@@ -193,7 +193,7 @@ def write_synthetic_zoo(path: Path, n_trials: int, hidden: int, block: int) -> N
     import numpy as np
     import xarray as xr
 
-    from weightzoo.store import encoding_for
+    from weightzoo.io.store import encoding_for
 
     template = _block_dataset(np.arange(min(block, n_trials)), hidden)
     trial = np.arange(n_trials)
@@ -269,7 +269,7 @@ def run_stage(stage: str, path: str) -> dict:
     from weightzoo.analysis.metrics import weight_statistics
     from weightzoo.analysis.strength import node_strength, pairwise_strength, strength_layers
     from weightzoo.analysis.zoo import layer_names
-    from weightzoo.store import open_zoo
+    from weightzoo.io.store import open_zoo
 
     with open_zoo(path) as ds:
         labels = None if stage == "groups" else group_zoo(ds, **GROUP_SETTINGS).values

@@ -154,8 +154,8 @@ import copy  # noqa: E402
 import yaml  # noqa: E402
 
 from weightzoo.config import ConfigError  # noqa: E402
-from weightzoo.schema import check_config, coerce_numbers, yaml_syntax_error  # noqa: E402
-from weightzoo.schema import main as check_config_main  # noqa: E402
+from weightzoo.config.schema import check_config, coerce_numbers, yaml_syntax_error  # noqa: E402
+from weightzoo.config.schema import main as check_config_main  # noqa: E402
 
 SCHEMA = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
 BASE = """\
@@ -329,8 +329,8 @@ def test_analysis_settings_are_checked_before_any_job(tmp_path, analysis, expect
 import shutil  # noqa: E402
 import time  # noqa: E402
 
-from weightzoo import atomic  # noqa: E402
-from weightzoo.atomic import (  # noqa: E402
+from weightzoo.io import atomic  # noqa: E402
+from weightzoo.io.atomic import (  # noqa: E402
     DamagedFileError,
     WriteError,
     atomic_path,
@@ -339,7 +339,7 @@ from weightzoo.atomic import (  # noqa: E402
     remove_stale_parts,
 )
 from weightzoo.data import DatasetError, load_dataset, save_dataset  # noqa: E402
-from weightzoo.store import gather, open_zoo, result_to_dataset, write_zoo  # noqa: E402
+from weightzoo.io.store import gather, open_zoo, result_to_dataset, write_zoo  # noqa: E402
 
 
 def flip_data_bytes(path):
@@ -466,7 +466,7 @@ def test_crash_hook_names_a_damaged_zoo(chunks, tmp_path):
     code = f"""
 import sys, xarray as xr
 sys.path.insert(0, {str(os.path.abspath('src'))!r})
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 name_damaged_inputs_on_crash([{str(zoo)!r}])
 xr.load_dataset({str(zoo)!r})
 """
@@ -514,7 +514,7 @@ def test_prepared_dataset_with_a_changed_value_fails_its_checksum(prepared):
 
 def test_old_files_without_checksums_still_load(tmp_path):
     """Files written before the checksums (no weightzoo_crc32 attribute) are read as before."""
-    from weightzoo.atomic import write_netcdf_atomic
+    from weightzoo.io.atomic import write_netcdf_atomic
     from weightzoo.data import build_dataset
 
     ds = tiny_dataset()
@@ -532,9 +532,9 @@ from weightzoo.analysis.status import training_status_table  # noqa: E402
 from weightzoo.analysis.strength import pooled_strengths  # noqa: E402
 from weightzoo.jobs.claims import evaluate_claims  # noqa: E402
 from weightzoo.jobs.features import extract_features  # noqa: E402
-from weightzoo.atomic import explain_failure, load_checked, netcdf_problem  # noqa: E402
+from weightzoo.io.atomic import explain_failure, load_checked, netcdf_problem  # noqa: E402
 from weightzoo.data import build_dataset  # noqa: E402
-from weightzoo.store import summary_table  # noqa: E402
+from weightzoo.io.store import summary_table  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -566,7 +566,7 @@ def workflow_files(chunk_files, tmp_path_factory):
 
 def test_files_derived_from_a_zoo_pass_the_checker(workflow_files, capsys):
     """Issue 14: features.py copied the zoo's train_loss attributes, its checksum included, onto final_train_loss,
-    so `python -m weightzoo.atomic` called every fresh feature file damaged."""
+    so `python -m weightzoo.io.atomic` called every fresh feature file damaged."""
     paths = [workflow_files[k] for k in ("dataset", "chunk", "zoo", "features", "node_strength", "densities",
                                         "training_status")]
     assert atomic.main([str(p) for p in paths]) == 0, capsys.readouterr().out
@@ -722,7 +722,7 @@ def test_kill_9_during_a_write_leaves_a_part_file_the_next_write_removes(tmp_pat
     code = f"""
 import sys, time
 sys.path.insert(0, {os.path.abspath('src')!r})
-from weightzoo.atomic import atomic_path
+from weightzoo.io.atomic import atomic_path
 with atomic_path({str(tmp_path / 'chunk0.nc')!r}) as tmp:
     tmp.write_bytes(b"half")
     print(tmp, flush=True)
@@ -993,7 +993,7 @@ def test_bins_missing_from_the_users_file_names_the_users_file(tmp_path):
 
 def test_error_location_follows_configfile_precedence(tmp_path):
     """Two --configfile: the key is reported in the later one, which wins; a key from --config names no line."""
-    from weightzoo.schema import config_sources
+    from weightzoo.config.schema import config_sources
 
     first = write_config(tmp_path, BASE + "  lr: 0.1\n", "base.yaml")
     override = write_config(tmp_path, "training:\n  lr: fast\n", "override.yaml")
@@ -1015,13 +1015,13 @@ def test_error_location_follows_configfile_precedence(tmp_path):
 
 @pytest.mark.slow
 def test_checker_passes_on_every_file_of_a_fresh_run(tiny_run):
-    """Issue 14, item 2: `python -m weightzoo.atomic` on every netCDF file of a fresh run (results/ and the prepared
+    """Issue 14, item 2: `python -m weightzoo.io.atomic` on every netCDF file of a fresh run (results/ and the prepared
     datasets): each variable matches its own checksum; no intact file is called damaged."""
     paths = sorted(str(p) for folder in ("results", "resources") for p in (tiny_run / folder).rglob("*.nc"))
     kinds = {part for p in paths for part in ("train", "zoo", "datasets", "features", "node_strength",
                                               "training_status") if f"/{part}/" in p}
     assert kinds == {"train", "zoo", "datasets", "features", "node_strength", "training_status"}
-    proc = subprocess.run([sys.executable, "-m", "weightzoo.atomic", *paths], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "weightzoo.io.atomic", *paths], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=600)
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.count(": ok\n") == len(paths)

@@ -15,7 +15,7 @@ from weightzoo import cluster
 from weightzoo.analysis.trained import dead_unit_masks, dead_units, train_inputs
 from weightzoo.config import ConfigError, architectures, expand
 from weightzoo.models import MODELS, ModelFamily, build_model, family, model_kwargs, register, unregister
-from weightzoo.store import result_to_dataset
+from weightzoo.io.store import result_to_dataset
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 
 SCHEMA = "workflow/schemas/config.schema.yaml"

@@ -29,7 +29,7 @@ def test_the_package_import_stays_light():
 def test_a_zoo_round_trip_through_the_api(tmp_path):
     from zoo_factory import make_zoo
 
-    from weightzoo.atomic import write_netcdf_atomic
+    from weightzoo.io.atomic import write_netcdf_atomic
     from weightzoo.analysis.features import trial_features
 
     zoo = make_zoo(n_trials=4, hidden=3)

@@ -12,7 +12,7 @@ from zoo_factory import make_zoo
 from weightzoo.analysis.groups import assign_groups
 from weightzoo.analysis.kde import pooled_layer_density
 from weightzoo.analysis.scope import ScopeView
-from weightzoo.atomic import load_checked
+from weightzoo.io.atomic import load_checked
 from weightzoo.jobs.claims import collect_findings, evaluate_claims
 from weightzoo.jobs.features import extract_features
 from weightzoo.jobs.figures import draw_figure

@@ -127,7 +127,7 @@ def test_stacked_trials_equal_one_trial_at_a_time(monkeypatch):
     assert np.all(np.isfinite(stacked["alpha"][[0, 1, 2, 4, 5, 6]]))
     assert np.isnan(stacked["frobenius_norm_sq"][7]) and np.isnan(stacked["alpha"][7])
     assert not stacked["alpha_reliable"][7]
-    monkeypatch.setattr(spectral, "BLOCK_VALUES", 2 * values[0].size)  # blocks of two trials
+    monkeypatch.setattr(spectral, "FIT_VALUES", 2 * values[0].size)  # blocks of two trials
     blocked = spectral_metrics(values)
     for i in range(len(values)):
         single = spectral_metrics(values[i : i + 1])

@@ -12,8 +12,8 @@ from helpers import tiny_dataset
 from weightzoo.data import save_dataset
 from weightzoo.jobs.train import train_chunk
 from weightzoo.models import model_kwargs
-from weightzoo.provenance import code_revision
-from weightzoo.store import gather, load_network, normalisation, open_zoo, result_to_dataset, summary_table, write_zoo
+from weightzoo.io.provenance import code_revision
+from weightzoo.io.store import gather, load_network, normalisation, open_zoo, result_to_dataset, summary_table, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 
 HP = Hyperparameters(epochs=2, batch_size=50, snapshots=(0, 1, -1))

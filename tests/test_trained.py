@@ -17,7 +17,7 @@ from weightzoo.analysis.trained import (
     training_status,
 )
 from weightzoo.models import build_model, model_kwargs
-from weightzoo.store import result_to_dataset
+from weightzoo.io.store import result_to_dataset
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 from zoo_factory import make_zoo
 

@@ -12,7 +12,7 @@ from weightzoo.analysis.trained import never_trained, parameter_motion
 from weightzoo.config import resolved_model_arch
 from weightzoo.models import model_kwargs
 from weightzoo.models.vit import PAPER as VIT_PAPER
-from weightzoo.store import result_to_dataset
+from weightzoo.io.store import result_to_dataset
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 
 QKV = [f"blocks_0_attn_qkv_weight[{c}]" for c in "qkv"]

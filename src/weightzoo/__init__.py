@@ -16,8 +16,8 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "open_zoo": "weightzoo.store",
-    "load_network": "weightzoo.store",
+    "open_zoo": "weightzoo.io.store",
+    "load_network": "weightzoo.io.store",
     "read_features": "weightzoo.analysis.features",
     "build_model": "weightzoo.models",
     "MODELS": "weightzoo.models",

@@ -18,7 +18,7 @@ os.environ.update(
     )
 )
 
-from weightzoo.atomic import moved_aside
+from weightzoo.io.atomic import moved_aside
 from weightzoo.cluster import (
     capped,
     chunk_cost,
@@ -29,7 +29,7 @@ from weightzoo.cluster import (
 )
 from weightzoo.config import ConfigError, dataset_settings
 from weightzoo.models import MODELS
-from weightzoo.schema import check_config, config_sources
+from weightzoo.config.schema import check_config, config_sources
 
 # Numbers written `1e-3` are coerced (YAML 1.1 reads them as strings), then snakemake.utils.validate fills the
 # schema's defaults; errors come back as one line with key, value, file and line instead of the whole schema.
@@ -151,7 +151,7 @@ def workflow_files():
 
 # A job that finds a damaged input moves it aside ({file}.damaged). Snakemake would not remake a missing file
 # whose products exist ("Nothing to be done"): as targets, it is remade and, because its job then ran, so is
-# everything made from it (weightzoo.atomic.moved_aside).
+# everything made from it (weightzoo.io.atomic.moved_aside).
 MOVED_ASIDE = moved_aside(workflow_files())
 if MOVED_ASIDE and workflow.is_main_process:
     logger.warning(

@@ -1,6 +1,6 @@
 """Snakemake script: the paper's claims as statistics for one (model, dataset), at every scope (CSV and HTML)."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.claims import evaluate_claims
 from weightzoo.logs import to_file
 

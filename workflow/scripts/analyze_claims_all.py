@@ -1,6 +1,6 @@
 """Snakemake script: all claims in one CSV, verdict counts, the findings page and the training status (HTML)."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.claims import collect_findings
 from weightzoo.logs import to_file
 

@@ -1,6 +1,6 @@
 """Snakemake script: accuracy group of every trial, added to the trial summary."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.groups import group_trials
 from weightzoo.logs import to_file
 

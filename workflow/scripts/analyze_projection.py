@@ -1,6 +1,6 @@
 """Snakemake script: paper Figs 11–13, t-SNE of one zoo's trials (raw, canonical, invariant) with scores."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.figures import project_trials
 from weightzoo.logs import to_file
 

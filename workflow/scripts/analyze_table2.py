@@ -1,6 +1,6 @@
 """Snakemake script: the paper's Table 2 for this run, next to the paper's numbers (CSV and HTML)."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.groups import tabulate_groups
 from weightzoo.logs import to_file
 

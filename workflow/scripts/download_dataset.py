@@ -1,6 +1,6 @@
 """Snakemake script: download one dataset's official files with torchvision into a resources folder."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.data import download_dataset
 from weightzoo.logs import to_file
 

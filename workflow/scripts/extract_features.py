@@ -1,7 +1,7 @@
 """Snakemake script: per-trial features, node strengths, density bins and training status (never-trained
 parameters, dead units) of one zoo (netCDF), for the analyses at every scope."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.features import extract_features
 from weightzoo.logs import to_file
 

@@ -1,6 +1,6 @@
 """Snakemake script: merge one experiment's training chunks into its zoo file."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.train import gather_experiment
 from weightzoo.logs import to_file
 

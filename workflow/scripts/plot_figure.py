@@ -1,7 +1,7 @@
 """Snakemake script: one figure family of one (model, dataset) at one scope (pooled or an architecture), drawn
 from the stored per-experiment results."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.figures import draw_figure
 from weightzoo.logs import to_file
 

@@ -1,6 +1,6 @@
 """Snakemake script: read one dataset from its official source and write the prepared netCDF file."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.data import prepare_and_save
 from weightzoo.logs import to_file
 

@@ -1,6 +1,6 @@
 """Snakemake script: one row per trial of every experiment."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.train import summarize
 from weightzoo.logs import to_file
 

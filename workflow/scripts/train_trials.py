@@ -1,6 +1,6 @@
 """Snakemake script: train one chunk of trials of one experiment (vectorised in this process)."""
 
-from weightzoo.atomic import name_damaged_inputs_on_crash
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
 from weightzoo.jobs.train import train_chunk
 from weightzoo.logs import to_file
 

@@ -17,8 +17,9 @@ from weightzoo.analysis.metrics import FAMILIES, family_metrics, layer_metrics
 from weightzoo.analysis.stats import NETWORK, sorted_sample
 from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
-from weightzoo.atomic import without_checksum
-from weightzoo.store import CURVES, TRIAL_HYPERPARAMETERS
+from weightzoo.io.atomic import without_checksum
+from weightzoo.config import HYPERPARAMETERS
+from weightzoo.io.store import CURVES
 
 EARLY_FAMILIES = ("moments",)
 """Metric families also stored at the early snapshot (claim 5 reads them); the spectral metrics of any other
@@ -103,7 +104,7 @@ def trial_features(
     }
     if "epoch" in ds.coords:
         coords["epoch"] = ds["epoch"].values
-    for name in ("seed", *TRIAL_HYPERPARAMETERS):
+    for name in ("seed", *HYPERPARAMETERS):
         if name in ds.coords and ds[name].dims == ("trial",):
             coords[name] = ("trial", ds[name].values)
     return xr.Dataset(
@@ -155,7 +156,7 @@ def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:
 
 def read_features(paths) -> xr.Dataset:
     """The features files of one or more experiments, checked against their checksums and pooled."""
-    from weightzoo.atomic import load_checked
+    from weightzoo.io.atomic import load_checked
 
     return pool([load_checked(path) for path in ([paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") else paths)])
 

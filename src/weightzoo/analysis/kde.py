@@ -17,12 +17,10 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from weightzoo.analysis.zoo import layer_names, ordered_groups, select_snapshot, trial_groups
+from weightzoo.analysis.zoo import CHUNK_VALUES, layer_names, ordered_groups, select_snapshot, trial_groups
 
-# A chunk of this many values is read at a time (64 MiB as float64).
-CHUNK_VALUES = 1 << 23
 # Values are binned in blocks of this many (32 MiB as float64); each block costs O(grid) extra.
-BLOCK_VALUES = 1 << 22
+BIN_VALUES = 1 << 22
 MAX_BINNING_POINTS = 1 << 16
 
 
@@ -138,8 +136,8 @@ class BinnedKDE:
         """Add a chunk of values (any shape)."""
         values = _finite(values)
         # bounded blocks bound the temporaries when a caller passes a huge chunk
-        for start in range(0, values.size, BLOCK_VALUES):
-            block = values[start : start + BLOCK_VALUES]
+        for start in range(0, values.size, BIN_VALUES):
+            block = values[start : start + BIN_VALUES]
             self._moments.add(block)
             self._bin(block)
         return self

@@ -14,6 +14,7 @@ import xarray as xr
 from weightzoo.analysis.canonical import canonical_layer, fc_chain
 from weightzoo.analysis.strength import node_strength
 from weightzoo.analysis.zoo import (
+    CHUNK_VALUES,
     flat_weights,
     layer_names,
     ordered_groups,
@@ -26,7 +27,6 @@ FEATURES = ("raw", "canonical", "invariant")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_TRIALS = 4
 # Reading and reducing happens in chunks of about this many values (64 MiB as float64).
-CHUNK_VALUES = 1 << 23
 
 
 def _weight_blocks(ds: xr.Dataset, layer: str | None, snapshot: int, canonical: bool):

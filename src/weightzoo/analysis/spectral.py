@@ -54,7 +54,7 @@ CONV2D_NORM = np.sqrt(0.5)
 # every eigenvalue keeps about eight significant digits, as WeightWatcher's SVD gives.
 MAX_GRAM_CONDITION = 1e6
 # Trials are processed a block at a time, the block holding about this many float64 values per array.
-BLOCK_VALUES = 1 << 21
+FIT_VALUES = 1 << 21
 
 
 class SpectralMetric(NamedTuple):
@@ -127,7 +127,7 @@ def eigenvalues(values: np.ndarray, conv2d_norm: bool = True) -> np.ndarray:
 
 
 def _trial_blocks(n_trials: int, values_per_trial: int) -> list[slice]:
-    step = max(1, BLOCK_VALUES // max(1, values_per_trial))
+    step = max(1, FIT_VALUES // max(1, values_per_trial))
     return [slice(start, start + step) for start in range(0, max(n_trials, 1), step)]
 
 

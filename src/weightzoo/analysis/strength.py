@@ -11,12 +11,11 @@ import numpy as np
 import scipy.stats
 import xarray as xr
 
-from weightzoo.analysis.zoo import layer_names, ordered_groups, select_snapshot, trial_groups
-from weightzoo.atomic import without_checksum
+from weightzoo.analysis.zoo import CHUNK_VALUES, layer_names, ordered_groups, select_snapshot, trial_groups
+from weightzoo.io.atomic import without_checksum
 
 KINDS = ("abs_in", "signed")
 # Trials are reduced a chunk at a time, this many weights per chunk (64 MiB as float64).
-CHUNK_VALUES = 1 << 23
 
 
 def strength_layers(ds: xr.Dataset) -> list[str]:

@@ -21,7 +21,7 @@ import xarray as xr
 
 from weightzoo.analysis.stats import BLOCK_VALUES, iter_trial_blocks
 from weightzoo.analysis.zoo import parameter_names
-from weightzoo.atomic import without_checksum
+from weightzoo.io.atomic import without_checksum
 from weightzoo.models import family
 
 PACKED = {"_attn_qkv_weight": ("q", "k", "v"), "_attn_qkv_bias": ("q", "k", "v")}

@@ -4,6 +4,10 @@ import numpy as np
 import xarray as xr
 
 
+CHUNK_VALUES = 1 << 23
+"""Values an analysis reads from a zoo at a time (64 MiB as float64)."""
+
+
 def layer_names(ds: xr.Dataset) -> list[str]:
     """Layer ids (``fc1``, ``conv1``, ``blocks_0_attn_qkv``) that have a ``{layer}_weight`` variable, in model order."""
     return [

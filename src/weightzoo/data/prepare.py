@@ -12,7 +12,7 @@ import xarray as xr
 
 from weightzoo.data.readers import DatasetError, check_labels
 from weightzoo.data.specs import DATASETS, spec
-from weightzoo.provenance import provenance_attrs
+from weightzoo.io.provenance import provenance_attrs
 
 SETTINGS_KEYS = ("data_dir", "download", "test_fraction", "split_seed")
 TRAIN, TEST = 0, 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightzoo.atomic import ReportedError
+from weightzoo.io.atomic import ReportedError
 
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from weightzoo.atomic import READ_ERRORS, checksum_mismatch, damaged, write_netcdf_atomic
+from weightzoo.io.atomic import READ_ERRORS, checksum_mismatch, damaged, write_netcdf_atomic
 from weightzoo.data.prepare import TEST, TRAIN, prepare_dataset
 from weightzoo.data.readers import DatasetError
 from weightzoo.data.specs import DATASETS, spec

@@ -11,7 +11,7 @@ from weightzoo.analysis.features import pool
 from weightzoo.analysis.findings import findings_table
 from weightzoo.analysis.groups import absent_figure_notes, group_counts
 from weightzoo.analysis.status import training_status_notes, training_status_table, untrained_reasons
-from weightzoo.atomic import load_checked, write_csv_atomic, write_text_atomic
+from weightzoo.io.atomic import load_checked, write_csv_atomic, write_text_atomic
 from weightzoo.report.html import claims_page, findings_page, table_page, verdict_counts
 from weightzoo.selection import figure_experiments
 

@@ -11,7 +11,7 @@ from weightzoo.analysis.groups import experiment_groups
 from weightzoo.analysis.kde import density_dataset
 from weightzoo.analysis.strength import node_strength, strength_dataset, strength_layers
 from weightzoo.analysis.trained import training_status
-from weightzoo.atomic import load_checked, write_netcdf_atomic
+from weightzoo.io.atomic import load_checked, write_netcdf_atomic
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from weightzoo.analysis.groups import experiment_groups
 from weightzoo.analysis.projection import FEATURES, project, score_record
 from weightzoo.analysis.scope import ScopeView
 from weightzoo.analysis.zoo import layer_names, trial_groups
-from weightzoo.atomic import load_checked, write_text_atomic
+from weightzoo.io.atomic import load_checked, write_text_atomic
 from weightzoo.report import figures
 from weightzoo.selection import POOLED
 

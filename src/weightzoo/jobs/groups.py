@@ -7,7 +7,7 @@ import pandas as pd
 
 from weightzoo.analysis.groups import class_shares, group_summary
 from weightzoo.analysis.table2 import compare_with_paper, table2
-from weightzoo.atomic import load_checked, write_csv_atomic, write_text_atomic
+from weightzoo.io.atomic import load_checked, write_csv_atomic, write_text_atomic
 from weightzoo.report.html import table_page
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ import time
 
 import torch
 
-from weightzoo.atomic import write_csv_atomic
+from weightzoo.io.atomic import write_csv_atomic
 from weightzoo.config import HYPERPARAMETER_KEYS, batch_size_key, resolved_model_arch, trial_hyperparameters
 from weightzoo.data import check_batch_size, load_dataset
 from weightzoo.models import model_kwargs
-from weightzoo.provenance import code_revision, file_sha256
-from weightzoo.store import gather, result_to_dataset, summary_table, write_zoo
+from weightzoo.io.provenance import code_revision, file_sha256
+from weightzoo.io.store import gather, result_to_dataset, summary_table, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, resolve_device, train_trials
 
 log = logging.getLogger(__name__)

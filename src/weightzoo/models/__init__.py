@@ -1,7 +1,7 @@
 """The network families of the paper (Table 1): DNN, CNN and ViT, one module each, in a registry.
 
 A model is fully described by ``build_model(model, **kwargs)``; the kwargs are stored in every zoo
-file so any trial can be rebuilt (``weightzoo.store.load_network``). Everything else the package knows
+file so any trial can be rebuilt (``weightzoo.io.store.load_network``). Everything else the package knows
 about a family (architecture keys, cost, stacked forward, ReLU layers, ...) is its ``ModelFamily``.
 """
 

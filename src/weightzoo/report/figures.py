@@ -33,7 +33,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from weightzoo.analysis.groups import GROUP_COLORS, natural_key  # noqa: E402
 from weightzoo.analysis.projection import score_text  # noqa: E402
 from weightzoo.analysis.zoo import ordered_groups  # noqa: E402
-from weightzoo.atomic import atomic_path  # noqa: E402
+from weightzoo.io.atomic import atomic_path  # noqa: E402
 
 OTHER_COLOR = "#555555"
 DPI = 100

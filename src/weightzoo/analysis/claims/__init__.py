@@ -47,8 +47,9 @@ from weightzoo.analysis.claims.groupwise import (
 from weightzoo.analysis.claims.prediction import features_of, prediction_rows
 from weightzoo.analysis.claims.testing import EQUIVALENCE, decide, holm
 from weightzoo.analysis.features import accuracy as final_accuracy
+from weightzoo.analysis.groups import natural_key
 from weightzoo.analysis.metrics import FAMILIES, METRICS, claim_metrics, direction_word
-from weightzoo.store import TRIAL_HYPERPARAMETERS
+from weightzoo.config import HYPERPARAMETERS
 
 __all__ = ["CLAIMS", "COLUMNS", "VERDICTS", "claims_table", "zoo_claims", "holm", "strata_labels", "recipe_keys"]
 
@@ -92,7 +93,7 @@ FOLDS = {"seeds": "recipe (features and target centred within it)", "kfold": "fo
 def recipe_keys(features: xr.Dataset) -> list[str]:
     """The recipe: ``arch`` and every per-trial hyperparameter that takes more than one value."""
     keys = ["arch"]
-    for name in TRIAL_HYPERPARAMETERS:
+    for name in HYPERPARAMETERS:
         if name in features.coords and np.unique(features[name].values.astype(str)).size > 1:
             keys.append(name)
     return keys
@@ -325,12 +326,7 @@ def _frame(rows) -> pd.DataFrame:
 
 def _natural(values):
     """Architecture labels in natural order (h2 before h10)."""
-    import re
-
-    def key(text):
-        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
-
-    return sorted(values, key=key)
+    return sorted(values, key=natural_key)
 
 
 def zoo_claims(ds: xr.Dataset, groups=None, accuracy: str = "train", early_snapshot: int = 1, max_values: int = 2000,

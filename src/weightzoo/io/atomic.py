@@ -148,7 +148,7 @@ def write_netcdf_atomic(ds, path, encoding=None, checksums: bool = True):
 
     With ``checksums`` every variable gets a fresh CRC-32 of its values (``weightzoo_crc32``), replacing any
     that came along with attributes copied from another file's variable: every file the workflow writes can
-    then be checked by ``python -m weightzoo.atomic`` and by the damaged-input path of the jobs that read it.
+    then be checked by ``python -m weightzoo.io.atomic`` and by the damaged-input path of the jobs that read it.
     """
     if checksums:
         ds = with_checksums(ds)
@@ -195,16 +195,6 @@ def with_checksums(ds, names=None):
 def without_checksum(attrs) -> dict:
     """A copy of a variable's attributes for another variable: without the checksum of the original's values."""
     return {key: value for key, value in dict(attrs).items() if key != CHECKSUM_ATTR}
-
-
-def verify_checksums(ds, path, names=None) -> None:
-    """Raise DamagedFileError naming ``path`` when a loaded variable no longer matches its stored checksum.
-
-    Variables written before checksums existed (no attribute) pass. It reads every value of ``names``.
-    """
-    bad = checksum_mismatch(ds, names)
-    if bad:
-        raise damaged(path, f"variable {bad!r} does not match its checksum")
 
 
 def checksum_mismatch(ds, names=None) -> str:
@@ -364,7 +354,7 @@ def name_damaged_inputs_on_crash(paths, remake: str | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    """``python -m weightzoo.atomic FILE.nc ...``: read each file in full and check its checksums (moves nothing)."""
+    """``python -m weightzoo.io.atomic FILE.nc ...``: read each file in full and check its checksums (moves nothing)."""
     paths = list(sys.argv[1:] if argv is None else argv)
     bad = 0
     for path in paths:

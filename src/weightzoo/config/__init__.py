@@ -1,6 +1,7 @@
 """Config checks the JSON schema cannot express, and the expansion of the experiment grid.
 
-The schema (workflow/schemas/config.schema.yaml) checks types and ranges and fills defaults; this
+The schema (``config.schema.yaml`` beside this module, package data; the workflow links it as
+workflow/schemas/config.schema.yaml) checks types and ranges and fills defaults; this
 module checks what spans several keys and turns experiment blocks into one record per experiment.
 Errors name the config key and the offending value, and happen before any job runs.
 """
@@ -15,7 +16,13 @@ from weightzoo.models import ArchError, families, family
 from weightzoo.models.vit import resolved_arch
 
 # Training keys an experiment block may set or sweep (`hyperparameters`), in the order of the product
-HYPERPARAMETER_KEYS = ("lr", "init_std", "batch_size", "train_fraction")
+HYPERPARAMETERS = {  # key: (long name, units) of the per-trial coordinate a sweep stores in the zoo
+    "lr": ("Adam learning rate of the trial", "1"),
+    "init_std": ("standard deviation of the trial's normal weight initialisation", "1"),
+    "batch_size": ("samples per optimiser step of the trial", "1"),
+    "train_fraction": ("fraction of the train split the trial trained on (its own fixed random subset)", "1"),
+}
+HYPERPARAMETER_KEYS = tuple(HYPERPARAMETERS)
 HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0}  # not a training key: every trial sees all train samples
 
 
@@ -285,11 +292,3 @@ def dataset_settings(config: dict, name: str) -> dict:
 def resolved_model_arch(params: dict, image_side: int) -> dict:
     """Resolve ``patch_size: 0`` (the paper preset's whole image as one token); ``model_kwargs`` does it too."""
     return resolved_arch(params, image_side)
-
-
-if __name__ == "__main__":  # python -m weightzoo.config FILE...: weightzoo.schema.main
-    import sys
-
-    from weightzoo.schema import main
-
-    sys.exit(main())

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from weightzoo.atomic import (
+from weightzoo.io.atomic import (
     CHECKSUM_ATTR,
     READ_ERRORS,
     REMAKE_CHUNK,
@@ -16,20 +16,14 @@ from weightzoo.atomic import (
     with_checksums,
     write_netcdf_atomic,
 )
-from weightzoo.provenance import provenance_attrs
+from weightzoo.config import HYPERPARAMETER_DEFAULTS, HYPERPARAMETERS
+from weightzoo.io.provenance import provenance_attrs
 
 CURVES = {
     "train_loss": ("training loss (cross-entropy over the whole train split after the epoch)", "nat"),
     "test_loss": ("test loss (cross-entropy over the test split)", "nat"),
     "train_accuracy": ("training accuracy (whole train split after the epoch)", "1"),
     "test_accuracy": ("test accuracy", "1"),
-}
-# Per-trial training values (a sweep inside an architecture varies them): coordinates along ``trial``
-TRIAL_HYPERPARAMETERS = {
-    "lr": ("Adam learning rate of the trial", "1"),
-    "init_std": ("standard deviation of the trial's normal weight initialisation", "1"),
-    "batch_size": ("samples per optimiser step of the trial", "1"),
-    "train_fraction": ("fraction of the train split the trial trained on (its own fixed random subset)", "1"),
 }
 REQUIRED_ATTRS = ("model", "dataset", "arch", "model_kwargs", "hyperparameters", "parameters")
 
@@ -93,7 +87,7 @@ def result_to_dataset(result, *, model, dataset, arch, model_kwargs, hyperparame
                      {"long_name": "epoch after which weights were saved (0: initial)"}),
     }
     for key, values in result.hyperparameters.items():
-        long_name, units = TRIAL_HYPERPARAMETERS[key]
+        long_name, units = HYPERPARAMETERS[key]
         coords[key] = ("trial", values, {"long_name": long_name, "units": units})
     attrs = {
         "title": f"weightzoo {model} on {dataset} ({arch})",
@@ -224,7 +218,7 @@ def summary_table(zoo_paths) -> pd.DataFrame:
                 "diverged_epoch": ds["diverged_epoch"].values,
                 "n_parameters": n_params,
             }))
-    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed", *TRIAL_HYPERPARAMETERS]
+    columns = ["experiment", "model", "dataset", "arch", "model_kwargs", "trial", "seed", *HYPERPARAMETERS]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return table[[*columns, *(c for c in table.columns if c not in columns)]]
 
@@ -232,11 +226,8 @@ def summary_table(zoo_paths) -> pd.DataFrame:
 def trial_hyperparameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
     """Each trial's lr, init_std, batch_size, train_fraction; zoos written before sweeps existed hold them
     only in the ``hyperparameters`` attribute (shared by all trials)."""
-    shared = {"train_fraction": 1.0, **json.loads(ds.attrs["hyperparameters"])}
-    return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared[k]) for k in TRIAL_HYPERPARAMETERS}
-
-
-from weightzoo.atomic import write_csv_atomic  # noqa: E402,F401 - the one CSV writer, kept importable here
+    shared = {**HYPERPARAMETER_DEFAULTS, **json.loads(ds.attrs["hyperparameters"])}
+    return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared[k]) for k in HYPERPARAMETERS}
 
 
 def normalisation(path) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from weightzoo.config import ConfigError, Experiment, load_experiments
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # package data (pyproject.toml)
 
 # What YAML 1.2 reads as a number but PyYAML's YAML 1.1 reads as a string: `1e-3`, `1.0e12`, `5E+3`.
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
