@@ -108,6 +108,32 @@ rule plot_convergence:
         "../scripts/plot_figure.py"
 
 
+rule plot_metrics:
+    input:
+        unpack(scope_files("features")),
+    output:
+        figure=report(
+            "results/analysis/metrics/{model}/{dataset}/{scope}.png",
+            caption="../report/metrics.rst",
+            category="4 Weight statistics",
+            subcategory="{model} / {dataset}",
+            labels=figure_labels("metrics tested as claims"),
+        ),
+    log:
+        "logs/plot_metrics/{model}/{dataset}/{scope}.log",
+    benchmark:
+        "benchmarks/plot_metrics/{model}/{dataset}/{scope}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        figure="metrics",
+        title="{model} on {dataset}",
+        tsne=ANALYSIS["tsne"],
+        seed=ANALYSIS["groups"]["seed"],
+    script:
+        "../scripts/plot_figure.py"
+
+
 rule plot_weight_statistics:
     input:
         unpack(scope_files("features")),

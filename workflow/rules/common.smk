@@ -179,18 +179,24 @@ from weightzoo.selection import POOLED
 
 ANALYSIS = config["analysis"]
 SCOPES = sorted({(e.model, e.dataset) for e in EXPERIMENTS})
-# Figure families drawn at every scope (rules plot_{family}); the per-architecture ones are the first five,
-# their t-SNE of the weights themselves is project_trials (raw; canonical and invariant come with it).
+# Figure families drawn at every scope (rules plot_{family}); per architecture all but the statistics t-SNE,
+# whose per-architecture counterpart is project_trials, the t-SNE of the weights themselves (raw; canonical and
+# invariant come with it).
 FAMILIES = (
     "convergence",
     "weight_statistics",
+    "metrics",
     "distributions",
     "node_strength",
     "strength_pairs",
     "statistics_tsne",
 )
 PER_ARCH_FIGURES = [
-    *(f"results/analysis/{family}/{{id}}.png" for family in FAMILIES[:5]),
+    *(
+        f"results/analysis/{family}/{{id}}.png"
+        for family in FAMILIES
+        if family != "statistics_tsne"
+    ),
     "results/analysis/projection/{id}_raw.png",
 ]
 if any(e.arch == POOLED for e in EXPERIMENTS):

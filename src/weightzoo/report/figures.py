@@ -31,6 +31,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from weightzoo.analysis.groups import GROUP_COLORS, natural_key  # noqa: E402
+from weightzoo.analysis.metrics import FAMILIES as METRIC_FAMILIES, claim_metrics, stored_values  # noqa: E402
 from weightzoo.analysis.projection import score_text  # noqa: E402
 from weightzoo.analysis.zoo import ordered_groups  # noqa: E402
 from weightzoo.io.atomic import atomic_path  # noqa: E402
@@ -483,6 +484,46 @@ def projection(projections: Sequence[xr.Dataset], title: str = "") -> Figure:
     return fig
 
 
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def metrics(features: xr.Dataset, groups=None, title: str = "", seed: int = 0) -> Figure:
+    """Every metric tested as a claim (``analysis.metrics.claim_metrics``: weight std, then the spectral ones),
+    one panel each: per layer, each trial's value (jittered across the layer's slot), coloured by group."""
+    chosen = [m for m in claim_metrics() if METRIC_FAMILIES[m.family].variable in features]
+    n = features.sizes["trial"]
+    labels = _labels(groups, n)
+    rng = np.random.default_rng(seed)
+    with plt.rc_context(STYLE):
+        if not chosen or n == 0:
+            return message_figure("no metrics stored for these trials", _title(title, "Metrics by group"))
+        fig, axes = _panels(len(chosen))
+        for ax, metric in zip(axes, chosen):
+            values = stored_values(features, metric)
+            layers = [str(layer) for layer in values["layer"].values if values.attrs["defined"][str(layer)]]
+            shown = [values.sel(layer=layer).values for layer in layers]
+            finite = np.concatenate([v[np.isfinite(v)] for v in shown]) if shown else np.zeros(0)
+            if finite.size == 0:
+                _message(ax, f"{metric.text}: no trusted value in any trial"
+                         + (f" ({metric.valid})" if metric.valid else ""))
+                continue
+            for position, v in enumerate(shown):
+                jitter = position + rng.uniform(-0.3, 0.3, n)
+                for group in dict.fromkeys(labels):
+                    here = (labels == group) & np.isfinite(v)
+                    ax.scatter(jitter[here], v[here], s=8, color=group_color(group), alpha=0.7, linewidths=0)
+            if (finite > 0).all():
+                ax.set_yscale("log")
+            ax.set_xticks(range(len(layers)), [_wrap(layer, 0.9) for layer in layers], rotation=30, ha="right")
+            arrow = {-1: "expected lower in better trials", 1: "expected higher in better trials"}.get(metric.direction, "")
+            ax.set_title(_wrap(f"{metric.text} (claim {metric.claim})", _panel_width(fig, axes) - 0.2, 10))
+            ax.set_ylabel(_wrap(arrow, 2.5, MIN_FONT))
+        _legends(fig, labels, {})
+        _suptitle(fig, _title(title, "Metrics tested as claims, per layer and trial"))
+        fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------- at any scope
 
 FAMILIES = {
@@ -493,6 +534,7 @@ FAMILIES = {
     "node_strength": lambda view, title, seed: node_strength(view.strengths, view.labels, title, seed=seed,
                                                              arch=view.architectures),
     "strength_pairs": lambda view, title, seed: strength_pairs(view.strength_pairs, title, arch=view.architectures),
+    "metrics": lambda view, title, seed: metrics(view.features, view.labels, title, seed=seed),
 }
 """Figure family -> how to draw it from an ``analysis.scope.ScopeView`` (the statistics t-SNE, which also writes
 scores, is ``projection`` of ``ScopeView.statistics_projection``)."""

@@ -48,7 +48,7 @@ from weightzoo.analysis.claims.prediction import features_of, prediction_rows
 from weightzoo.analysis.claims.testing import EQUIVALENCE, decide, holm
 from weightzoo.analysis.features import accuracy as final_accuracy
 from weightzoo.analysis.groups import natural_key
-from weightzoo.analysis.metrics import FAMILIES, METRICS, claim_metrics, direction_word
+from weightzoo.analysis.metrics import FAMILIES, METRICS, claim_metrics, direction_word, stored_values
 from weightzoo.config import HYPERPARAMETERS
 
 __all__ = ["CLAIMS", "COLUMNS", "VERDICTS", "claims_table", "zoo_claims", "holm", "strata_labels", "recipe_keys"]
@@ -164,7 +164,7 @@ def claims_table(
     # its own stream, so adding a metric never changes another claim's numbers
     tested = {m.claim: m for m in claim_metrics() if FAMILIES[m.family].variable in features}
     metric_rngs = {c: rng if c == 1 else np.random.default_rng([seed, c]) for c in tested}
-    metric_values = {c: (m, values_of(features, m)) for c, m in tested.items()}
+    metric_values = {c: (m, stored_values(features, m)) for c, m in tested.items()}
     distances = {str(layer): scaled_distances(features["quantile_function"].sel(layer=layer).values, arch, rng,
                                               max_trials)
                  for layer in features["layer"].values}
@@ -232,18 +232,6 @@ def claims_table(
     table.insert(0, "model", model)
     table.insert(1, "dataset", features.attrs.get("dataset", ""))
     return table[COLUMNS]
-
-
-def values_of(features: xr.Dataset, metric, validated: bool = True) -> xr.DataArray:
-    """(trial, layer) values of a registered metric; with ``validated``, NaN where its ``valid`` companion
-    metric says the value is unreliable."""
-    family = FAMILIES[metric.family]
-    stored = features[family.variable]
-    values = stored.sel({family.dim: metric.name}, drop=True)
-    defined = {str(layer): bool(np.isfinite(values.sel(layer=layer).values).any()) for layer in values["layer"].values}
-    if validated and metric.valid:
-        values = values.where(stored.sel({family.dim: metric.valid}, drop=True) > 0)
-    return values.assign_attrs(defined=defined)
 
 
 def _metric_rows(claim, metric_values, common, mask, labels, strata, acc, min_group, n_permutations, alpha, rngs):

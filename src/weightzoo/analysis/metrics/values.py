@@ -76,3 +76,15 @@ def weight_statistics(ds: xr.Dataset, snapshot: int = -1, include_network: bool 
     Unterthiner et al. 2020's features): ``layer_metrics`` of the ``moments`` family. ``std`` is the
     population standard deviation (ddof 0)."""
     return layer_metrics(ds, "moments", snapshot, include_network, max_values)
+
+
+def stored_values(features: xr.Dataset, metric, validated: bool = True) -> xr.DataArray:
+    """(trial, layer) values of a registered metric in per-trial features; with ``validated``, NaN where its ``valid`` companion
+    metric says the value is unreliable. Attribute ``defined``: per layer, whether any trial has a value."""
+    family = FAMILIES[metric.family]
+    stored = features[family.variable]
+    values = stored.sel({family.dim: metric.name}, drop=True)
+    defined = {str(layer): bool(np.isfinite(values.sel(layer=layer).values).any()) for layer in values["layer"].values}
+    if validated and metric.valid:
+        values = values.where(stored.sel({family.dim: metric.valid}, drop=True) > 0)
+    return values.assign_attrs(defined=defined)
