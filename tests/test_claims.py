@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 from zoo_factory import make_zoo
@@ -23,7 +24,7 @@ def null():
 
 
 def rows(table, claim, statistic=None, scope=None):
-    scope = scope or ("pooled" if claim in (1, 2, 3) else "seeds")
+    scope = scope or ("seeds" if claim in (4, 5) else "pooled")
     selected = table[(table["claim"] == claim) & (table["scope"] == scope)]
     return selected if statistic is None else selected[selected["statistic"] == statistic]
 
@@ -32,11 +33,13 @@ def test_table_layout(planted):
     _, table = planted
     assert list(table.columns) == COLUMNS
     assert set(table["verdict"]) <= set(VERDICTS)
-    assert set(table["claim"]) == {1, 2, 3, 4, 5}
+    assert set(table["claim"]) == {1, 2, 3, 4, 5, 6, 7, 8}  # 6-8: the spectral metrics' claims
     assert (table["model"] == "dnn").all() and (table["dataset"] == "synthetic").all()
     assert rows(table, 1, "cliffs_delta")["layer"].tolist() == ["fc1", "fc2", "fc3", "network"]
     assert rows(table, 1, "spearman_std")["layer"].tolist() == ["fc1", "fc2", "fc3", "network"]
     assert set(rows(table, 2)["statistic"]) == {"w1_ratio", "spearman_distance"}
+    # spectral metrics are defined per weight matrix, not on the whole network
+    assert rows(table, 7, "spearman_stable_rank")["layer"].tolist() == ["fc1", "fc2", "fc3"]
 
 
 def test_planted_effect_supports_claim_1_and_prediction(planted):
@@ -148,3 +151,14 @@ def test_vit_attention_expects_falling_strength():
 def test_holm():
     np.testing.assert_allclose(holm([0.01, 0.04, np.nan, 0.03]), [0.03, 0.06, np.nan, 0.06])
     assert np.isnan(holm([np.nan])).all()
+
+
+def test_spectral_claims_see_scale_only_through_the_norm(planted):
+    """The planted zoo shrinks the weights of accurate trials by a scalar: the spectral norm must find it; the
+    stable rank and alpha are scale-free and must not credit it to accuracy."""
+    _, table = planted
+    norm = rows(table, 8, "spearman_spectral_norm_sq")
+    assert (norm["verdict"] == "supported").all(), norm[["layer", "effect_size", "reason"]]
+    scale_free = pd.concat([rows(table, 7), rows(table, 6)])
+    assert not scale_free["verdict"].isin(["supported", "contradicted"]).any(), \
+        scale_free[["claim", "layer", "statistic", "effect_size", "verdict"]]
