@@ -10,12 +10,13 @@ import numpy as np
 import xarray as xr
 
 from weightzoo.analysis.zoo import layer_names, select_snapshot
-from weightzoo.models import family
 
 
 def fc_chain(ds: xr.Dataset) -> tuple[list[str] | None, str]:
     """The chain of Linear layers of a DNN zoo in model order, or None and the reason it is not one."""
     model = ds.attrs.get("model")
+    from weightzoo.models import family  # torch: only when a model is named
+
     if model is not None and not family(model).fc_chain:
         return None, f"canonical order is implemented for chains of Linear layers (DNN zoos) only, not {model!r}"
     layers = layer_names(ds)

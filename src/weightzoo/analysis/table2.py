@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 
 from weightzoo.analysis.groups import GROUPS, paper_table2
-from weightzoo.models import MODELS as MODEL_ORDER  # the families' registration order
 STAT_COLUMNS = ["min", "median", "max"]
 
 
@@ -51,14 +50,16 @@ def compare_with_paper(ours: pd.DataFrame, dataset_alias: dict[str, str] | None 
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
-    model_rank = {m: i for i, m in enumerate(MODEL_ORDER)}
+    from weightzoo.models import MODELS  # the families' registration order (imports torch: only here)
+
+    model_rank = {m: i for i, m in enumerate(MODELS)}
     group_rank = {g: i for i, g in enumerate(GROUPS)}
     order = np.lexsort(
         (
             table["group"].map(lambda g: group_rank.get(g, len(GROUPS))).to_numpy(),
             table["dataset"].astype(str).to_numpy(),
             table["model"].astype(str).to_numpy(),
-            table["model"].map(lambda m: model_rank.get(m, len(MODEL_ORDER))).to_numpy(),
+            table["model"].map(lambda m: model_rank.get(m, len(MODELS))).to_numpy(),
         )
     )
     return table.iloc[order].reset_index(drop=True)

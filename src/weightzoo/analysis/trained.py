@@ -16,13 +16,11 @@ import json
 
 import numpy as np
 import pandas as pd
-import torch
 import xarray as xr
 
 from weightzoo.analysis.stats import BLOCK_VALUES, iter_trial_blocks
 from weightzoo.analysis.zoo import parameter_names
 from weightzoo.io.atomic import without_checksum
-from weightzoo.models import family
 
 PACKED = {"_attn_qkv_weight": ("q", "k", "v"), "_attn_qkv_bias": ("q", "k", "v")}
 """Variable-name suffixes of tensors that pack several parts along their first axis (timm's qkv: rows
@@ -187,8 +185,11 @@ def _sample_chunks(n: int, per_sample: int):
         yield slice(start, min(start + step, n))
 
 
-def _alive(forward, relu_layers, params: dict, x: torch.Tensor, per_sample: int) -> dict[str, np.ndarray]:
-    """{layer: bool (trial, unit)}: True where the unit's post-ReLU output is positive on some sample of ``x``."""
+def _alive(forward, relu_layers, params: dict, x, per_sample: int) -> dict[str, np.ndarray]:
+    """{layer: bool (trial, unit)}: True where the unit's post-ReLU output is positive on some sample of the
+    tensor ``x``."""
+    import torch
+
     alive = {}
 
     def on_relu(layer, h):  # h: (trials, samples, units, *positions)
@@ -209,6 +210,12 @@ def dead_unit_masks(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max
 
     Models without ReLU units (the ViT) give ``({}, 0, reason)``.
     """
+    # torch and the model registry, for the family's own forward: only the dead-unit check needs them, and the
+    # claims job that reads this module's summaries need not load them (2-3 s, ~650 MB)
+    import torch
+
+    from weightzoo.models import family
+
     model = str(ds.attrs.get("model", ""))
     try:
         fam = family(model)

@@ -12,8 +12,14 @@ import os
 from dataclasses import dataclass, field
 
 from weightzoo.data.specs import DATASETS, spec
-from weightzoo.models import ArchError, families, family
-from weightzoo.models.vit import resolved_arch
+
+
+def _models():
+    """The model registry, imported on first use: it imports torch, which the analysis jobs that read the
+    config's facts (hyperparameter names, defaults) need not load (2-3 s and ~650 MB per job)."""
+    from weightzoo import models
+
+    return models
 
 # Training keys an experiment block may set or sweep (`hyperparameters`), in the order of the product
 HYPERPARAMETERS = {  # key: (long name, units) of the per-trial coordinate a sweep stores in the zoo
@@ -84,14 +90,14 @@ def _as_list(value):
 def architectures(model: str, arch: dict, key: str) -> list[tuple[str, dict]]:
     """(label, params) for every point of the grid spanned by the list-valued keys of ``arch``."""
     try:
-        fam = family(model)
+        fam = _models().family(model)
     except ValueError as err:
         raise ConfigError(f"{key}.model: {err}") from None
     arch = dict(arch)
     preset = arch.pop("preset", None)
     if preset is not None:
         if preset not in fam.presets:
-            having = [f.name for f in families() if f.presets]
+            having = [f.name for f in _models().families() if f.presets]
             raise ConfigError(f"{key}.arch.preset: model {model!r} has no preset {preset!r} (models with presets: "
                               f"{having}{', its presets: ' + str(list(fam.presets)) if fam.presets else ''})")
         fixed, free = fam.presets[preset].fixed, fam.presets[preset].free
@@ -122,12 +128,12 @@ def architectures(model: str, arch: dict, key: str) -> list[tuple[str, dict]]:
 
 def check_architecture(model: str, params: dict, dataset: str, key: str):
     """The family's own check of one architecture on one dataset (e.g. a ViT patch must divide the image)."""
-    check = family(model).check
+    check = _models().family(model).check
     if check is None:
         return
     try:
         check(params, spec(dataset).input_shape[-1], dataset)
-    except ArchError as err:
+    except _models().ArchError as err:
         raise ConfigError(f"{key}.arch.{err.key}: {err}") from None
 
 
@@ -291,4 +297,6 @@ def dataset_settings(config: dict, name: str) -> dict:
 
 def resolved_model_arch(params: dict, image_side: int) -> dict:
     """Resolve ``patch_size: 0`` (the paper preset's whole image as one token); ``model_kwargs`` does it too."""
+    from weightzoo.models.vit import resolved_arch
+
     return resolved_arch(params, image_side)
