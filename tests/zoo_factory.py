@@ -75,6 +75,44 @@ def make_zoo(
     return ds
 
 
+LAYERS = ["fc1", "fc2", "fc3", "network"]
+
+
+def _statistics(std, rng) -> np.ndarray:
+    """(trial, layer, stat) weight statistics of normal weights with per-trial std ``std`` (layers jittered)."""
+    n = std.size
+    stats = np.zeros((n, len(LAYERS), 7))
+    stats[:, :, 1] = std[:, None] * rng.lognormal(0, 0.02, (n, len(LAYERS)))
+    stats[:, :, 0] = rng.normal(0, 0.01, (n, len(LAYERS)))
+    stats[:, :, 2:] = stats[:, :, 1:2] * np.array([-3, -0.67, 0, 0.67, 3])
+    return stats
+
+
+def _part(stats, quantiles, acc, width, levels, model, **trial_coords) -> xr.Dataset:
+    """One synthetic experiment in the ``analysis.features`` layout (node strength = std x width)."""
+    n = acc.size
+    curve = np.linspace(0.5, 1.0, 3)
+    return xr.Dataset(
+        {
+            "statistic": (("trial", "layer", "stat"), stats),
+            "quantile_function": (("trial", "layer", "level"), quantiles),
+            "mean_strength": (("trial", "strength_layer"), stats[:, :3, 1] * width),
+            "train_accuracy": (("trial", "epoch"), acc[:, None] * curve),
+            "test_accuracy": (("trial", "epoch"), acc[:, None] * curve * 0.97),
+            "diverged": (("trial",), np.zeros(n, np.uint8)),
+        },
+        coords={
+            "trial": np.arange(n), "group": ("trial", np.full(n, "")),
+            "arch": ("trial", np.full(n, f"h{width}")),
+            "experiment": ("trial", np.full(n, f"{model}/synthetic/h{width}")),
+            **{name: ("trial", np.full(n, value)) for name, value in trial_coords.items()},
+            "layer": LAYERS, "stat": ["mean", "std", "q0", "q25", "q50", "q75", "q100"],
+            "strength_layer": ["fc1", "fc2", "fc3"], "level": levels, "epoch": [1, 2, 3],
+        },
+        attrs={"model": model, "dataset": "synthetic", "snapshot": 3, "early_snapshot": -1, "network_layer": "network"},
+    )
+
+
 def make_features(widths=(5, 20, 50, 200), n_per_arch=30, width_effect=True, within_effect=0.0, spread=0.08,
                   seed=0, n_levels=64, model="dnn"):
     """Synthetic pooled features (``analysis.features`` layout) of a width sweep with known truth.
@@ -98,33 +136,10 @@ def make_features(widths=(5, 20, 50, 200), n_per_arch=30, width_effect=True, wit
         acc = np.clip(acc0 + rng.normal(0, spread, n_per_arch), 0.15, 1.0)
         z = (acc - acc.mean()) / acc.std()
         std = std0 * np.exp(-within_effect * z + rng.normal(0, 0.05, n_per_arch))
-        layers = ["fc1", "fc2", "fc3", "network"]
-        stats = np.zeros((n_per_arch, len(layers), 7))
-        stats[:, :, 1] = std[:, None] * rng.lognormal(0, 0.02, (n_per_arch, len(layers)))
-        stats[:, :, 0] = rng.normal(0, 0.01, (n_per_arch, len(layers)))
-        stats[:, :, 2:] = stats[:, :, 1:2] * np.array([-3, -0.67, 0, 0.67, 3])
+        stats = _statistics(std, rng)
         levels = quantile_levels(n_levels)
         quantiles = stats[:, :, 1:2] * scipy.stats.norm.ppf(levels)[None, None, :]
-        strength = stats[:, :3, 1] * np.array([width, width, width])
-        curve = np.linspace(0.5, 1.0, 3)
-        parts.append(xr.Dataset(
-            {
-                "statistic": (("trial", "layer", "stat"), stats),
-                "quantile_function": (("trial", "layer", "level"), quantiles.astype(np.float32)),
-                "mean_strength": (("trial", "strength_layer"), strength),
-                "train_accuracy": (("trial", "epoch"), acc[:, None] * curve),
-                "test_accuracy": (("trial", "epoch"), acc[:, None] * curve * 0.97),
-                "diverged": (("trial",), np.zeros(n_per_arch, np.uint8)),
-            },
-            coords={
-                "trial": np.arange(n_per_arch), "group": ("trial", np.full(n_per_arch, "")),
-                "arch": ("trial", np.full(n_per_arch, f"h{width}")),
-                "experiment": ("trial", np.full(n_per_arch, f"{model}/synthetic/h{width}")),
-                "layer": layers, "stat": ["mean", "std", "q0", "q25", "q50", "q75", "q100"],
-                "strength_layer": ["fc1", "fc2", "fc3"], "level": levels, "epoch": [1, 2, 3],
-            },
-            attrs={"model": model, "dataset": "synthetic", "snapshot": 3, "early_snapshot": -1, "network_layer": "network"},
-        ))
+        parts.append(_part(stats, quantiles.astype(np.float32), acc, width, levels, model))
     pooled = pool(parts)
     final = pooled["train_accuracy"].isel(epoch=-1).values
     cuts = np.quantile(final, [1 / 3, 2 / 3])
@@ -152,7 +167,6 @@ def make_recipe_features(archs=(5, 50), inits=(0.05, 1.0), n_seeds=24, recipe_ef
     rng = np.random.default_rng(seed)
     parts = []
     levels = quantile_levels(n_levels)
-    layers = ["fc1", "fc2", "fc3", "network"]
     for a, width in enumerate(archs):
         for init in inits:
             large = init == max(inits) and recipe_effect
@@ -161,34 +175,11 @@ def make_recipe_features(archs=(5, 50), inits=(0.05, 1.0), n_seeds=24, recipe_ef
             rank = scipy.stats.rankdata(acc) / n_seeds
             scatter = 0.05 + alike_effect * (1 - rank)
             std = 0.1 * (3.0 if large else 1.0) * np.exp(-seed_effect * 0.3 * z + rng.normal(0, 1, n_seeds) * scatter)
-            stats = np.zeros((n_seeds, len(layers), 7))
-            stats[:, :, 1] = std[:, None] * rng.lognormal(0, 0.02, (n_seeds, len(layers)))
-            stats[:, :, 0] = rng.normal(0, 0.01, (n_seeds, len(layers)))
-            stats[:, :, 2:] = stats[:, :, 1:2] * np.array([-3, -0.67, 0, 0.67, 3])
-            shape = 1 + 0.02 * rng.normal(0, 1, (n_seeds, len(layers), 1))
+            stats = _statistics(std, rng)
+            shape = 1 + 0.02 * rng.normal(0, 1, (n_seeds, len(LAYERS), 1))
             normal = scipy.stats.norm.ppf(levels)[None, None, :]
             quantiles = stats[:, :, 1:2] * np.sign(normal) * np.abs(normal) ** shape
-            curve = np.linspace(0.5, 1.0, 3)
-            parts.append(xr.Dataset(
-                {
-                    "statistic": (("trial", "layer", "stat"), stats),
-                    "quantile_function": (("trial", "layer", "level"), quantiles),
-                    "mean_strength": (("trial", "strength_layer"), stats[:, :3, 1] * width),
-                    "train_accuracy": (("trial", "epoch"), acc[:, None] * curve),
-                    "test_accuracy": (("trial", "epoch"), acc[:, None] * curve * 0.97),
-                    "diverged": (("trial",), np.zeros(n_seeds, np.uint8)),
-                },
-                coords={
-                    "trial": np.arange(n_seeds), "group": ("trial", np.full(n_seeds, "")),
-                    "arch": ("trial", np.full(n_seeds, f"h{width}")),
-                    "experiment": ("trial", np.full(n_seeds, f"{model}/synthetic/h{width}")),
-                    "init_std": ("trial", np.full(n_seeds, init)),
-                    "layer": layers, "stat": ["mean", "std", "q0", "q25", "q50", "q75", "q100"],
-                    "strength_layer": ["fc1", "fc2", "fc3"], "level": levels, "epoch": [1, 2, 3],
-                },
-                attrs={"model": model, "dataset": "synthetic", "snapshot": 3, "early_snapshot": -1,
-                       "network_layer": "network"},
-            ))
+            parts.append(_part(stats, quantiles, acc, width, levels, model, init_std=init))
     pooled = pool(parts)
     final = pooled["train_accuracy"].isel(epoch=-1).values
     groups = assign_groups(final, n_classes=10, method="delta", delta=0.1)

@@ -176,7 +176,7 @@ def claims_table(
                              n_permutations, alpha, metric_rngs)
         # distances exist only between trials of one architecture (layers of one shape): claim 2 compares and
         # permutes inside architectures at every scope, so "pooled" means pooled over recipes within each
-        shape_strata = np.char.add(np.char.add(sub_strata.astype(str), "|"), arch[mask])
+        shape_strata = _within_architecture(sub_strata, arch[mask])
         for layer in features["layer"].values:
             d, sampled = distances[str(layer)]
             d = d[np.ix_(index, index)]
@@ -234,6 +234,11 @@ def claims_table(
     return table[COLUMNS]
 
 
+def _within_architecture(strata, arch) -> np.ndarray:
+    """Strata split by architecture: claim 2's distances exist only between trials of one architecture."""
+    return np.char.add(np.char.add(np.asarray(strata).astype(str), "|"), np.asarray(arch).astype(str))
+
+
 def _metric_rows(claim, metric_values, common, mask, labels, strata, acc, min_group, n_permutations, alpha, rngs):
     """Both forms of a metric claim for every layer where the metric is defined."""
     if claim not in metric_values:
@@ -278,7 +283,7 @@ def _confounder(row, features, labels, acc, arch, distances, confounders, metric
                      else rho_point(values[converged], acc[converged], strata[converged]))
         elif claim == 2:
             d = distances[layer][0]
-            strata = np.char.add(np.char.add(strata.astype(str), "|"), arch)
+            strata = _within_architecture(strata, arch)
             if statistic == "w1_ratio":
                 point = ratio_point(d, labels, strata)
             else:
