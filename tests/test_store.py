@@ -206,3 +206,10 @@ def test_code_revision_of_a_checkout_is_head_and_dirty_when_changed(tmp_path, mo
     assert code_revision(tmp_path) == head + "-dirty"
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no git at all
     assert code_revision(tmp_path) == ""
+
+
+def test_curve_attributes_cover_exactly_the_trainers_curves():
+    from weightzoo import train
+    from weightzoo.io import store
+
+    assert set(store.CURVES) == set(train.CURVES)

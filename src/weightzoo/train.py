@@ -99,6 +99,10 @@ class TensorData:
         return self.normalise(x), self.train_y.index_select(0, flat).view(idx.shape)
 
 
+CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+"""Per-epoch curves of every trial, fields of ``TrainResult`` (their long names and units: ``io.store.CURVES``)."""
+
+
 @dataclass
 class TrainResult:
     """Curves (trial, epoch), divergence flags (trial) and weight snapshots (trial, snapshot, ...)."""
@@ -253,7 +257,7 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
     check_on_host = device.type == "cpu" and not DEVICE_SIDE_MASKING
 
     n_trials, n_epochs = len(seeds), hp.epochs
-    curves = {k: np.full((n_trials, n_epochs), np.nan) for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")}
+    curves = {k: np.full((n_trials, n_epochs), np.nan) for k in CURVES}
     snapshots = hp.snapshot_epochs()
     weights = {name: np.empty((n_trials, len(snapshots), *p.shape[1:]), np.float32) for name, p in params.items()}
     diverged = torch.zeros(n_trials, dtype=torch.bool, device=device)
@@ -375,7 +379,7 @@ def _concatenate(parts: list[TrainResult], order: np.ndarray) -> TrainResult:
     def cat(arrays):
         return np.concatenate(arrays)[order]
 
-    keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "diverged", "diverged_epoch", "seeds")
+    keys = (*CURVES, "diverged", "diverged_epoch", "seeds")
     return TrainResult(
         trials=None,
         snapshots=parts[0].snapshots,
