@@ -71,7 +71,7 @@ def test_groups_table2_claims_and_findings(report):
     assert {"paper_min", "paper_median", "paper_max", "n"} <= set(table2.columns)
     claims = pd.read_csv(workdir / "results/analysis/claims.csv")
     assert set(claims["verdict"]) <= {"supported", "contradicted", "no effect", "never trained", "inconclusive"}
-    assert set(claims["claim"]) == {1, 2, 3, 4, 5}
+    assert set(claims["claim"]) == {1, 2, 3, 4, 5, 6, 7, 8}  # 6-8: the spectral metrics
     assert {"pooled", "controlled", "kfold", "loao"} <= set(claims["scope"])
     assert "beside the paper's numbers" in html
     assert "this run vs. the paper" in embedded(html, "table2.html")
