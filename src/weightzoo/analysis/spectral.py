@@ -136,8 +136,14 @@ def _block_eigenvalues(matrices: np.ndarray, conv2d_norm: bool) -> np.ndarray:
     matrices = matrices.astype(np.float64)
     finite = np.isfinite(matrices).all(axis=(1, 2, 3))  # a diverged trial's weights may be NaN or inf
     matrices[~finite] = 0.0
-    evals = np.linalg.eigvalsh(matrices.swapaxes(2, 3) @ matrices)
-    unresolved = np.any(evals[..., 0] < evals[..., -1] / MAX_GRAM_CONDITION, axis=1)
+    if matrices.shape[2] == matrices.shape[3]:
+        # a square matrix's smallest singular value is near 0, so its Gram matrix is almost always too
+        # ill-conditioned: go straight to the SVD the fallback below would redo it with
+        evals = np.linalg.svd(matrices, compute_uv=False)[..., ::-1] ** 2
+        unresolved = np.zeros(len(matrices), bool)
+    else:
+        evals = np.linalg.eigvalsh(matrices.swapaxes(2, 3) @ matrices)
+        unresolved = np.any(evals[..., 0] < evals[..., -1] / MAX_GRAM_CONDITION, axis=1)
     if unresolved.any():
         evals[unresolved] = np.linalg.svd(matrices[unresolved], compute_uv=False)[..., ::-1] ** 2
     evals[~finite] = np.nan
