@@ -8,6 +8,7 @@ hyperparameters. ``trial_features`` extracts them from one zoo; ``pool`` stacks 
 features along ``trial`` so one analysis runs per experiment, pooled, or stratified by architecture.
 """
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from weightzoo.analysis.metrics import FAMILIES, family_metrics, layer_metrics
 from weightzoo.analysis.stats import NETWORK, sorted_sample
 from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
-from weightzoo.io.atomic import without_checksum
+from weightzoo.io.atomic import load_checked, without_checksum
 from weightzoo.config import HYPERPARAMETERS
 from weightzoo.io.store import CURVES
 
@@ -155,10 +156,10 @@ def pool(features: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 def read_features(paths) -> xr.Dataset:
-    """The features files of one or more experiments, checked against their checksums and pooled."""
-    from weightzoo.io.atomic import load_checked
-
-    return pool([load_checked(path) for path in ([paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") else paths)])
+    """The features files of one experiment (a path) or several, checked against their checksums and pooled."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return pool([load_checked(path) for path in paths])
 
 
 def accuracy(features: xr.Dataset, which: str = "train") -> np.ndarray:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from weightzoo.analysis.claims import claims_table
-from weightzoo.analysis.features import pool
+from weightzoo.analysis.features import read_features
 from weightzoo.analysis.findings import findings_table
 from weightzoo.analysis.groups import absent_figure_notes, group_counts
 from weightzoo.analysis.status import training_status_notes, training_status_table, untrained_reasons
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def evaluate_claims(feature_paths: Sequence[str], csv_path, html_path, settings: Mapping, title: str,
                     accuracy: str = "train", seed: int = 0, status_paths: Sequence[str] = ()) -> None:
     """The claims of one (model, dataset) at every scope (CSV, HTML)."""
-    features = pool([load_checked(path) for path in feature_paths])
+    features = read_features(feature_paths)
     untrained = untrained_reasons([load_checked(path) for path in status_paths])
     settings = {k: v for k, v in settings.items() if k not in ("early_snapshot", "max_values")}
     table = claims_table(features, seed=seed, accuracy=accuracy, untrained=untrained, **settings)

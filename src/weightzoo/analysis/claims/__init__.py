@@ -172,8 +172,9 @@ def claims_table(
         common = dict(scope=scope, arch=arch_label, strata=strata_text)
         sub_labels, sub_strata, sub_acc = labels[mask], stratum[mask], acc[mask]
         index = np.flatnonzero(mask)
-        rows += _metric_rows(1, metric_values, common, mask, sub_labels, sub_strata, sub_acc, min_group,
-                             n_permutations, alpha, metric_rngs)
+        within = (common, mask, sub_labels, sub_strata, sub_acc, min_group, n_permutations, alpha)
+        if 1 in metric_values:
+            rows += _metric_rows(*metric_values[1], metric_rngs[1], *within)
         # distances exist only between trials of one architecture (layers of one shape): claim 2 compares and
         # permutes inside architectures at every scope, so "pooled" means pooled over recipes within each
         shape_strata = _within_architecture(sub_strata, arch[mask])
@@ -193,10 +194,8 @@ def claims_table(
                              **rank_association(strength, sub_acc, sub_labels, sub_strata,
                                                 expected_strength_sign(model, str(layer)), n_permutations, alpha, rng,
                                                 "mean node strength")))
-        for claim in metric_values:
-            if claim != 1:
-                rows += _metric_rows(claim, metric_values, common, mask, sub_labels, sub_strata, sub_acc, min_group,
-                                     n_permutations, alpha, metric_rngs)
+        for claim in [c for c in metric_values if c != 1]:
+            rows += _metric_rows(*metric_values[claim], metric_rngs[claim], *within)
     for row in rows:
         if row["scope"] == "pooled":
             row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, arch, distances, confounders,
@@ -239,11 +238,9 @@ def _within_architecture(strata, arch) -> np.ndarray:
     return np.char.add(np.char.add(np.asarray(strata).astype(str), "|"), np.asarray(arch).astype(str))
 
 
-def _metric_rows(claim, metric_values, common, mask, labels, strata, acc, min_group, n_permutations, alpha, rngs):
-    """Both forms of a metric claim for every layer where the metric is defined."""
-    if claim not in metric_values:
-        return []
-    (metric, values), rng = metric_values[claim], rngs[claim]
+def _metric_rows(metric, values, rng, common, mask, labels, strata, acc, min_group, n_permutations, alpha):
+    """Both forms of a metric's claim for every layer where the metric is defined (``values``: ``stored_values``)."""
+    claim = metric.claim
     rows = []
     for layer in values["layer"].values:
         if not values.attrs["defined"][str(layer)]:
