@@ -87,3 +87,51 @@ def test_canonical_layer_matches_canonicalize():
         weight, bias = canonical_layer(ds, layer, snapshot=1)
         np.testing.assert_array_equal(weight, whole[f"{layer}_weight"].isel(snapshot=0).values)
         np.testing.assert_array_equal(bias, whole[f"{layer}_bias"].isel(snapshot=0).values)
+
+
+def _conv_chain_forward(weights, biases, x):
+    """conv -> ReLU -> conv -> ReLU -> global average pool -> linear (the Small CNN Zoo pattern), per trial."""
+    import torch
+    import torch.nn.functional as F
+
+    outs = []
+    for t in range(len(weights[0])):
+        h = torch.from_numpy(x)
+        for w, b in zip(weights[:-1], biases[:-1]):
+            h = torch.relu(F.conv2d(h, torch.from_numpy(w[t]), torch.from_numpy(b[t]), stride=2, padding=1))
+        h = h.mean(dim=(2, 3))
+        outs.append((h @ torch.from_numpy(weights[-1][t]).T + torch.from_numpy(biases[-1][t])).numpy())
+    return np.stack(outs)
+
+
+def test_conv_chain_permutes_channels_into_the_next_layer():
+    rng = np.random.default_rng(5)
+    trials, shapes = 3, [(4, 2, 3, 3), (5, 4, 3, 3), (3, 5)]
+    weights = [rng.normal(size=(trials, *s)) for s in shapes]
+    biases = [rng.normal(0, 0.1, (trials, s[0])) for s in shapes]
+    permuted_w, permuted_b = [w.copy() for w in weights], [b.copy() for b in biases]
+    for level in range(2):
+        perm = np.stack([rng.permutation(shapes[level][0]) for _ in range(trials)])
+        permuted_w[level] = np.take_along_axis(permuted_w[level], perm[:, :, None, None, None], axis=1)
+        permuted_b[level] = np.take_along_axis(permuted_b[level], perm, axis=1)
+        index = perm[:, None, :, None, None] if permuted_w[level + 1].ndim == 5 else perm[:, None, :]
+        permuted_w[level + 1] = np.take_along_axis(permuted_w[level + 1], index, axis=2)
+    x = rng.normal(size=(6, 2, 8, 8))
+    reference = _conv_chain_forward(weights, biases, x)
+    np.testing.assert_allclose(_conv_chain_forward(permuted_w, permuted_b, x), reference, atol=1e-10)
+    a_w, a_b = canonicalize_arrays(weights, biases)
+    b_w, b_b = canonicalize_arrays(permuted_w, permuted_b)
+    for a, b in zip(a_w + a_b, b_w + b_b):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(_conv_chain_forward(a_w, a_b, x), reference, atol=1e-10)
+
+
+def test_flatten_into_fc_is_not_a_chain():
+    ds = make_zoo(n_trials=2, model="dnn")
+    conv = ds["fc1_weight"].values[:, :, :, :4].reshape(2, 3, 8, 1, 2, 2)
+    ds = ds.drop_vars("fc1_weight").assign(
+        fc1_weight=(("trial", "snapshot", "c_out", "c_in", "kh", "kw"), conv, {"parameter": "fc1.weight", "kind": "weight"})
+    )[["fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias", "fc3_weight", "fc3_bias"]]
+    ds["fc2_weight"] = ds["fc2_weight"].isel(fc2_in=[0] * 32).rename(fc2_in="wide_in")
+    layers, reason = fc_chain(ds)
+    assert layers is None and "fc2 takes 32 inputs but fc1 has 8 outputs (a flatten" in reason

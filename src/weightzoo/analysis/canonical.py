@@ -1,43 +1,86 @@
-"""Canonical hidden-unit order for fully connected nets, so weights of different trials line up.
+"""Canonical hidden-unit order for chains of Linear / Conv2d layers, so weights of different trials line up.
 
-Permuting the hidden units of a layer (its weight rows and bias) together with the next layer's input
-columns leaves the network's function unchanged. Sorting each hidden layer's units by node strength (sum of
-incoming absolute weights, descending) picks one representative of every such permutation class, so two
-trials that differ only by a permutation get identical weights.
+Permuting the hidden units of a layer (a Linear layer's weight rows, a convolution's output channels, with
+their biases) together with the next layer's inputs (columns, resp. input channels) leaves the network's
+function unchanged; the last layer's outputs (the classes) never permute. Sorting each hidden layer's units by
+node strength (sum of incoming absolute weights, kernels included, descending) picks one representative of
+every such permutation class, so two trials that differ only by a permutation get identical weights.
 """
 
 import numpy as np
 import xarray as xr
 
-from weightzoo.analysis.zoo import layer_names, select_snapshot
+from weightzoo.analysis.zoo import layer_names, parameter_names, select_snapshot
+
+LINEAR_NDIM, CONV_NDIM = 2, 4  # weight dims after (trial, snapshot): (out, in) resp. (out, in, kh, kw)
 
 
-def fc_chain(ds: xr.Dataset) -> tuple[list[str] | None, str]:
-    """The chain of Linear layers of a DNN zoo in model order, or None and the reason it is not one."""
+def layer_chain(ds: xr.Dataset) -> tuple[list[str] | None, str]:
+    """The chain of Linear / Conv2d layers of a zoo in model order, or None and the reason it is not one.
+
+    A chain: the family says its hidden units permute (``ModelFamily.fc_chain``), every parameter is the
+    weight or bias of one of its layers, and each layer's inputs are the previous layer's outputs, one input
+    (channel) per output (channel), as after a ReLU/tanh or a global average pooling (not a flatten).
+    """
     model = ds.attrs.get("model")
-    from weightzoo.models import family  # torch: only when a model is named
+    why = _not_a_chain(ds)
+    if model is not None:
+        from weightzoo.models import family  # torch: only when a model is named
 
-    if model is not None and not family(model).fc_chain:
-        return None, f"canonical order is implemented for chains of Linear layers (DNN zoos) only, not {model!r}"
+        if not family(model).fc_chain:
+            why = why or "its family does not declare its hidden units permutable (ModelFamily.fc_chain)"
+    if why:
+        return None, (f"canonical order and weight-space features need a chain of Linear/Conv2d layers (a DNN zoo), "
+                      f"not {model or 'this zoo'!r}: {why}")
+    return layer_names(ds), ""
+
+
+fc_chain = layer_chain  # its name from when only chains of Linear layers were supported
+
+
+def _not_a_chain(ds: xr.Dataset) -> str:
     layers = layer_names(ds)
     if not layers:
-        return None, "no weight variables"
+        return "no weight variables"
+    members = {f"{layer}_{kind}" for layer in layers for kind in ("weight", "bias")}
+    others = [name for name in parameter_names(ds) if name not in members]
+    if others:
+        return f"parameters {others} are neither weight nor bias of a Linear/Conv2d layer"
     for layer in layers:
-        if ds[f"{layer}_weight"].ndim != 4:
-            return None, f"{layer}_weight is not a Linear weight (trial, snapshot, out, in)"
+        weight = ds[f"{layer}_weight"]
+        if weight.ndim - 2 not in (LINEAR_NDIM, CONV_NDIM):
+            return f"{layer}_weight has dims {weight.dims}, not (trial, snapshot, out, in[, kh, kw])"
+        bias = ds.get(f"{layer}_bias")
+        if bias is not None and bias.shape[2:] != weight.shape[2:3]:
+            return f"{layer}_bias has shape {bias.shape[2:]}, not ({weight.shape[2]},)"
     for a, b in zip(layers[:-1], layers[1:]):
-        if ds[f"{a}_weight"].shape[2] != ds[f"{b}_weight"].shape[3]:
-            return None, f"{b} does not take {a}'s outputs as inputs"
-    return layers, ""
+        n_out, n_in = ds[f"{a}_weight"].shape[2], ds[f"{b}_weight"].shape[3]
+        if n_out != n_in:
+            mixed = " (a flatten mixes positions into them)" if n_in % n_out == 0 else ""
+            return f"{b} takes {n_in} inputs but {a} has {n_out} outputs{mixed}"
+    return ""
+
+
+def _along(order: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """``order`` (trial, n) shaped to index ``axis`` of a (trial, ...) array of ``ndim`` dims."""
+    shape = [1] * ndim
+    shape[0], shape[axis] = order.shape
+    return order.reshape(shape)
+
+
+def permute(values: np.ndarray, order: np.ndarray, axis: int) -> np.ndarray:
+    """``values`` (trial, ...) with axis ``axis`` reordered per trial by ``order`` (trial, n)."""
+    return np.take_along_axis(values, _along(order, values.ndim, axis), axis=axis)
 
 
 def canonical_order(weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """Order of the output units of a weight batch (trial, out, in): strength descending.
+    """Order of the output units of a weight batch (trial, out, in[, kh, kw]): strength descending.
 
     Ties (e.g. all-zero rows) are broken by the bias, then by the signed row sum, so the order does not
     depend on how the units were numbered whenever the units differ at all.
     """
-    keys = [-weight.sum(axis=2), -np.abs(weight).sum(axis=2)]
+    rows = weight.reshape(*weight.shape[:2], -1)
+    keys = [-rows.sum(axis=2), -np.abs(rows).sum(axis=2)]
     if bias is not None:
         keys.insert(1, -bias)
     # lexsort sorts by the last key first; it works along the last axis of each key
@@ -45,31 +88,31 @@ def canonical_order(weight: np.ndarray, bias: np.ndarray | None = None) -> np.nd
 
 
 def canonicalize_arrays(weights: list[np.ndarray], biases: list[np.ndarray | None]) -> tuple[list, list]:
-    """Canonicalise a chain of Linear layers, all trials at once.
+    """Canonicalise a chain of Linear / Conv2d layers, all trials at once.
 
-    ``weights[l]`` has shape (trial, out_l, in_l) with in_{l+1} = out_l; ``biases[l]`` (trial, out_l) or
-    None. Every layer but the last is a hidden layer whose units are sorted. Returns new lists of arrays.
+    ``weights[l]`` has shape (trial, out_l, in_l[, kh, kw]) with in_{l+1} = out_l; ``biases[l]`` (trial, out_l)
+    or None. Every layer but the last is a hidden layer whose units are sorted. Returns new lists of arrays.
     """
     weights = [np.asarray(w) for w in weights]
     biases = [None if b is None else np.asarray(b) for b in biases]
     for level in range(len(weights) - 1):
         order = canonical_order(weights[level], biases[level])
-        weights[level] = np.take_along_axis(weights[level], order[:, :, None], axis=1)
+        weights[level] = permute(weights[level], order, 1)
         if biases[level] is not None:
-            biases[level] = np.take_along_axis(biases[level], order, axis=1)
-        weights[level + 1] = np.take_along_axis(weights[level + 1], order[:, None, :], axis=2)
+            biases[level] = permute(biases[level], order, 1)
+        weights[level + 1] = permute(weights[level + 1], order, 2)
     return weights, biases
 
 
 def canonicalize(ds: xr.Dataset, snapshot: int = -1, all_snapshots: bool = False) -> xr.Dataset:
-    """Copy of a DNN zoo's weights and biases with every trial's hidden units in canonical order.
+    """Copy of a zoo's weights and biases with every trial's hidden units in canonical order.
 
     The order is computed at ``snapshot``. With ``all_snapshots`` every stored snapshot is permuted by that
     same order (trajectories stay aligned); otherwise only that snapshot is returned (dim ``snapshot`` of
     length 1). Other variables (accuracies, losses) are copied unchanged. Raises ValueError for zoos that
-    are not a chain of Linear layers (see ``fc_chain``).
+    are not a chain of Linear/Conv2d layers (see ``layer_chain``).
     """
-    layers, reason = fc_chain(ds)
+    layers, reason = layer_chain(ds)
     if layers is None:
         raise ValueError(reason)
     index = ds.sizes["snapshot"] - 1 if snapshot == -1 else int(np.flatnonzero(ds["snapshot"].values == snapshot)[0])
@@ -86,14 +129,14 @@ def canonicalize(ds: xr.Dataset, snapshot: int = -1, all_snapshots: bool = False
         for level, layer in enumerate(layers[:-1])
     ]
     for level, layer in enumerate(layers):
-        w = out[f"{layer}_weight"].values  # (trial, snapshot, out, in)
+        w = out[f"{layer}_weight"].values  # (trial, snapshot, out, in[, kh, kw])
         if level < len(orders):
-            w = np.take_along_axis(w, orders[level][:, None, :, None], axis=2)
+            w = permute(w, orders[level], 2)
         if level > 0:
-            w = np.take_along_axis(w, orders[level - 1][:, None, None, :], axis=3)
+            w = permute(w, orders[level - 1], 3)
         out[f"{layer}_weight"] = out[f"{layer}_weight"].copy(data=w)
         if has_bias[level] and level < len(orders):
-            b = np.take_along_axis(out[f"{layer}_bias"].values, orders[level][:, None, :], axis=2)
+            b = permute(out[f"{layer}_bias"].values, orders[level], 2)
             out[f"{layer}_bias"] = out[f"{layer}_bias"].copy(data=b)
     out.attrs["canonical"] = f"hidden units sorted by node strength at snapshot {snapshot}"
     return out
@@ -114,12 +157,12 @@ def _orders(ds: xr.Dataset, layer: str, snapshot: int, chunk_values: int = 1 << 
 
 
 def canonical_layer(ds: xr.Dataset, layer: str, snapshot: int = -1) -> tuple[np.ndarray, np.ndarray | None]:
-    """Canonical weight (trial, out, in) and bias (trial, out) of one layer of a DNN zoo.
+    """Canonical weight (trial, out, in[, kh, kw]) and bias (trial, out) of one layer of a chain zoo.
 
     The same values as ``canonicalize`` gives for that layer, but only this layer is held for all trials
     (the previous layer is read a chunk of trials at a time for its order).
     """
-    layers, reason = fc_chain(ds)
+    layers, reason = layer_chain(ds)
     if layers is None:
         raise ValueError(reason)
     level = layers.index(layer)
@@ -127,8 +170,8 @@ def canonical_layer(ds: xr.Dataset, layer: str, snapshot: int = -1) -> tuple[np.
     bias = select_snapshot(ds[f"{layer}_bias"], snapshot).values if f"{layer}_bias" in ds else None
     if level < len(layers) - 1:
         order = canonical_order(weight, bias)
-        weight = np.take_along_axis(weight, order[:, :, None], axis=1)
-        bias = None if bias is None else np.take_along_axis(bias, order, axis=1)
+        weight = permute(weight, order, 1)
+        bias = None if bias is None else permute(bias, order, 1)
     if level > 0:
-        weight = np.take_along_axis(weight, _orders(ds, layers[level - 1], snapshot)[:, None, :], axis=2)
+        weight = permute(weight, _orders(ds, layers[level - 1], snapshot), 2)
     return weight, bias
