@@ -14,7 +14,7 @@ LAYERS = [
     ("config", "data", "models"),
     ("train",),
     ("io",),
-    ("analysis",),
+    ("analysis", "export"),
     ("report",),
     ("jobs", "cluster", "selection"),
 ]
