@@ -16,45 +16,55 @@ LINEAR_NDIM, CONV_NDIM = 2, 4  # weight dims after (trial, snapshot): (out, in) 
 
 
 def layer_chain(ds: xr.Dataset) -> tuple[list[str] | None, str]:
-    """The chain of Linear / Conv2d layers of a zoo in model order, or None and the reason it is not one.
-
-    A chain: the family says its hidden units permute (``ModelFamily.fc_chain``), every parameter is the
-    weight or bias of one of its layers, and each layer's inputs are the previous layer's outputs, one input
-    (channel) per output (channel), as after a ReLU/tanh or a global average pooling (not a flatten).
-    """
-    model = ds.attrs.get("model")
-    why = _not_a_chain(ds)
-    if model is not None:
-        from weightzoo.models import family  # torch: only when a model is named
-
-        if not family(model).fc_chain:
-            why = why or "its family does not declare its hidden units permutable (ModelFamily.fc_chain)"
-    if why:
-        return None, (f"canonical order and weight-space features need a chain of Linear/Conv2d layers (a DNN zoo), "
-                      f"not {model or 'this zoo'!r}: {why}")
-    return layer_names(ds), ""
+    """The chain of Linear / Conv2d layers of a zoo in model order, or None and the reason it is not one
+    (see ``chain_problem``)."""
+    parameters = []
+    for name in parameter_names(ds):
+        kind = ds[name].attrs.get("kind", "other")
+        layer = name[: -len(kind) - 1] if kind in ("weight", "bias") else name
+        parameters.append((layer, kind, ds[name].shape[2:]))
+    why = chain_problem(ds.attrs.get("model"), parameters)
+    return (None, why) if why else (layer_names(ds), "")
 
 
 fc_chain = layer_chain  # its name from when only chains of Linear layers were supported
 
 
-def _not_a_chain(ds: xr.Dataset) -> str:
-    layers = layer_names(ds)
-    if not layers:
+def chain_problem(model: str | None, parameters) -> str:
+    """Why parameters ``(layer, kind, shape)`` (in model order) of a ``model`` network are no chain; "" if they are.
+
+    A chain: the family says its hidden units permute (``ModelFamily.fc_chain``), every parameter is the
+    weight or bias of one of its layers, and each layer's inputs are the previous layer's outputs, one input
+    (channel) per output (channel), as after a ReLU/tanh or a global average pooling (not a flatten).
+    """
+    why = _structure_problem(list(parameters))
+    if not why and model is not None:
+        from weightzoo.models import family  # torch: only when a model is named
+
+        if not family(model).fc_chain:
+            why = "its family does not declare its hidden units permutable (ModelFamily.fc_chain)"
+    if not why:
+        return ""
+    return (f"canonical order and weight-space features need a chain of Linear/Conv2d layers (a DNN zoo), "
+            f"not {model or 'this zoo'!r}: {why}")
+
+
+def _structure_problem(parameters) -> str:
+    weights = {layer: shape for layer, kind, shape in parameters if kind == "weight"}
+    if not weights:
         return "no weight variables"
-    members = {f"{layer}_{kind}" for layer in layers for kind in ("weight", "bias")}
-    others = [name for name in parameter_names(ds) if name not in members]
+    others = [f"{layer} ({kind})" for layer, kind, _ in parameters if kind not in ("weight", "bias") or layer not in weights]
     if others:
-        return f"parameters {others} are neither weight nor bias of a Linear/Conv2d layer"
-    for layer in layers:
-        weight = ds[f"{layer}_weight"]
-        if weight.ndim - 2 not in (LINEAR_NDIM, CONV_NDIM):
-            return f"{layer}_weight has dims {weight.dims}, not (trial, snapshot, out, in[, kh, kw])"
-        bias = ds.get(f"{layer}_bias")
-        if bias is not None and bias.shape[2:] != weight.shape[2:3]:
-            return f"{layer}_bias has shape {bias.shape[2:]}, not ({weight.shape[2]},)"
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        return f"parameters {listed} are neither weight nor bias of a Linear/Conv2d layer"
+    for layer, kind, shape in parameters:
+        if kind == "weight" and len(shape) not in (LINEAR_NDIM, CONV_NDIM):
+            return f"{layer} weight has shape {tuple(shape)}, not (out, in) or (out, in, kh, kw)"
+        if kind == "bias" and tuple(shape) != tuple(weights[layer][:1]):
+            return f"{layer} bias has shape {tuple(shape)}, not ({weights[layer][0]},)"
+    layers = list(weights)
     for a, b in zip(layers[:-1], layers[1:]):
-        n_out, n_in = ds[f"{a}_weight"].shape[2], ds[f"{b}_weight"].shape[3]
+        n_out, n_in = weights[a][0], weights[b][1]
         if n_out != n_in:
             mixed = " (a flatten mixes positions into them)" if n_in % n_out == 0 else ""
             return f"{b} takes {n_in} inputs but {a} has {n_out} outputs{mixed}"
