@@ -32,12 +32,14 @@ TRAINING = {"epochs": 2, "batch_size": 50, "snapshots": [0, 1, -1]}
 @pytest.fixture(scope="module")
 def zoos(tmp_path_factory):
     """Real tiny zoos on one prepared dataset: two DNN experiments of one shape (an lr sweep and other seeds),
-    a narrower DNN and a CNN (conv -> flatten -> fc: not a chain)."""
+    a narrower DNN, a smallcnn (conv chain, a ReLU and a tanh trial) and a CNN (conv -> flatten -> fc: no chain)."""
     folder = tmp_path_factory.mktemp("zoos")
     save_dataset(tiny_dataset(n_train=200, n_test=100), folder / "tiny.nc")
     runs = {"h6": ("dnn", {"hidden": 6}, range(6), {"lr": [0.03, 0.001]}),
             "h6b": ("dnn", {"hidden": 6}, range(6, 9), {"lr": 0.01}),
             "h4": ("dnn", {"hidden": 4}, range(2), {}),
+            "s4": ("smallcnn", {"channels": 4}, range(2), {"activation": ["relu", "tanh"], "lr": 0.01,
+                                                          "weight_decay": 1e-3}),
             "c2": ("cnn", {"channels": 2}, range(2), {})}
     paths = {"dataset": folder / "tiny.nc"}
     for arch, (model, params, trials, hyperparameters) in runs.items():
@@ -47,12 +49,15 @@ def zoos(tmp_path_factory):
     return paths
 
 
-@pytest.fixture(scope="module")
-def exports(zoos, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("exports")
-    raw = export_zoos([zoos["h6"], zoos["h6b"]], folder / "raw")
-    canonical = export_zoos([zoos["h6"], zoos["h6b"]], folder / "canonical", canonical=True)
-    return raw, canonical
+EXPORTED = {"dnn": ("h6", "h6b"), "smallcnn": ("s4",)}
+
+
+@pytest.fixture(scope="module", params=list(EXPORTED))
+def exports(zoos, tmp_path_factory, request):
+    """(raw, canonical) export folders of the DNN pair, resp. the smallcnn zoo."""
+    folder = tmp_path_factory.mktemp(request.param)
+    paths = [zoos[arch] for arch in EXPORTED[request.param]]
+    return export_zoos(paths, folder / "raw"), export_zoos(paths, folder / "canonical", canonical=True)
 
 
 def _networks(folder):
@@ -61,8 +66,8 @@ def _networks(folder):
     layout = pd.read_csv(folder / "layout.csv")
     metrics = pd.read_csv(folder / "metrics.csv")
     manifest = json.loads((folder / "export.json").read_text())
-    for row, experiment in enumerate(metrics["experiment"]):
-        net = build_model(manifest["model"], **manifest["experiments"][experiment]["model_kwargs"])
+    for row, (experiment, activation) in enumerate(zip(metrics["experiment"], metrics["activation"])):
+        net = build_model(manifest["model"], activation=activation, **manifest["experiments"][experiment]["model_kwargs"])
         state = {name: torch.from_numpy(weights[row, start:end].reshape(ast.literal_eval(shape)))
                  for name, start, end, shape in layout[["varname", "start_idx", "end_idx", "shape"]].itertuples(index=False)}
         net.load_state_dict(state)
@@ -82,12 +87,11 @@ def _curves(net, data):
 def test_rows_rebuild_networks_that_reproduce_the_recorded_curves(zoos, exports):
     raw, _ = exports
     metrics = pd.read_csv(raw / "metrics.csv")
-    assert len(metrics) == (6 + 3) * 3 and np.load(raw / "weights.npy").dtype == np.float32
     assert metrics.columns.tolist() == ["experiment", "trial", "seed", "lr", "init_std", "batch_size",
-                                        "train_fraction", "step", "train_loss", "test_loss", "train_accuracy",
-                                        "test_accuracy", "diverged"]
-    assert metrics["experiment"].unique().tolist() == ["dnn/tiny/h6", "dnn/tiny/h6b"]
-    assert metrics["step"].tolist()[:3] == [0, 1, 2] and metrics["lr"].tolist()[:6] == [0.03] * 3 + [0.001] * 3
+                                        "train_fraction", "weight_decay", "activation", "step", "train_loss",
+                                        "test_loss", "train_accuracy", "test_accuracy", "diverged"]
+    assert np.load(raw / "weights.npy").dtype == np.float32
+    assert metrics["step"].tolist()[:3] == [0, 1, 2]
     assert metrics.loc[metrics["step"] == 0, "test_accuracy"].isna().all()
     data = TensorData.from_dataset(load_dataset(zoos["dataset"]))
     checked = 0
@@ -98,9 +102,17 @@ def test_rows_rebuild_networks_that_reproduce_the_recorded_curves(zoos, exports)
             tolerance = 1e-6 if name.endswith("accuracy") else 1e-5
             assert value == pytest.approx(metrics.loc[row, name], rel=tolerance, abs=tolerance), (row, name)
         checked += 1
-    assert checked == 9 * 2
+    assert checked == len(metrics) * 2 // 3
     layout = pd.read_csv(raw / "layout.csv")
-    assert layout["kind"].tolist() == ["weight", "bias"] * 3 and layout["end_idx"].iloc[-1] == 6 * 64 + 6 + 42 + 70
+    assert layout["kind"].tolist() == ["weight", "bias"] * (len(layout) // 2)
+    if metrics["experiment"].iloc[0].startswith("dnn"):
+        assert metrics["experiment"].unique().tolist() == ["dnn/tiny/h6", "dnn/tiny/h6b"] and len(metrics) == 9 * 3
+        assert metrics["lr"].tolist()[:6] == [0.03] * 3 + [0.001] * 3
+        assert layout["end_idx"].iloc[-1] == 6 * 64 + 6 + 42 + 70
+    else:
+        assert metrics["activation"].tolist() == ["relu"] * 3 + ["tanh"] * 3
+        assert metrics["weight_decay"].unique().tolist() == [1e-3]
+        assert layout["shape"].tolist()[:3] == ["(4, 1, 3, 3)", "(4,)", "(4, 4, 3, 3)"]
 
 
 def test_canonical_rows_are_the_same_functions(zoos, exports):
@@ -113,7 +125,8 @@ def test_canonical_rows_are_the_same_functions(zoos, exports):
         for (_, a), (_, b) in zip(_networks(raw), _networks(canonical)):
             torch.testing.assert_close(b(x), a(x), atol=1e-5, rtol=1e-5)
     rows = read_export(canonical)
-    strength = np.abs(rows.weights[:, :384].reshape(-1, 6, 64)).sum(axis=2)
+    first = rows.shapes()[0]  # the first layer's units sorted by strength, descending
+    strength = np.abs(rows.weights[:, : int(np.prod(first))].reshape(len(rows.weights), first[0], -1)).sum(axis=2)
     assert (np.diff(strength, axis=1) <= 0).all()
     assert not np.array_equal(rows.weights, read_export(raw).weights)
 
@@ -132,11 +145,15 @@ def test_zoos_that_do_not_fit_are_refused(zoos, tmp_path, capsys):
     vit = make_zoo(n_trials=2, model="vit").assign_attrs(
         hyperparameters="{}", parameters=json.dumps([f"fc{i}.{k}" for i in (1, 2, 3) for k in ("weight", "bias")]))
     write_zoo(vit, tmp_path / "vit.nc")
-    with pytest.raises(ValueError, match="not 'vit': its family does not declare its hidden units permutable"):
+    with pytest.raises(ValueError, match="not 'vit': its family declares no chain of permutable layers"):
         WeightSpaceDataset.from_zoos([tmp_path / "vit.nc"])
     (tmp_path / "cnn" / "layout.csv").unlink()
     with pytest.raises(ValueError, match=r"cnn: not an export folder \(missing layout.csv\)"):
         read_export(tmp_path / "cnn")
+
+
+SHAPES = {"dnn": [(1, 6, 64), (1, 6, 6), (1, 10, 6)],
+          "smallcnn": [(1, 4, 1, 3, 3), (1, 4, 4, 3, 3), (1, 4, 4, 3, 3), (1, 10, 4)]}
 
 
 def test_dataset_feeds_nfn_layers_and_the_pool_is_permutation_invariant(zoos, exports):
@@ -144,63 +161,48 @@ def test_dataset_feeds_nfn_layers_and_the_pool_is_permutation_invariant(zoos, ex
 
     raw, _ = exports
     dataset = WeightSpaceDataset.from_export(raw)
-    same = WeightSpaceDataset.from_zoos([zoos["h6"], zoos["h6b"]])
-    assert len(dataset) == 9 and dataset.table["step"].unique().tolist() == [2]
+    same = WeightSpaceDataset.from_zoos([zoos[arch] for arch in EXPORTED[dataset.model]])
+    assert len(dataset) == {"dnn": 9, "smallcnn": 2}[dataset.model] and dataset.table["step"].unique().tolist() == [2]
     for a, b in zip(dataset.weights + dataset.biases + [dataset.targets], same.weights + same.biases + [same.targets]):
         torch.testing.assert_close(a, b)
     features, target = dataset[0]
-    assert [tuple(w.shape) for w in features.weights] == [(1, 6, 64), (1, 6, 6), (1, 10, 6)]
-    assert [tuple(b.shape) for b in features.biases] == [(1, 6), (1, 6), (1, 10)]
+    assert [tuple(w.shape) for w in features.weights] == SHAPES[dataset.model]
+    assert [tuple(b.shape) for b in features.biases] == [s[:2] for s in SHAPES[dataset.model]]
     assert target.item() == pytest.approx(dataset.table["test_accuracy"].iloc[0])
+    first = read_export(raw).state_dict(int(np.flatnonzero(read_export(raw).metrics["step"] == 2)[0]))
+    np.testing.assert_array_equal(features.weights[1][0].numpy(), list(first.values())[2])
     params, targets = next(iter(DataLoader(dataset, batch_size=4, collate_fn=collate)))
-    assert tuple(params.weights[0].shape) == (4, 1, 6, 64) and tuple(targets.shape) == (4,)
+    batch = min(4, len(dataset))
+    assert tuple(params.weights[0].shape) == (batch, *SHAPES[dataset.model][0]) and tuple(targets.shape) == (batch,)
     permuted = _permute_hidden(params, torch.Generator().manual_seed(0))
+    assert not torch.equal(permuted.weights[1], params.weights[1])
     spec = dataset.network_spec
     torch.manual_seed(0)
     for layer, pool in ((HNPLinear, HNPPool), (NPLinear, NPPool)):
         net = torch.nn.Sequential(layer(spec, 1, 3), TupleOp(torch.nn.ReLU()), pool(spec))
         out = net(params)
-        assert tuple(out.shape) == (4, 3, pool.get_num_outs(spec))
+        assert tuple(out.shape) == (batch, 3, pool.get_num_outs(spec))
         torch.testing.assert_close(net(permuted), out, atol=1e-5, rtol=1e-5)
         assert not torch.allclose(out[0], out[1])
 
 
 def _permute_hidden(params, generator):
-    """A random permutation of every hidden layer's units of every network (weights [B, 1, out, in])."""
+    """A random permutation of every hidden layer's units of every network (weights [B, 1, out, in, ...])."""
     weights, biases = list(params.weights), list(params.biases)
+
+    def along(perm, like, dim):  # perm (B, n) as a gather index of ``like`` along ``dim``
+        shape = [1] * like.dim()
+        shape[0], shape[dim] = perm.shape
+        return perm.view(shape).expand_as(like)
+
     for level in range(len(weights) - 1):
         perm = torch.stack([torch.randperm(weights[level].shape[2], generator=generator) for _ in weights[level]])
-        rows = perm[:, None, :, None].expand_as(weights[level])
-        weights[level] = weights[level].gather(2, rows)
-        biases[level] = biases[level].gather(2, perm[:, None, :])
-        cols = perm[:, None, None, :].expand_as(weights[level + 1])
-        weights[level + 1] = weights[level + 1].gather(3, cols)
+        weights[level] = weights[level].gather(2, along(perm, weights[level], 2))
+        biases[level] = biases[level].gather(2, along(perm, biases[level], 2))
+        weights[level + 1] = weights[level + 1].gather(3, along(perm, weights[level + 1], 3))
     from nfn.common import WeightSpaceFeatures
 
     return WeightSpaceFeatures(weights, biases)
-
-
-def test_conv_chain_weight_space_shapes():
-    from nfn.layers import HNPLinear, HNPPool
-
-    shapes = [(4, 1, 3, 3), (4,), (4, 4, 3, 3), (4,), (10, 4), (10,)]
-    kinds = ["weight", "bias"] * 3
-    layers = ["conv1", "conv1", "conv2", "conv2", "fc", "fc"]
-    sizes = [int(np.prod(s)) for s in shapes]
-    ends = np.cumsum(sizes)
-    layout = pd.DataFrame({"varname": [f"{layer}.{kind}" for layer, kind in zip(layers, kinds)], "layer": layers,
-                           "kind": kinds, "shape": [str(s) for s in shapes], "start_idx": ends - sizes,
-                           "end_idx": ends, "size": sizes})
-    rows = np.random.default_rng(0).normal(size=(3, ends[-1])).astype(np.float32)
-    table = pd.DataFrame({"experiment": "x", "trial": range(3), "step": 1, "test_accuracy": [0.1, 0.5, 0.9]})
-    dataset = WeightSpaceDataset.from_rows(rows, layout, table, model=None)
-    features, _ = dataset[1]
-    assert [tuple(w.shape) for w in features.weights] == [(1, 4, 1, 3, 3), (1, 4, 4, 3, 3), (1, 10, 4)]
-    np.testing.assert_array_equal(features.weights[1][0].numpy(), rows[1, 40:184].reshape(4, 4, 3, 3))
-    params, _ = collate([dataset[0], dataset[1]])
-    spec = dataset.network_spec
-    out = HNPPool(spec)(HNPLinear(spec, 1, 2)(params))
-    assert tuple(out.shape) == (2, 2, HNPPool.get_num_outs(spec))
 
 
 def test_docs_example_runs(zoos, tmp_path, monkeypatch):

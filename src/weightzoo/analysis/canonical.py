@@ -33,19 +33,24 @@ fc_chain = layer_chain  # its name from when only chains of Linear layers were s
 def chain_problem(model: str | None, parameters) -> str:
     """Why parameters ``(layer, kind, shape)`` (in model order) of a ``model`` network are no chain; "" if they are.
 
-    A chain: the family says its hidden units permute (``ModelFamily.fc_chain``), every parameter is the
-    weight or bias of one of its layers, and each layer's inputs are the previous layer's outputs, one input
-    (channel) per output (channel), as after a ReLU/tanh or a global average pooling (not a flatten).
+    A chain: every parameter is the weight or bias of one of its layers, each layer's inputs are the previous
+    layer's outputs, one input (channel) per output (channel), as after a ReLU/tanh or a global average pooling
+    (not a flatten), and the layers are the family's ``ModelFamily.weight_space_chain``.
     """
-    why = _structure_problem(list(parameters))
+    parameters = list(parameters)
+    why = _structure_problem(parameters)
     if not why and model is not None:
         from weightzoo.models import family  # torch: only when a model is named
 
-        if not family(model).fc_chain:
-            why = "its family does not declare its hidden units permutable (ModelFamily.fc_chain)"
+        chain = [layer.replace(".", "_") for layer in family(model).weight_space_chain]
+        layers = [layer.replace(".", "_") for layer, kind, _ in parameters if kind == "weight"]
+        if not chain:
+            why = "its family declares no chain of permutable layers (ModelFamily.weight_space_chain is empty)"
+        elif layers != chain:
+            why = f"its layers {layers} are not its family's chain {chain}"
     if not why:
         return ""
-    return (f"canonical order and weight-space features need a chain of Linear/Conv2d layers (a DNN zoo), "
+    return (f"canonical order and weight-space features need a chain of Linear/Conv2d layers (a DNN or smallcnn zoo), "
             f"not {model or 'this zoo'!r}: {why}")
 
 

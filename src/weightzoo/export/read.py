@@ -36,13 +36,15 @@ class Export:
                 zip(self.layout["varname"], self.layout["start_idx"], self.layout["end_idx"], self.shapes())}
 
     def network(self, row: int):
-        """Weights row ``row`` as the torch network of its experiment (``weightzoo.models.build_model``)."""
+        """Weights row ``row`` as the torch network of its experiment and activation (``build_model``)."""
         import torch
 
         from weightzoo.models import build_model
 
         experiment = self.metrics["experiment"].iloc[row]
-        net = build_model(self.model, **self.manifest["experiments"][experiment]["model_kwargs"])
+        activation = self.metrics["activation"].iloc[row] if "activation" in self.metrics else None
+        net = build_model(self.model, activation=None if pd.isna(activation) else str(activation),
+                          **self.manifest["experiments"][experiment]["model_kwargs"])
         net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.state_dict(row).items()})
         return net.eval()
 
