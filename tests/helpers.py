@@ -27,3 +27,24 @@ def tiny_dataset(n_train=300, n_test=100, side=8, channels=1, n_classes=10, seed
         },
         attrs={"dataset": "tiny", "n_classes": n_classes, "source": "synthetic"},
     )
+
+
+def permute_hidden(params, generator):
+    """nfn ``WeightSpaceFeatures`` (weights [B, C, out, in, ...]) with every hidden layer's units of every network
+    randomly permuted (and the next layer's inputs with them): the same functions."""
+    import torch
+    from nfn.common import WeightSpaceFeatures
+
+    weights, biases = list(params.weights), list(params.biases)
+
+    def along(perm, like, dim):  # perm (B, n) as a gather index of ``like`` along ``dim``
+        shape = [1] * like.dim()
+        shape[0], shape[dim] = perm.shape
+        return perm.view(shape).expand_as(like)
+
+    for level in range(len(weights) - 1):
+        perm = torch.stack([torch.randperm(weights[level].shape[2], generator=generator) for _ in weights[level]])
+        weights[level] = weights[level].gather(2, along(perm, weights[level], 2))
+        biases[level] = biases[level].gather(2, along(perm, biases[level], 2))
+        weights[level + 1] = weights[level + 1].gather(3, along(perm, weights[level + 1], 3))
+    return WeightSpaceFeatures(weights, biases)

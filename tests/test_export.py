@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from helpers import tiny_dataset
+from helpers import permute_hidden, tiny_dataset
 from weightzoo.data import load_dataset, save_dataset
 from weightzoo.export import export_zoos, read_export
 from weightzoo.export.__main__ import main as export_main
@@ -174,7 +174,7 @@ def test_dataset_feeds_nfn_layers_and_the_pool_is_permutation_invariant(zoos, ex
     params, targets = next(iter(DataLoader(dataset, batch_size=4, collate_fn=collate)))
     batch = min(4, len(dataset))
     assert tuple(params.weights[0].shape) == (batch, *SHAPES[dataset.model][0]) and tuple(targets.shape) == (batch,)
-    permuted = _permute_hidden(params, torch.Generator().manual_seed(0))
+    permuted = permute_hidden(params, torch.Generator().manual_seed(0))
     assert not torch.equal(permuted.weights[1], params.weights[1])
     spec = dataset.network_spec
     torch.manual_seed(0)
@@ -184,25 +184,6 @@ def test_dataset_feeds_nfn_layers_and_the_pool_is_permutation_invariant(zoos, ex
         assert tuple(out.shape) == (batch, 3, pool.get_num_outs(spec))
         torch.testing.assert_close(net(permuted), out, atol=1e-5, rtol=1e-5)
         assert not torch.allclose(out[0], out[1])
-
-
-def _permute_hidden(params, generator):
-    """A random permutation of every hidden layer's units of every network (weights [B, 1, out, in, ...])."""
-    weights, biases = list(params.weights), list(params.biases)
-
-    def along(perm, like, dim):  # perm (B, n) as a gather index of ``like`` along ``dim``
-        shape = [1] * like.dim()
-        shape[0], shape[dim] = perm.shape
-        return perm.view(shape).expand_as(like)
-
-    for level in range(len(weights) - 1):
-        perm = torch.stack([torch.randperm(weights[level].shape[2], generator=generator) for _ in weights[level]])
-        weights[level] = weights[level].gather(2, along(perm, weights[level], 2))
-        biases[level] = biases[level].gather(2, along(perm, biases[level], 2))
-        weights[level + 1] = weights[level + 1].gather(3, along(perm, weights[level + 1], 3))
-    from nfn.common import WeightSpaceFeatures
-
-    return WeightSpaceFeatures(weights, biases)
 
 
 def test_docs_example_runs(zoos, tmp_path, monkeypatch):

@@ -28,7 +28,7 @@ class WeightSpaceDataset(torch.utils.data.Dataset):
     def __init__(self, weights, biases, targets, table: pd.DataFrame, model: str):
         self.weights = [torch.as_tensor(w, dtype=torch.float32) for w in weights]
         self.biases = [torch.as_tensor(b, dtype=torch.float32) for b in biases]
-        self.targets = torch.tensor(np.array(targets, dtype=np.float32))
+        self.targets = targets.float() if torch.is_tensor(targets) else torch.tensor(np.array(targets, np.float32))
         self.table = table.reset_index(drop=True)
         self.model = model
 
@@ -38,6 +38,12 @@ class WeightSpaceDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return (WeightSpaceFeatures(tuple(w[i][None] for w in self.weights), tuple(b[i][None] for b in self.biases)),
                 self.targets[i])
+
+    def batch(self, index) -> tuple[WeightSpaceFeatures, torch.Tensor]:
+        """The networks ``index`` as one batch, as ``collate`` of their items gives it (without the items)."""
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        return (WeightSpaceFeatures(tuple(w[index].unsqueeze(1) for w in self.weights),
+                                    tuple(b[index].unsqueeze(1) for b in self.biases)), self.targets[index])
 
     @property
     def network_spec(self) -> NetworkSpec:

@@ -1,0 +1,66 @@
+# Zoos for weight-space learning (docs/export.md) and method (e) of the accuracy-prediction benchmark.
+
+
+wildcard_constraints:
+    order="raw|canonical",
+
+
+def weight_space_scopes():
+    """(model, dataset) pairs whose model is a chain of Linear/Conv2d layers (ModelFamily.weight_space_chain)."""
+    from weightzoo.models import family
+
+    return [(m, d) for m, d in SCOPES if family(m).weight_space_chain]
+
+
+def export_targets(order="raw"):
+    """Every experiment's export folder (its weights.npy stands for the folder)."""
+    return [f"results/export/{e.id}/{order}/weights.npy" for e in EXPERIMENTS]
+
+
+def weight_space_targets():
+    """Method (e)'s predictions per chain (model, dataset), when analysis.weight_space_net.enabled."""
+    if not ANALYSIS["weight_space_net"]["enabled"]:
+        return []
+    return [
+        f"results/analysis/benchmark/{model}/{dataset}/weight_space_net.csv"
+        for model, dataset in weight_space_scopes()
+    ]
+
+
+rule export_zoo:
+    input:
+        zoo=rules.gather_zoo.output.zoo,
+    output:
+        weights="results/export/{model}/{dataset}/{arch}/{order}/weights.npy",
+        metrics="results/export/{model}/{dataset}/{arch}/{order}/metrics.csv",
+        layout="results/export/{model}/{dataset}/{arch}/{order}/layout.csv",
+        manifest="results/export/{model}/{dataset}/{arch}/{order}/export.json",
+    log:
+        "logs/export_zoo/{model}/{dataset}/{arch}/{order}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        canonical=lambda wildcards: wildcards.order == "canonical",
+    script:
+        "../scripts/export_zoo.py"
+
+
+# One network per shape group and fold; the folds come from the benchmark (rule of benchmark.smk).
+rule train_weight_space_net:
+    input:
+        zoos=scope_inputs("zoo"),
+        folds="results/analysis/benchmark/{model}/{dataset}/folds.csv",
+    output:
+        predictions="results/analysis/benchmark/{model}/{dataset}/weight_space_net.csv",
+        summary="results/analysis/benchmark/{model}/{dataset}/weight_space_net.json",
+    log:
+        "logs/train_weight_space_net/{model}/{dataset}.log",
+    benchmark:
+        "benchmarks/train_weight_space_net/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    threads: 2
+    params:
+        settings=ANALYSIS["weight_space_net"],
+    script:
+        "../scripts/train_weight_space_net.py"
