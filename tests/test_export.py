@@ -67,9 +67,10 @@ def _networks(folder):
     metrics = pd.read_csv(folder / "metrics.csv")
     manifest = json.loads((folder / "export.json").read_text())
     for row, (experiment, activation) in enumerate(zip(metrics["experiment"], metrics["activation"])):
-        net = build_model(manifest["model"], activation=activation, **manifest["experiments"][experiment]["model_kwargs"])
+        kwargs = manifest["experiments"][experiment]["model_kwargs"]
+        net = build_model(manifest["model"], activation=activation, **kwargs)
         state = {name: torch.from_numpy(weights[row, start:end].reshape(ast.literal_eval(shape)))
-                 for name, start, end, shape in layout[["varname", "start_idx", "end_idx", "shape"]].itertuples(index=False)}
+                 for name, start, end, shape in layout[["varname", "start_idx", "end_idx", "shape"]].values}
         net.load_state_dict(state)
         yield row, net.eval()
 

@@ -55,8 +55,8 @@ def chain_rows(n, rng):
     sizes = [20, 5, 15, 3]
     rows = np.concatenate([rng.normal(size=(n, k)) * (scale[:, None] if i == 0 else 1) for i, k in enumerate(sizes)], 1)
     ends = np.cumsum(sizes)
-    layout = pd.DataFrame({"varname": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], "layer": ["fc1", "fc1", "fc2", "fc2"],
-                           "kind": ["weight", "bias"] * 2, "shape": ["(5, 4)", "(5,)", "(3, 5)", "(3,)"],
+    layout = pd.DataFrame({"varname": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],
+                           "layer": ["fc1", "fc1", "fc2", "fc2"], "kind": ["weight", "bias"] * 2, "shape": ["(5, 4)", "(5,)", "(3, 5)", "(3,)"],
                            "start_idx": ends - sizes, "end_idx": ends, "size": sizes})
     table = pd.DataFrame({"experiment": "x", "trial": range(n), "step": 1, "test_accuracy": scale})
     return WeightSpaceDataset.from_rows(rows.astype(np.float32), layout, table, model=None)

@@ -58,7 +58,8 @@ def _structure_problem(parameters) -> str:
     weights = {layer: shape for layer, kind, shape in parameters if kind == "weight"}
     if not weights:
         return "no weight variables"
-    others = [f"{layer} ({kind})" for layer, kind, _ in parameters if kind not in ("weight", "bias") or layer not in weights]
+    others = [f"{layer} ({kind})" for layer, kind, _ in parameters
+              if kind not in ("weight", "bias") or layer not in weights]
     if others:
         listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         return f"parameters {listed} are neither weight nor bias of a Linear/Conv2d layer"

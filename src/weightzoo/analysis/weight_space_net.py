@@ -46,7 +46,7 @@ class Settings:
 
 
 class InvariantNetwork(nn.Module):
-    """Weight space → one number: ``Layer(spec, 1, c)`` → ReLU → ``Layer(spec, c, c)`` → ReLU → pool → MLP."""
+    """Weight space → one number: ``Layer(spec, 1, c)``, ReLU, ``Layer(spec, c, c)``, ReLU, pool, MLP."""
 
     def __init__(self, spec: NetworkSpec, settings: Settings, weight_scales=None, bias_scales=None):
         super().__init__()

@@ -62,7 +62,8 @@ class WeightSpaceDataset(torch.utils.data.Dataset):
         """Flat weight rows (Small CNN Zoo layout) and their metrics rows as a dataset; ``target`` a metrics column."""
         slices = weight_space_slices(layout, model, source)
         if target not in table.columns:
-            raise ValueError(f"{source}: no target column {target!r}; choose one of {[c for c in TARGETS if c in table]}")
+            known = [c for c in TARGETS if c in table]
+            raise ValueError(f"{source}: no target column {target!r}; choose one of {known}")
         targets = table[target].to_numpy(np.float64)
         if np.isnan(targets).any():
             steps = sorted(table.loc[np.isnan(targets), "step"].unique().tolist())
@@ -86,7 +87,8 @@ class WeightSpaceDataset(torch.utils.data.Dataset):
         else:
             keep = metrics["step"] == int(step)
             if not keep.any():
-                raise ValueError(f"{folder}: no rows at step {step} (steps {sorted(metrics['step'].unique().tolist())})")
+                steps = sorted(metrics["step"].unique().tolist())
+                raise ValueError(f"{folder}: no rows at step {step} (steps {steps})")
         index = np.flatnonzero(keep.to_numpy())
         return cls.from_rows(np.asarray(export.weights[index]), export.layout, metrics.iloc[index], export.model,
                              target, source=str(folder))

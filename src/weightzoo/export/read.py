@@ -10,6 +10,8 @@ import pandas as pd
 
 from weightzoo.export.rows import LAYOUT_COLUMNS
 
+FILES = ("weights.npy", "metrics.csv", "layout.csv", "export.json")
+
 
 @dataclass
 class Export:
@@ -52,7 +54,7 @@ class Export:
 def read_export(folder, mmap: bool = True) -> Export:
     """Open an export folder (``export_zoos``); a clear error names the file that is missing or inconsistent."""
     folder = Path(folder)
-    missing = [name for name in ("weights.npy", "metrics.csv", "layout.csv", "export.json") if not (folder / name).is_file()]
+    missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"{folder}: not an export folder (missing {', '.join(missing)})")
     try:

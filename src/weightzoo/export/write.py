@@ -14,7 +14,6 @@ from weightzoo.io.store import open_zoo
 
 log = logging.getLogger(__name__)
 
-FILES = ("weights.npy", "metrics.csv", "layout.csv", "export.json")
 FORMAT = "weightzoo export 1: the Small CNN Zoo layout (weights.npy, metrics.csv, layout.csv) with PyTorch shapes"
 CANONICAL = "each row's hidden units sorted by node strength at its own snapshot (weightzoo.analysis.canonical)"
 
@@ -54,7 +53,8 @@ def export_zoos(zoo_paths, out_dir, canonical: bool = False) -> Path:
         metrics = pd.concat([metrics_table(ds) for ds in zoos], ignore_index=True)
         write_csv_atomic(metrics, out_dir / "metrics.csv")
         write_csv_atomic(layout, out_dir / "layout.csv")
-        write_text_atomic(json.dumps(_manifest(zoos, paths, canonical, n_rows, layout), indent=1), out_dir / "export.json")
+        manifest = _manifest(zoos, paths, canonical, n_rows, layout)
+        write_text_atomic(json.dumps(manifest, indent=1), out_dir / "export.json")
     finally:
         for ds in zoos:
             ds.close()

@@ -29,7 +29,8 @@ def read_folds(path) -> pd.DataFrame:
         raise ValueError(f"{path}: folds file lacks columns {missing} (has {folds.columns.tolist()})")
     twice = folds.duplicated(["experiment", "trial"])
     if twice.any():
-        raise ValueError(f"{path}: trials listed twice: {folds.loc[twice, ['experiment', 'trial']].values.tolist()[:5]}")
+        listed = folds.loc[twice, ["experiment", "trial"]].values.tolist()
+        raise ValueError(f"{path}: trials listed twice: {listed[:5]}")
     return folds
 
 
@@ -84,8 +85,8 @@ def _predict_group(dataset: WeightSpaceDataset, folds: pd.DataFrame, config: Set
                          f"their zoo")
     dataset, merged = dataset.subset(np.flatnonzero(in_folds)), merged[in_folds].reset_index(drop=True)
     frame = pd.DataFrame({"experiment": merged["experiment"], "trial": merged["trial"],
-                          "fold": merged["fold"].astype(int), "target": dataset.targets.double().numpy(),
-                          "predicted": np.nan})
+                          "fold": merged["fold"].astype(folds["fold"].dtype),
+                          "target": dataset.targets.double().numpy(), "predicted": np.nan})
     summary = {"experiments": sorted(set(frame["experiment"])), "trials": len(frame),
                "not_in_folds": int((~in_folds).sum()), "layer": config.layer, "epochs": config.epochs,
                "parameters": None, "wall_s": 0.0, "kendall_tau": None, "skipped": "", "folds_skipped": {}}
