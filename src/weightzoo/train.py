@@ -343,13 +343,22 @@ def _train_stacked(model, kwargs, data, seeds, settings, stacked=True) -> TrainR
         perm = order.next_epoch(device)
         epoch_loss = torch.zeros(n_trials, device=device)
         for step in range(int(n_batches.max())):
-            x, y = data.train_batch(perm[:, step * batch_size : (step + 1) * batch_size])
-            logits = logits_for(x, shared=False)
-            per_sample = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
+            live = np.flatnonzero(n_batches > step)  # known on the host: no device sync
+            rows = slice(step * batch_size, (step + 1) * batch_size)
+            if len(live) == n_trials:
+                x, y = data.train_batch(perm[:, rows])
+                per_sample = F.cross_entropy(logits_for(x, shared=False).flatten(0, 1), y.flatten(),
+                                             reduction="none").view(y.shape)
+            else:  # the trials whose (shorter) epoch is done sit out: only the others compute
+                idx = torch.as_tensor(live, device=device)
+                x, y = data.train_batch(perm[idx, rows])
+                sub = {name: p.index_select(0, idx) for name, p in params.items()}
+                per_sample = torch.zeros(n_trials, y.shape[1], device=device).index_copy(
+                    0, idx, F.cross_entropy(forward(sub, x).flatten(0, 1), y.flatten(), reduction="none").view(y.shape))
             if ragged:  # a trial's last batch may be short, and past its epoch it has none
-                valid = step * batch_size + torch.arange(y.shape[1], device=device) < lengths.unsqueeze(1)
+                valid = step * batch_size + torch.arange(per_sample.shape[1], device=device) < lengths.unsqueeze(1)
                 loss = torch.where(valid, per_sample, 0.0).sum(1) / valid.sum(1).clamp(min=1)
-                waiting = n_batches_t <= step if step >= n_batches.min() else None
+                waiting = n_batches_t <= step if len(live) < n_trials else None
             else:
                 loss = per_sample.mean(1)
                 waiting = None
