@@ -45,7 +45,8 @@ rule export_zoo:
         "../scripts/export_zoo.py"
 
 
-# One network per shape group and fold; the folds come from the benchmark (rule of benchmark.smk).
+# One network per shape group and fold; the folds come from the benchmark (rule of benchmark.smk). One thread:
+# nfn's layers on these zoos are small, and a second thread tripled the CPU time (busy 2-core host).
 rule train_weight_space_net:
     input:
         zoos=scope_inputs("zoo"),
@@ -59,7 +60,7 @@ rule train_weight_space_net:
         "benchmarks/train_weight_space_net/{model}/{dataset}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
-    threads: 2
+    threads: 1
     params:
         settings=ANALYSIS["weight_space_net"],
     script:

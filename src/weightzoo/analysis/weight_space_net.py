@@ -28,7 +28,7 @@ class Settings:
     """``analysis.weight_space_net`` of the config (its ``enabled`` and ``target`` are the job's)."""
 
     layer: str = "hnp"
-    channels: int = 16
+    channels: int = 8
     head_width: int = 64
     epochs: int = 50
     lr: float = 1e-3
