@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/gather.smk"
 include: "workflow/rules/analyze.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:

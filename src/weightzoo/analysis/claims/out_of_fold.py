@@ -57,8 +57,8 @@ def regression_scores(y, predicted, clusters, n_bootstrap: int, alpha: float, rn
     else:
         weights = resample_clusters(clusters, n_bootstrap, rng)
     boot_r2 = r2(y[None, :], predicted[None, :], weights)
-    scores = dict(r2=float(r2(y, predicted)), r2_ci=interval(boot_r2, 1 - alpha), r2_eq=interval(boot_r2, 1 - 2 * alpha),
-                  r2_p=bootstrap_p(boot_r2, 0.0), tau=None)
+    scores = dict(r2=float(r2(y, predicted)), r2_ci=interval(boot_r2, 1 - alpha),
+                  r2_eq=interval(boot_r2, 1 - 2 * alpha), r2_p=bootstrap_p(boot_r2, 0.0), tau=None)
     if np.ptp(predicted) == 0:
         return scores
     members = stratum_indices(clusters)
