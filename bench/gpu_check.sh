@@ -2,6 +2,8 @@
 # Everything a GPU machine should tell us, in one go (about 8 minutes on one GPU):
 #
 #   1. the tiny config (tests/config/tiny.yaml) end to end through Snakemake with training.device: cuda;
+#   1b. smallcnn (the Small CNN Zoo family) with random per-trial draws, stacked on the device (grouped
+#      convolutions) against one trial at a time;
 #   2. the training benchmark on the GPU: vectorised at K = 16..1024 trials per process against a naive
 #      one-trial-at-a-time GPU loop, and the CPU path (vectorised, 1 thread) of the same machine;
 #   3. trial-samples/s per case, the best K per model, the fitted throughput to put into
@@ -71,14 +73,46 @@ EOF
 echo "tiny config: $((SECONDS - t)) s"
 rm -rf "$WORK"
 
+step "1b. smallcnn with random per-trial draws: stacked on $DEVICE equals one trial at a time"
+t=$SECONDS
+timeout -k 10 180 "$PYTHON" - "$DEVICE" <<'EOF' | tee "$RESULTS/smallcnn_draws.txt"
+import sys, time
+import numpy as np
+from weightzoo.config import trial_hyperparameters
+from weightzoo.data import prepare_dataset
+from weightzoo.models import model_kwargs
+from weightzoo.train import Hyperparameters, TensorData, train_trials
+
+device = sys.argv[1]
+data = TensorData.from_dataset(prepare_dataset("mnist5k", {}), device)
+draws = {"lr": {"log_uniform": [5e-4, 5e-2]}, "init_std": {"log_uniform": [1e-3, 0.5]},
+         "weight_decay": {"log_uniform": [1e-8, 1e-2]}, "train_fraction": {"uniform": [0.1, 1.0]},
+         "activation": {"choice": ["relu", "tanh"]}}
+n = 16 if device == "cuda" else 4
+per_trial = [trial_hyperparameters(draws, t, t) for t in range(n)]
+kwargs = model_kwargs("smallcnn", {"channels": 16}, data.input_shape, data.n_classes)
+hp = Hyperparameters(epochs=2, snapshots=(0, -1))
+t0 = time.perf_counter()
+stacked = train_trials("smallcnn", kwargs, data, range(n), hp, vectorize=True, per_trial=per_trial)
+t1 = time.perf_counter()
+alone = train_trials("smallcnn", kwargs, data, range(n), hp, vectorize=False, per_trial=per_trial)
+t2 = time.perf_counter()
+gap = max(float(np.abs(stacked.weights[k] - alone.weights[k]).max()) for k in stacked.weights)
+acc = float(np.abs(stacked.test_accuracy - alone.test_accuracy).max())
+print(f"smallcnn {n} trials x 2 epochs on {device}: stacked {t1 - t0:.1f} s, one by one {t2 - t1:.1f} s; "
+      f"max weight gap {gap:.2e}, max test accuracy gap {acc:.4f}")
+assert gap < 1e-3 and acc < 0.01, "stacked smallcnn training disagrees with one trial at a time"
+EOF
+echo "smallcnn draws: $((SECONDS - t)) s"
+
 step "2. training benchmark on $DEVICE: vectorised (K sweep) vs naive one-trial loop"
 if [[ "$DEVICE" == cuda ]]; then
-    BENCH=(--device cuda --cases dnn:5,dnn:50,dnn:200,cnn:4,cnn:16,vit,vitp --trials 16,64,256,1024
+    BENCH=(--device cuda --cases dnn:5,dnn:50,dnn:200,cnn:4,cnn:16,smallcnn:16,vit,vitp --trials 16,64,256,1024
            --naive-trials 1 --train-samples 6000 --test-samples 1000)
-    CPU_BENCH=(--device cpu --layouts 1t --cases dnn:5,dnn:200,cnn:16 --modes vec --trials 16
+    CPU_BENCH=(--device cpu --layouts 1t --cases dnn:5,dnn:200,cnn:16,smallcnn:16 --modes vec --trials 16
                --train-samples 3000 --test-samples 500)
 else
-    BENCH=(--device cpu --layouts 1t --cases dnn:5,cnn:4 --trials 2,4 --naive-trials 1
+    BENCH=(--device cpu --layouts 1t --cases dnn:5,cnn:4,smallcnn:16 --trials 2,4 --naive-trials 1
            --train-samples 300 --test-samples 100)
     CPU_BENCH=(--device cpu --layouts 1t --cases dnn:5 --modes vec --trials 2 --train-samples 300 --test-samples 100)
 fi

@@ -97,7 +97,8 @@ def _kwargs(model, size, input_shape, n_classes):
 
 
 def _arch(model, size):
-    return {"dnn": {"hidden": size}, "cnn": {"channels": size}, "vit": VIT_ARCH, "vitp": VIT_PAPER_ARCH}[model]
+    return {"dnn": {"hidden": size}, "cnn": {"channels": size}, "smallcnn": {"channels": size}, "vit": VIT_ARCH,
+            "vitp": VIT_PAPER_ARCH}[model]
 
 
 def _job(task):

@@ -2,7 +2,9 @@ import copy
 import re
 
 import pytest
+import numpy as np
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from weightzoo.config import ConfigError, architectures, dataset_settings, load_experiments
@@ -142,10 +144,77 @@ def test_hyperparameter_sweep_cycles_through_the_product():
 def test_block_hyperparameters_override_training():
     _, exps = checked(sweep_config(lr=0.1, batch_size=[10, 20], train_fraction=0.5))
     assert [exps[0].trial_hyperparameters(t) for t in range(2)] == [
-        {"lr": 0.1, "init_std": 0.05, "batch_size": b, "train_fraction": 0.5} for b in (10, 20)]
+        {"lr": 0.1, "init_std": 0.05, "batch_size": b, "train_fraction": 0.5, "weight_decay": 0.0} for b in (10, 20)]
     _, plain = checked(config())
     assert plain[0].n_combinations == 1
-    assert plain[0].trial_hyperparameters(3) == {"lr": 0.001, "init_std": 0.05, "batch_size": 100, "train_fraction": 1.0}
+    assert plain[0].trial_hyperparameters(3) == {"lr": 0.001, "init_std": 0.05, "batch_size": 100, "train_fraction": 1.0,
+                                                 "weight_decay": 0.0}
+
+
+SMALL_CNN_DRAWS = {"lr": {"log_uniform": [5e-4, 5e-2]}, "init_std": {"log_uniform": [1e-3, 0.5]},
+                   "weight_decay": {"log_uniform": [1e-8, 1e-2]}, "train_fraction": {"uniform": [0.1, 1.0]},
+                   "activation": {"choice": ["relu", "tanh"]}}
+
+
+def draws_config(trials=400, base_seed=0, **hyperparameters):
+    return config(training={"base_seed": base_seed}, experiments=[
+        {"model": "smallcnn", "datasets": ["digits"], "arch": {}, "trials": trials, "hyperparameters": hyperparameters}])
+
+
+def test_distributions_are_drawn_per_trial_from_its_seed_within_their_ranges():
+    _, (exp,) = checked(draws_config(**SMALL_CNN_DRAWS))
+    draws = [exp.trial_hyperparameters(t) for t in range(400)]
+    for key, (low, high) in [("lr", (5e-4, 5e-2)), ("init_std", (1e-3, 0.5)), ("weight_decay", (1e-8, 1e-2))]:
+        values = np.log([d[key] for d in draws])
+        assert low <= np.exp(values.min()) and np.exp(values.max()) <= high
+        # log-uniform: the log is uniform, so about half the draws fall below the geometric midpoint
+        assert abs(np.mean(values < (np.log(low) + np.log(high)) / 2) - 0.5) < 0.1, key
+    fractions = np.array([d["train_fraction"] for d in draws])
+    assert 0.1 <= fractions.min() and fractions.max() <= 1.0 and abs(fractions.mean() - 0.55) < 0.05
+    assert {d["activation"] for d in draws} == {"relu", "tanh"}
+    assert len({d["lr"] for d in draws}) == 400  # every trial its own recipe
+    # a trial's draw is a function of its seed: the same again, and trial t of base seed s is trial t-1 of s+1
+    assert exp.trial_hyperparameters(7) == draws[7]
+    _, (shifted,) = checked(draws_config(base_seed=1, **SMALL_CNN_DRAWS))
+    assert shifted.trial_hyperparameters(6) == draws[7]
+    # adding a drawn key leaves the other keys' draws as they were
+    _, (fewer,) = checked(draws_config(lr=SMALL_CNN_DRAWS["lr"]))
+    assert [fewer.trial_hyperparameters(t)["lr"] for t in range(5)] == [d["lr"] for d in draws[:5]]
+
+
+def test_draws_and_sweeps_mix():
+    _, (exp,) = checked(draws_config(trials=4, lr={"uniform": [0.001, 0.002]}, batch_size=[10, 20]))
+    assert [exp.trial_hyperparameters(t)["batch_size"] for t in range(4)] == [10, 20, 10, 20]
+    assert all(0.001 <= exp.trial_hyperparameters(t)["lr"] <= 0.002 for t in range(4))
+
+
+@pytest.mark.parametrize("hyperparameters,key", [
+    ({"lr": {"log_uniform": [0.1, 0.01]}}, r"experiments\[0\].hyperparameters.lr.log_uniform: \[0.1, 0.01\] must be"),
+    ({"train_fraction": {"uniform": [0.5, 0.5]}}, r"hyperparameters.train_fraction.uniform"),
+])
+def test_a_distribution_range_must_increase(hyperparameters, key):
+    cfg = draws_config(trials=4, **hyperparameters)
+    validate(cfg, schema=SCHEMA)
+    with pytest.raises(ConfigError, match=key):
+        load_experiments(cfg)
+
+
+@pytest.mark.parametrize("hyperparameters", [
+    {"lr": {"log_uniform": [0, 0.1]}}, {"lr": {"normal": [0, 1]}}, {"lr": {"log_uniform": [0.1]}},
+    {"train_fraction": {"uniform": [0.1, 1.5]}}, {"activation": {"choice": ["sigmoid"]}},
+    {"activation": {"uniform": [0, 1]}}, {"weight_decay": -1.0},
+])
+def test_schema_rejects_bad_distributions(hyperparameters):
+    with pytest.raises(WorkflowError):
+        validate(draws_config(trials=4, **hyperparameters), schema=SCHEMA)
+
+
+def test_activation_must_be_one_the_family_has():
+    cfg = sweep_config(trials=4, activation={"choice": ["relu", "tanh"]})
+    validate(cfg, schema=SCHEMA)
+    with pytest.raises(ConfigError, match=r"experiments\[0\].hyperparameters.activation: model 'dnn' has no "
+                                          r"activation \['tanh'\]"):
+        load_experiments(cfg)
 
 
 def test_too_few_trials_for_the_sweep_names_the_key():

@@ -23,7 +23,8 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert "best K per model: dnn K=" in out and "cnn K=" in out
     assert "config/paper.yaml: projected" in out and 'Throughput(' in out
     bench = json.loads((tmp_path / "gpu_bench.json").read_text())
-    assert {r["case"] for r in bench["rows"]} == {"dnn:5", "cnn:4"}
+    assert {r["case"] for r in bench["rows"]} == {"dnn:5", "cnn:4", "smallcnn:16"}
+    assert "smallcnn 4 trials x 2 epochs on cpu: stacked" in out
     for row in bench["rows"]:
         assert row["vec"] > 0 and row["naive"] > 0 and row["best_k"] in (2, 4)
     assert bench["projection"]["hours"] > 0

@@ -58,3 +58,41 @@ def test_init_is_fixed_by_seed():
     a, b, c = (build("dnn", {"hidden": 8}, seed=s) for s in (1, 1, 2))
     assert torch.equal(a.fc1.weight, b.fc1.weight)
     assert not torch.equal(a.fc1.weight, c.fc1.weight)
+
+
+def test_smallcnn_is_the_small_cnn_zoo_network():
+    net = build_model("smallcnn", in_channels=1, channels=16, n_classes=10)
+    assert sum(p.numel() for p in net.parameters()) == 4970  # Unterthiner et al. 2020
+    assert [n for n, _ in net.named_parameters()] == [f"{layer}.{kind}" for layer in ("conv1", "conv2", "conv3", "fc")
+                                                      for kind in ("weight", "bias")]
+    x = torch.randn(3, 1, 28, 28)
+    for activation, act in (("relu", torch.relu), ("tanh", torch.tanh)):
+        net = build_model("smallcnn", activation=activation, in_channels=1, channels=16, n_classes=10)
+        h = x
+        for conv in (net.conv1, net.conv2, net.conv3):  # stride 2, padding 1: 28 -> 14 -> 7 -> 4
+            h = act(conv(h))
+        assert h.shape[-2:] == (4, 4)
+        torch.testing.assert_close(net(x), net.fc(h.mean((2, 3))))
+    with pytest.raises(ValueError, match="has activation relu, not 'tanh'"):
+        build_model("dnn", activation="tanh", in_channels=4, hidden=2)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_smallcnn_grouped_path_equals_trialwise_path_with_gradients(shared):
+    from weightzoo.models.smallcnn import stacked_forward
+
+    net = build_model("smallcnn", in_channels=1, channels=4, n_classes=10)
+    grads = []
+    x = torch.randn(5, 1, 12, 12) if shared else torch.randn(3, 5, 1, 12, 12)
+    for grouped in (False, True):
+        torch.manual_seed(0)
+        params = {n: (torch.randn(3, *p.shape) * 0.3).requires_grad_() for n, p in net.named_parameters()}
+        seen = {}
+        out = stacked_forward(params, x, "relu", on_relu=lambda layer, h: seen.setdefault(layer, h.shape),
+                              grouped=grouped)
+        out.square().sum().backward()
+        grads.append((out.detach(), {n: p.grad for n, p in params.items()}, seen))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for name in grads[0][1]:
+        torch.testing.assert_close(grads[0][1][name], grads[1][1][name], msg=name)
+    assert grads[0][2] == grads[1][2] == {"conv1": (3, 5, 4, 36), "conv2": (3, 5, 4, 9), "conv3": (3, 5, 4, 4)}

@@ -5,9 +5,11 @@ order in which it visits the training samples each epoch. Vectorised training st
 K trials along a leading axis, runs the network on them (its family's ``stacked_forward``: by hand, or
 under ``torch.func.vmap``) and takes one Adam step over the stacked parameters on the summed loss; Adam
 is elementwise and the trials' losses do not share parameters, so this is mathematically the same as K
-separate runs (tests/test_train.py checks it). A hyperparameter sweep stacks the trials that share
-learning rate, batch size and train fraction (the initialisation std only changes the initial weights,
-which are per trial anyway).
+separate runs (tests/test_train.py checks it). Trials stack whenever they share batch size and activation:
+learning rate and weight decay are (trials,) tensors broadcast along the trial axis of the stacked Adam
+(``StackedAdam``), the initialisation std only changes the initial weights, and trials with different train
+fractions run the same steps, each masked once its own (shorter) epoch is done, so that random per-trial draws
+(the Small CNN Zoo's recipe) train as fast as a sweep.
 """
 
 import dataclasses
@@ -26,7 +28,8 @@ from weightzoo.models import build_model, family, init_normal_
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 2000
-PER_TRIAL = ("lr", "init_std", "batch_size", "train_fraction")  # what a sweep may vary (config.HYPERPARAMETER_KEYS)
+# what a sweep or a draw may vary per trial (config.HYPERPARAMETER_KEYS)
+PER_TRIAL = ("lr", "init_std", "batch_size", "train_fraction", "weight_decay", "activation")
 # On a GPU every step is masked on the device (no host sync); True runs that path on the CPU too, so the
 # CPU tests cover it (tests/test_train_device_path.py). Also set by WEIGHTZOO_DEVICE_SIDE_MASKING=1.
 DEVICE_SIDE_MASKING = os.environ.get("WEIGHTZOO_DEVICE_SIDE_MASKING") == "1"
@@ -43,6 +46,8 @@ class Hyperparameters:
     snapshots: tuple = (0, 1, -1)
     base_seed: int = 0
     train_fraction: float = 1.0  # share of the train split each trial trains on (its own fixed subset)
+    weight_decay: float = 0.0  # L2: weight_decay x parameter added to each gradient (torch Adam's weight_decay)
+    activation: str | None = None  # the family's default (ModelFamily.nonlinearities[0]) when None
 
     def snapshot_epochs(self) -> list[int]:
         """Snapshot epochs with ``-1`` resolved to the last epoch, sorted and unique."""
@@ -138,26 +143,26 @@ def initial_parameters(model: str, kwargs: dict, seed: int, init_std: float) -> 
 class BatchOrder:
     """Each trial's own permutation of the training samples, redrawn every epoch.
 
-    With ``train_fraction`` < 1 a trial first draws its subset, ``subset_size(...)`` samples, from the same
+    With a ``train_fraction`` < 1 a trial first draws its subset, ``subset_size(...)`` samples, from the same
     stream; every epoch then permutes that subset. The full split draws nothing extra, so its order is the
-    same as without a fraction.
+    same as without a fraction. ``train_fraction`` is one value or one per trial; ``lengths`` are the trials'
+    samples per epoch, and a stack of unequal ones is padded at the end (with sample 0) to the longest.
     """
 
-    def __init__(self, seeds, n_samples: int, train_fraction: float = 1.0):
+    def __init__(self, seeds, n_samples: int, train_fraction=1.0):
         self.generators = [torch.Generator().manual_seed(trial_streams(int(s))[1]) for s in seeds]
+        fractions = np.broadcast_to(np.asarray(train_fraction, dtype=float), (len(self.generators),))
         self.n_samples = n_samples
-        self.subsets = None
-        if train_fraction < 1:
-            size = subset_size(train_fraction, n_samples)
-            self.subsets = [torch.randperm(n_samples, generator=g)[:size] for g in self.generators]
+        self.subsets = [None if f >= 1 else torch.randperm(n_samples, generator=g)[:subset_size(f, n_samples)]
+                        for f, g in zip(fractions, self.generators)]
+        self.lengths = np.array([n_samples if s is None else len(s) for s in self.subsets])
 
     def next_epoch(self, device) -> torch.Tensor:
-        """(trials, samples per epoch) indices for the coming epoch."""
-        if self.subsets is None:
-            perms = [torch.randperm(self.n_samples, generator=g) for g in self.generators]
-        else:
-            perms = [subset[torch.randperm(len(subset), generator=g)] for subset, g in zip(self.subsets, self.generators)]
-        return torch.stack(perms).to(device)
+        """(trials, longest epoch) indices for the coming epoch, padded with 0 past each trial's length."""
+        perms = [torch.randperm(self.n_samples, generator=g) if subset is None else
+                 subset[torch.randperm(len(subset), generator=g)] for subset, g in zip(self.subsets, self.generators)]
+        longest = int(self.lengths.max())
+        return torch.stack([F.pad(p, (0, longest - len(p))) for p in perms]).to(device)
 
 
 def subset_size(train_fraction: float, n_samples: int) -> int:
@@ -203,24 +208,24 @@ def train_trials(
 ) -> TrainResult:
     """Train the given trial indices (seed = ``hp.base_seed + trial``) and return curves and snapshots.
 
-    ``per_trial`` (a sweep): one dict per trial overriding ``hp``'s lr, init_std, batch_size and
-    train_fraction. Trials that share lr, batch size and train fraction train stacked together.
+    ``per_trial`` (a sweep or draws): one dict per trial overriding any of ``hp``'s ``PER_TRIAL`` values.
+    Trials that share batch size and activation train stacked together.
     """
     device = data.train_x.device
     if vectorize is None:
         vectorize = prefer_vectorized(model, device)
     trials = np.asarray(trials, dtype=np.int64)
     seeds = hp.base_seed + trials
+    default_activation = family(model).nonlinearities[0]
     settings = [dataclasses.replace(hp, **(per_trial[i] if per_trial else {})) for i in range(len(trials))]
+    settings = [s if s.activation else dataclasses.replace(s, activation=default_activation) for s in settings]
     groups = _stack_groups(settings) if vectorize else [[i] for i in range(len(trials))]
     parts = []
     for group in groups:
-        shared = settings[group[0]]
         if len(groups) > 1:
-            log.info("trials %s: lr %g, batch size %d, train fraction %g", trials[group].tolist(), shared.lr,
-                     shared.batch_size, shared.train_fraction)
-        parts.append(_train_stacked(model, kwargs, data, seeds[group], shared, stacked=vectorize,
-                                    init_stds=[settings[i].init_std for i in group]))
+            log.info("trials %s: batch size %d, activation %s", trials[group].tolist(), settings[group[0]].batch_size,
+                     settings[group[0]].activation)
+        parts.append(_train_stacked(model, kwargs, data, seeds[group], [settings[i] for i in group], stacked=vectorize))
     result = _concatenate(parts, order=np.argsort(np.concatenate(groups), kind="stable"))
     result.trials, result.seeds, result.vectorized, result.device = trials, seeds, vectorize, str(device)
     result.hyperparameters = {k: np.array([getattr(s, k) for s in settings]) for k in PER_TRIAL}
@@ -228,32 +233,85 @@ def train_trials(
 
 
 def _stack_groups(settings: list[Hyperparameters]) -> list[list[int]]:
-    """Indices of the trials that can share one optimiser: same lr, batch size and train fraction."""
+    """Indices of the trials that can share one stacked network and optimiser: same batch size and activation."""
     groups = {}
     for i, s in enumerate(settings):
-        groups.setdefault((s.lr, s.batch_size, s.train_fraction), []).append(i)
+        groups.setdefault((s.batch_size, s.activation), []).append(i)
     return list(groups.values())
 
 
-def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None) -> TrainResult:
+class StackedAdam:
+    """Adam (torch's, with L2 ``weight_decay`` added to the gradient) over stacked parameters (trials, ...),
+    with a learning rate, a weight decay and a step count per trial, and steps that leave masked trials as
+    they are.
+
+    ``torch.optim.Adam`` takes one learning rate per parameter tensor, and its step count and bias correction
+    are per tensor too, so trials of different learning rates, or a trial that sits out a step (its shorter
+    epoch is done, or it diverged), could not share it. The update is torch's formula term for term (the
+    one-by-one path uses ``torch.optim.Adam``; tests/test_train.py checks they agree).
+    """
+
+    def __init__(self, leaves, lr, weight_decay, betas=(0.9, 0.999), eps=1e-8):
+        self.leaves = leaves
+        device = leaves[0].device
+        self.lr = torch.as_tensor(lr, dtype=torch.float32, device=device)
+        self.weight_decay = torch.as_tensor(weight_decay, dtype=torch.float32, device=device)
+        self.decay = bool((self.weight_decay != 0).any())
+        self.betas, self.eps = betas, eps
+        self.steps = torch.zeros(len(self.lr), dtype=torch.float32, device=device)
+        self.state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in leaves]
+
+    def zero_grad(self):
+        for p in self.leaves:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor | None = None):
+        """One step of every trial, or only of the trials where ``active`` (trials,) is True."""
+        beta1, beta2 = self.betas
+        self.steps += 1 if active is None else active.float()
+        step_size = self.lr / (1 - beta1 ** self.steps)
+        bias_correction2 = (1 - beta2 ** self.steps).sqrt()
+        for p, (exp_avg, exp_avg_sq) in zip(self.leaves, self.state):
+            grad = p.grad
+            if grad is None:
+                continue
+            if self.decay:
+                grad = grad.addcmul(_expand(self.weight_decay, p), p)
+            if active is None:
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denom = (exp_avg_sq.sqrt() / _expand(bias_correction2, p)).add_(self.eps)
+                p.addcdiv_(exp_avg * _expand(step_size, p), denom, value=-1)
+                continue
+            mask = _expand(active, p)
+            exp_avg.copy_(torch.where(mask, exp_avg.lerp(grad, 1 - beta1), exp_avg))
+            exp_avg_sq.copy_(torch.where(mask, exp_avg_sq * beta2 + (1 - beta2) * grad * grad, exp_avg_sq))
+            denom = (exp_avg_sq.sqrt() / _expand(bias_correction2, p)).add_(self.eps)
+            p.copy_(torch.where(mask, p - exp_avg * _expand(step_size, p) / denom, p))
+
+
+def _train_stacked(model, kwargs, data, seeds, settings, stacked=True) -> TrainResult:
     """Train ``len(seeds)`` trials in one loop; ``stacked=False`` runs one plain nn.Module (one seed).
 
-    All trials use ``hp`` except for their initialisation std, ``init_stds`` (default ``hp.init_std``)."""
+    ``settings``: each trial's Hyperparameters; they share epochs, snapshots, batch size and activation."""
     device = data.train_x.device
-    init_stds = init_stds or [hp.init_std] * len(seeds)
-    inits = [initial_parameters(model, kwargs, int(s), std) for s, std in zip(seeds, init_stds)]
-    network = build_model(model, **kwargs).to(device).eval()  # eval: no dropout/batch-norm state anywhere
+    hp = settings[0]
+    inits = [initial_parameters(model, kwargs, int(s), t.init_std) for s, t in zip(seeds, settings)]
+    network = build_model(model, activation=hp.activation, **kwargs).to(device).eval()  # eval: no dropout state
     if stacked:
         params = {name: torch.stack([p[name] for p in inits]).to(device).requires_grad_() for name in inits[0]}
         forward = family(model).stacked_forward(network)
+        leaves = list(params.values())
+        optimizer = StackedAdam(leaves, [t.lr for t in settings], [t.weight_decay for t in settings])
     else:
         network.load_state_dict(inits[0], strict=False)
         params = {name: p.unsqueeze(0) for name, p in network.named_parameters()}  # views for recording
         forward = None
-    leaves = list(params.values()) if stacked else list(network.parameters())
-    optimizer = _adam(leaves, hp.lr, device)
-    # A host sync is ~free on the CPU, so there the masking below only runs once a trial has gone bad; on a
-    # GPU it would stall the queue every step, so there the step is always masked on the device.
+        leaves = list(network.parameters())
+        optimizer = _adam(leaves, hp.lr, hp.weight_decay, device)
+    # A host sync is ~free on the CPU, so there the masking below only runs once a trial has gone bad or sits
+    # out a step; on a GPU it would stall the queue every step, so there the step is always masked on the device.
     check_on_host = device.type == "cpu" and not DEVICE_SIDE_MASKING
 
     n_trials, n_epochs = len(seeds), hp.epochs
@@ -274,32 +332,52 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
 
     if 0 in snapshots:
         record(0)
-    order = BatchOrder(seeds, len(data.train_y), hp.train_fraction)
+    order = BatchOrder(seeds, len(data.train_y), [t.train_fraction for t in settings])
+    batch_size = hp.batch_size
+    n_batches = -(-order.lengths // batch_size)  # per trial
+    ragged = bool((order.lengths != order.lengths[0]).any())
+    lengths = torch.as_tensor(order.lengths, device=device)
+    n_batches_t = torch.as_tensor(n_batches, device=device)
     start = time.perf_counter()
     for epoch in range(1, n_epochs + 1):
         perm = order.next_epoch(device)
         epoch_loss = torch.zeros(n_trials, device=device)
-        n_batches = math.ceil(perm.shape[1] / hp.batch_size)
-        for step in range(n_batches):
-            x, y = data.train_batch(perm[:, step * hp.batch_size : (step + 1) * hp.batch_size])
-            logits = logits_for(x, shared=False)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
+        for step in range(int(n_batches.max())):
+            live = np.flatnonzero(n_batches > step)  # known on the host: no device sync
+            rows = slice(step * batch_size, (step + 1) * batch_size)
+            if len(live) == n_trials:
+                x, y = data.train_batch(perm[:, rows])
+                per_sample = F.cross_entropy(logits_for(x, shared=False).flatten(0, 1), y.flatten(),
+                                             reduction="none").view(y.shape)
+            else:  # the trials whose (shorter) epoch is done sit out: only the others compute
+                idx = torch.as_tensor(live, device=device)
+                x, y = data.train_batch(perm[idx, rows])
+                sub = {name: p.index_select(0, idx) for name, p in params.items()}
+                per_sample = torch.zeros(n_trials, y.shape[1], device=device).index_copy(
+                    0, idx, F.cross_entropy(forward(sub, x).flatten(0, 1), y.flatten(), reduction="none").view(y.shape))
+            if ragged:  # a trial's last batch may be short, and past its epoch it has none
+                valid = step * batch_size + torch.arange(per_sample.shape[1], device=device) < lengths.unsqueeze(1)
+                loss = torch.where(valid, per_sample, 0.0).sum(1) / valid.sum(1).clamp(min=1)
+                waiting = n_batches_t <= step if len(live) < n_trials else None
+            else:
+                loss = per_sample.mean(1)
+                waiting = None
             bad = ~torch.isfinite(loss) | diverged
             optimizer.zero_grad()
-            if check_on_host and not bool(bad.any()):
+            if check_on_host and waiting is None and not bool(bad.any()):
                 loss.sum().backward()
                 epoch_loss += loss.detach()
-            else:
-                diverged_epoch.masked_fill_(bad & ~diverged, epoch)
-                diverged |= bad
-                _freeze(optimizer, leaves, diverged)
-                active = ~diverged
-                torch.where(active, loss, 0.0).sum().backward()
-                for leaf in leaves:  # a diverged trial's NaN gradient stays in its own slice: zero it there
-                    if leaf.grad is not None:
-                        leaf.grad.copy_(torch.where(_expand(active, leaf.grad), leaf.grad, 0.0))
-                epoch_loss += torch.where(active, loss.detach(), 0.0)
-            optimizer.step()
+                optimizer.step()
+                continue
+            diverged_epoch.masked_fill_(bad & ~diverged, epoch)
+            diverged |= bad
+            active = ~diverged if waiting is None else ~diverged & ~waiting
+            torch.where(active, loss, 0.0).sum().backward()
+            epoch_loss += torch.where(active, loss.detach(), 0.0)
+            if stacked:
+                optimizer.step(active)  # a diverged trial's NaN gradient stays in its own slice, unused
+            elif bool(active.all()):
+                optimizer.step()
         with torch.no_grad():
             for split in ("train", "test"):
                 mean_loss, accuracy = _evaluate(logits_for, data, split)
@@ -313,35 +391,26 @@ def _train_stacked(model, kwargs, data, seeds, hp, stacked=True, init_stds=None)
         if bad.any():
             diverged_epoch.masked_fill_(bad, epoch)
             diverged |= bad
-            _freeze(optimizer, leaves, diverged)
         if epoch in snapshots:
             record(snapshots.index(epoch))
-        _log_epoch(epoch, n_epochs, epoch_loss / n_batches, diverged, n_trials * perm.shape[1] * epoch, start)
+        _log_epoch(epoch, n_epochs, epoch_loss / n_batches_t, diverged, n_trials * perm.shape[1] * epoch, start)
     return TrainResult(
         trials=None, seeds=seeds, snapshots=snapshots, weights=weights,
         diverged=diverged.cpu().numpy(), diverged_epoch=diverged_epoch.cpu().numpy(), **curves,
     )
 
 
-def _adam(leaves, lr, device):
-    """Adam with its fused kernel (one pass per tensor) where this torch has one for the device."""
+def _adam(leaves, lr, weight_decay, device):
+    """torch's Adam for one trial, with its fused kernel (one pass per tensor) where this torch has one."""
     try:
-        return torch.optim.Adam(leaves, lr=lr, fused=True)
+        return torch.optim.Adam(leaves, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError):
-        return torch.optim.Adam(leaves, lr=lr, foreach=device.type != "cpu")
+        return torch.optim.Adam(leaves, lr=lr, weight_decay=weight_decay, foreach=device.type != "cpu")
 
 
-def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.view(-1, *([1] * (like.dim() - 1)))
-
-
-def _freeze(optimizer, leaves, diverged):
-    """Zero Adam's moments of diverged trials: with zero gradients their update is then exactly 0."""
-    for leaf in leaves:
-        state = optimizer.state.get(leaf, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                state[key].masked_fill_(_expand(diverged, state[key]), 0.0)
+def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(trials,) values viewed to broadcast against a stacked (trials, ...) tensor."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
 
 
 def _evaluate(logits_for, data: TensorData, split: str):

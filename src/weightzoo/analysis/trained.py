@@ -228,18 +228,26 @@ def dead_unit_masks(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max
         return {}, 0, "the dataset has no training samples"
     kwargs = json.loads(ds.attrs["model_kwargs"])
     with torch.device("meta"):  # the stacked forward may want the network's structure, never its values
-        forward = fam.stacked_forward(fam.build(**kwargs))
+        forward = fam.stacked_forward(fam.build_for(kwargs, "relu" if len(fam.nonlinearities) > 1 else None))
     per_sample = fam.activations(kwargs)
     variables = parameter_names(ds)
     names = {v: ds[v].attrs["parameter"] for v in variables}
+    # a family with an activation choice (smallcnn): only its ReLU trials can have dead units; a tanh unit is
+    # zero only where its input is exactly zero, so those trials count none
+    relu = (ds["activation"].values.astype(str) == "relu" if "activation" in ds.coords and len(fam.nonlinearities) > 1
+            else np.ones(ds.sizes["trial"], bool))
+    if not relu.any():
+        return {}, 0, f"every trial of this {model} zoo uses {', '.join(np.unique(ds['activation'].values.astype(str)))}"
     dead = {}
     for block, arrays in iter_trial_blocks(ds, variables, snapshot, max_values):
-        params = {names[v]: torch.from_numpy(np.ascontiguousarray(arrays[v])) for v in variables}
-        n_trials = block.stop - block.start
-        for layer, alive in _alive(forward, fam.relu_layers, params, x, n_trials * per_sample).items():
+        keep = np.flatnonzero(relu[block])
+        if not len(keep):
+            continue
+        params = {names[v]: torch.from_numpy(np.ascontiguousarray(arrays[v][keep])) for v in variables}
+        for layer, alive in _alive(forward, fam.relu_layers, params, x, len(keep) * per_sample).items():
             if layer not in dead:
                 dead[layer] = np.zeros((ds.sizes["trial"], alive.shape[1]), bool)
-            dead[layer][block] = ~alive
+            dead[layer][block.start + keep] = ~alive
     return dead, len(x), ""
 
 

@@ -11,6 +11,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from weightzoo.data.specs import DATASETS, spec
 
 
@@ -21,15 +23,21 @@ def _models():
 
     return models
 
-# Training keys an experiment block may set or sweep (`hyperparameters`), in the order of the product
-HYPERPARAMETERS = {  # key: (long name, units) of the per-trial coordinate a sweep stores in the zoo
+# Training keys an experiment block may set, sweep (a list) or draw (a distribution), in the order of the product
+HYPERPARAMETERS = {  # key: (long name, units) of the per-trial coordinate the zoo stores
     "lr": ("Adam learning rate of the trial", "1"),
     "init_std": ("standard deviation of the trial's normal weight initialisation", "1"),
     "batch_size": ("samples per optimiser step of the trial", "1"),
     "train_fraction": ("fraction of the train split the trial trained on (its own fixed random subset)", "1"),
+    "weight_decay": ("L2 penalty of the trial: weight_decay x parameter added to every gradient (Adam's)", "1"),
+    "activation": ("nonlinearity after the trial's hidden layers", ""),
 }
 HYPERPARAMETER_KEYS = tuple(HYPERPARAMETERS)
-HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0}  # not a training key: every trial sees all train samples
+# Not training keys: every trial sees all train samples and no penalty unless a block says otherwise; the
+# activation's default is the model family's own (ModelFamily.nonlinearities[0]).
+HYPERPARAMETER_DEFAULTS = {"train_fraction": 1.0, "weight_decay": 0.0}
+DISTRIBUTIONS = ("log_uniform", "uniform", "choice")  # what a block may draw a key from, per trial
+DRAW_STREAM = 2  # SeedSequence spawn key of the draws; 0 and 1 are a trial's init and batch order (train.py)
 
 
 class ConfigError(ValueError):
@@ -45,9 +53,10 @@ class Experiment:
     trials: int = 32
     trials_per_job: int | str = 32  # "auto" until weightzoo.cluster.resolve_trials_per_job sizes it
     block: int = 0  # index in config["experiments"], for error messages and provenance
-    # lr, init_std, batch_size, train_fraction of this block: a value, or a list that is swept over trials
+    # the HYPERPARAMETER_KEYS of this block: a value, a list swept over trials, or a distribution drawn per trial
     hyperparameters: dict = field(default_factory=dict, hash=False)
     epochs: int | None = None  # the block's own epochs (hyperparameters.epochs); None: training.epochs
+    base_seed: int = 0  # training.base_seed: trial t's seed, which also fixes its draws, is base_seed + t
 
     @property
     def id(self) -> str:
@@ -66,21 +75,39 @@ class Experiment:
         return len(combinations(self.hyperparameters))
 
     def trial_hyperparameters(self, trial: int) -> dict:
-        """Trial ``trial``'s lr, init_std, batch_size, train_fraction (see ``trial_hyperparameters``)."""
-        return trial_hyperparameters(self.hyperparameters, trial)
+        """Trial ``trial``'s values of the block's hyperparameters (see ``trial_hyperparameters``)."""
+        return trial_hyperparameters(self.hyperparameters, trial, self.base_seed + trial)
 
 
 def combinations(hyperparameters: dict) -> list[dict]:
-    """Every combination of the list-valued (swept) keys, in product order (the last key varies fastest)."""
+    """Every combination of the list-valued (swept) keys, in product order (the last key varies fastest);
+    values and distributions are the same in every combination."""
     values = [v if isinstance(v, list) else [v] for v in hyperparameters.values()]
     return [dict(zip(hyperparameters, combo)) for combo in itertools.product(*values)]
 
 
-def trial_hyperparameters(hyperparameters: dict, trial: int) -> dict:
-    """Combination ``trial mod n_combinations``: cycling keeps every chunk balanced over the combinations
-    and keeps the settings of existing trials when trials are added."""
+def trial_hyperparameters(hyperparameters: dict, trial: int, seed: int) -> dict:
+    """Combination ``trial mod n_combinations`` of the swept keys (cycling keeps every chunk balanced over the
+    combinations and keeps the settings of existing trials when trials are added), with every distribution
+    drawn from the trial's ``seed`` (``draw``)."""
     options = combinations(hyperparameters)
-    return options[trial % len(options)]
+    values = dict(options[trial % len(options)])
+    return {k: draw(k, v, seed) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+def draw(key: str, distribution: dict, seed: int):
+    """One trial's value of ``key`` from ``{"log_uniform": [low, high]}``, ``{"uniform": [low, high]}`` or
+    ``{"choice": [...]}``: a stream of its own per key (spawned from the trial's seed), so adding a drawn key
+    to a block leaves the other keys' draws, the initial weights and the batch order as they were."""
+    (kind, args), = distribution.items()
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(DRAW_STREAM, HYPERPARAMETER_KEYS.index(key))))
+    if kind == "log_uniform":
+        return float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
+    if kind == "uniform":
+        return float(rng.uniform(args[0], args[1]))
+    if kind == "choice":
+        return args[int(rng.integers(len(args)))]
+    raise ValueError(f"hyperparameter {key}: unknown distribution {kind!r}; known: {list(DISTRIBUTIONS)}")
 
 
 def _as_list(value):
@@ -138,10 +165,15 @@ def check_architecture(model: str, params: dict, dataset: str, key: str):
 
 
 def block_hyperparameters(block: dict, training: dict, key: str) -> dict:
-    """The block's lr, init_std, batch_size, train_fraction: its own value or list, else training's value."""
+    """The block's HYPERPARAMETER_KEYS: its own value, list or distribution, else training's value (the
+    activation, not a training key: only where the block gives one)."""
     given = block.get("hyperparameters", {})
     values = {k: given.get(k, training.get(k, HYPERPARAMETER_DEFAULTS.get(k))) for k in HYPERPARAMETER_KEYS}
     values = {k: v for k, v in values.items() if v is not None}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            check_distribution(name, value, f"{key}.hyperparameters.{name}")
+    check_activation(block["model"], values.get("activation"), f"{key}.hyperparameters.activation")
     sizes = {k: len(v) for k, v in values.items() if isinstance(v, list)}
     trials = block.get("trials", 32)
     if math.prod(sizes.values()) > trials:
@@ -149,6 +181,28 @@ def block_hyperparameters(block: dict, training: dict, key: str) -> dict:
         raise ConfigError(f"{key}.hyperparameters: {product} = {math.prod(sizes.values())} combinations need at "
                           f"least as many trials; {key}.trials is {trials}")
     return values
+
+
+def check_distribution(name: str, distribution: dict, key: str):
+    """A drawn key's range must be increasing (the schema checks the kind, the numbers and their count)."""
+    (kind, args), = distribution.items()
+    if kind in ("log_uniform", "uniform") and not args[0] < args[1]:
+        raise ConfigError(f"{key}.{kind}: {list(args)} must be [low, high] with low < high")
+
+
+def check_activation(model: str, value, key: str):
+    """Every activation a block gives (a value, a list or a choice) must be one its model family has."""
+    if value is None:
+        return
+    given = value.get("choice", []) if isinstance(value, dict) else _as_list(value)
+    try:
+        allowed = _models().family(model).nonlinearities
+    except ValueError:
+        return  # an unknown model: architectures() says so, with the known ones
+    bad = [v for v in given if v not in allowed]
+    if bad:
+        raise ConfigError(f"{key}: model {model!r} has no activation {bad}; it has {list(allowed)}"
+                          + ("" if len(allowed) > 1 else " only (its activation is fixed: remove the key)"))
 
 
 def _duplicate_advice(params: dict, other: dict) -> str:
@@ -176,7 +230,8 @@ def expand(config: dict) -> list[Experiment]:
             for dataset in block["datasets"]:
                 check_architecture(block["model"], params, dataset, key)
                 exp = Experiment(block["model"], dataset, label, params, block.get("trials", 32),
-                                 block.get("trials_per_job", 32), i, hyperparameters, epochs)
+                                 block.get("trials_per_job", 32), i, hyperparameters, epochs,
+                                 config.get("training", {}).get("base_seed", 0))
                 if exp.id in seen:
                     raise ConfigError(f"{key}: experiment {exp.id} is already defined by experiments[{seen[exp.id]}]; "
                                       + _duplicate_advice(params, seen_params[exp.id]))

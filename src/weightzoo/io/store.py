@@ -227,7 +227,9 @@ def trial_hyperparameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
     """Each trial's lr, init_std, batch_size, train_fraction; zoos written before sweeps existed hold them
     only in the ``hyperparameters`` attribute (shared by all trials)."""
     shared = {**HYPERPARAMETER_DEFAULTS, **json.loads(ds.attrs["hyperparameters"])}
-    return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared[k]) for k in HYPERPARAMETERS}
+    # zoos written before weight decay and activations were per-trial lack them: 0 and "" (not recorded)
+    return {k: ds[k].values if k in ds.coords else np.full(ds.sizes["trial"], shared.get(k, ""))
+            for k in HYPERPARAMETERS}
 
 
 def normalisation(path) -> tuple[np.ndarray, np.ndarray]:
@@ -249,8 +251,9 @@ def load_network(path, trial: int, snapshot: int = -1):
     from weightzoo.models import build_model
 
     with open_zoo(path) as ds:
-        net = build_model(ds.attrs["model"], **json.loads(ds.attrs["model_kwargs"]))
         sel = ds.sel(trial=trial)
+        activation = str(sel["activation"].values) if "activation" in sel.coords else None
+        net = build_model(ds.attrs["model"], activation=activation, **json.loads(ds.attrs["model_kwargs"]))
         sel = sel.isel(snapshot=-1) if snapshot == -1 else sel.sel(snapshot=snapshot)
         state = {p: torch.from_numpy(np.asarray(sel[variable_name(p)].values)) for p in json.loads(ds.attrs["parameters"])}
     net.load_state_dict(state)

@@ -25,12 +25,17 @@ def base_hyperparameters(training: dict) -> Hyperparameters:
 
 
 def hyperparameters_attribute(hp: Hyperparameters, hyperparameters: dict) -> dict:
-    """The shared training values and the sweep: swept keys appear only under ``sweep`` (per-trial values
-    are the trial coordinates of the zoo)."""
+    """The shared training values, the sweep and the draws: swept and drawn keys appear only under ``sweep``
+    and ``draws`` (per-trial values are the trial coordinates of the zoo)."""
     swept = {k: v for k, v in hyperparameters.items() if isinstance(v, list)}
+    drawn = {k: v for k, v in hyperparameters.items() if isinstance(v, dict)}
     shared = {**vars(hp), **hyperparameters, "optimizer": "adam", "loss": "cross-entropy",
               "snapshots": hp.snapshot_epochs(), "snapshots_requested": list(hp.snapshots)}
-    attribute = {**{k: v for k, v in shared.items() if k not in swept}, "sweep": swept}
+    attribute = {**{k: v for k, v in shared.items() if k not in swept and k not in drawn and v is not None},
+                 "sweep": swept, "draws": drawn}
+    if drawn:
+        attribute["draws_order"] = ("each trial draws every distribution from its seed (weightzoo.config.draw: "
+                                    "one numpy stream per key, spawned from the trial's seed)")
     if swept:
         attribute["sweep_order"] = ("trial t takes combination t mod N of the product of the sweep lists, in the "
                                     f"order {', '.join(k for k in HYPERPARAMETER_KEYS if k in swept)}")
@@ -41,14 +46,14 @@ def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, tr
                 threads=1, config_block=None):
     """Train one chunk of trials of one experiment and write its zoo file.
 
-    ``hyperparameters``: the experiment's lr, init_std, batch_size, train_fraction, each a value or a swept
-    list (``weightzoo.config.Experiment.hyperparameters``); they override ``training``."""
+    ``hyperparameters``: the experiment's ``HYPERPARAMETER_KEYS``, each a value, a swept list or a distribution
+    drawn per trial (``weightzoo.config.Experiment.hyperparameters``); they override ``training``."""
     torch.set_num_threads(max(1, int(threads)))
     device = resolve_device(training.get("device", "auto"))
     prepared = load_dataset(dataset_path)
     hyperparameters = hyperparameters or {}
     hp = base_hyperparameters(training)
-    per_trial = [trial_hyperparameters(hyperparameters, t) for t in trials]
+    per_trial = [trial_hyperparameters(hyperparameters, t, hp.base_seed + t) for t in trials]
     check_batch_size(prepared, max(int(t.get("batch_size", hp.batch_size)) for t in per_trial), dataset_path,
                      batch_size_key(config_block or {}))
     data = TensorData.from_dataset(prepared, device)

@@ -1,4 +1,4 @@
-"""The network families of the paper (Table 1): DNN, CNN and ViT, one module each, in a registry.
+"""The network families of the paper (Table 1: DNN, CNN, ViT) and the Small CNN Zoo's, one module each, in a registry.
 
 A model is fully described by ``build_model(model, **kwargs)``; the kwargs are stored in every zoo
 file so any trial can be rebuilt (``weightzoo.io.store.load_network``). Everything else the package knows
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 # Each registers its family; the import order is the registration order, which tables and reports follow.
-from weightzoo.models import dnn, cnn, vit  # noqa: F401, I001
+from weightzoo.models import dnn, cnn, vit, smallcnn  # noqa: F401, I001
 from weightzoo.models.registry import ArchError, ModelFamily, Preset, families, family, register, unregister
 
 __all__ = ["MODELS", "VIT_POOLS", "ArchError", "ModelFamily", "Preset", "build_model", "families", "family",
@@ -19,9 +19,10 @@ MODELS = tuple(f.name for f in families())
 VIT_POOLS = vit.POOLS
 
 
-def build_model(model: str, **kwargs) -> nn.Module:
-    """Construct an (un-initialised) network; ``kwargs`` are exactly what the zoo files store."""
-    return family(model).build(**kwargs)
+def build_model(model: str, activation: str | None = None, **kwargs) -> nn.Module:
+    """Construct an (un-initialised) network; ``kwargs`` are exactly what the zoo files store, ``activation``
+    the trial's (its ``activation`` coordinate; None: the family's default)."""
+    return family(model).build_for(kwargs, activation)
 
 
 def model_kwargs(model: str, arch: dict, input_shape: tuple[int, int, int], n_classes: int) -> dict:

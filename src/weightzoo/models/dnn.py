@@ -92,4 +92,5 @@ FAMILY = register(ModelFamily(
     stacked_forward=lambda network: stacked_forward,
     relu_layers=("fc1", "fc2"),
     fc_chain=True,
+    weight_space_chain=("fc1", "fc2", "fc3"),
 ))

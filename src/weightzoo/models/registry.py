@@ -72,6 +72,21 @@ class ModelFamily:
     no_relu_reason: str = ""  # why a family without ReLU layers has no dead units
     strength_sign: Callable[[str], int] = lambda layer: 1  # expected sign of node strength vs accuracy
     fc_chain: bool = False  # a chain of Linear layers whose hidden units may be permuted (analysis.canonical)
+    # choices of the per-trial ``activation`` hyperparameter, the first the default; one entry: fixed, and the
+    # constructor takes no ``activation`` (its network hard-codes it)
+    nonlinearities: tuple[str, ...] = ("relu",)
+    # layers, in order, of a chain in which each layer's outputs are the next one's inputs (conv channels or
+    # units; no flatten over positions), so hidden units may be permuted: what weight-space networks (nfn)
+    # and canonical unit orders need; () when the family is no such chain
+    weight_space_chain: tuple[str, ...] = ()
+
+    def build_for(self, kwargs: dict, activation: str | None = None) -> torch.nn.Module:
+        """The network of constructor ``kwargs`` with a trial's ``activation`` (None: the family's default)."""
+        if activation is None or self.nonlinearities == (activation,):
+            return self.build(**kwargs)
+        if activation not in self.nonlinearities or len(self.nonlinearities) == 1:
+            raise ValueError(f"model {self.name!r} has activation {' or '.join(self.nonlinearities)}, not {activation!r}")
+        return self.build(**kwargs, activation=activation)
 
     def cost(self, arch: dict, input_shape: tuple[int, int, int], n_classes: int) -> tuple[int, int, int]:
         """(MACs per sample, parameters, activations per sample), counted on the network built on the meta device."""

@@ -100,6 +100,7 @@ FAMILY = register(ModelFamily(
     defaults=DEFAULTS,
     presets={"paper": Preset(fixed=PAPER, free={"heads": [2, 4, 8, 16]})},
     check=check,
+    nonlinearities=("gelu",),
     no_relu_reason="the ViT's MLP uses GELU, which is nonzero almost everywhere: no unit is dead in the ReLU sense",
     # attention layers: node strength expected to fall with accuracy; the others: no expectation
     strength_sign=lambda layer: -1 if "attn" in layer else 0,
