@@ -22,7 +22,7 @@ from weightzoo.analysis.benchmark.methods import unterthiner_features
 from weightzoo.analysis.claims.out_of_fold import cross_val_predict, r2
 from zoo_factory import make_benchmark_features
 
-SETTINGS = dict(max_iter=30, n_bootstrap=199, alpha=0.05, seed=0)
+SETTINGS = dict(max_iter=30, max_bins=63, n_bootstrap=199, alpha=0.05, seed=0)
 FEATURE_METHODS = ("a", "b", "c", "d")
 
 
@@ -188,7 +188,7 @@ def test_jobs_write_folds_and_table_from_real_features(tmp_path):
     folds = pd.read_csv(folds_path)
     assert len(folds) == 30 and folds["fold"].nunique() == 3
     evaluate_benchmark([tmp_path / "h8.nc"], [folds_path], tmp_path / "benchmark.csv", tmp_path / "benchmark.html",
-                       dict(max_iter=20, n_bootstrap=99))
+                       dict(max_iter=20, max_bins=63, n_bootstrap=99))
     table = pd.read_csv(tmp_path / "benchmark.csv", keep_default_na=False, na_values=[""])
     a = table[(table["model"] == "dnn") & (table["method"] == "a")].iloc[0]
     assert a["n"] == 30 and a["n_recipes"] == 30 and a["cv_folds"] == 3 and np.isfinite(a["tau"])

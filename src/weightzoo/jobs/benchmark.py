@@ -52,8 +52,9 @@ def evaluate_benchmark(feature_paths: Sequence[str], folds_paths: Sequence[str],
         if key not in by_cell:
             raise ValueError(f"{path}: no features of {key[0]} on {key[1]} among the inputs")
         cells.append(Cell(*key, pool(by_cell[key]), read_folds(path), predictions.get(key)))
-    table = benchmark_table(cells, max_iter=settings["max_iter"], n_bootstrap=settings["n_bootstrap"], alpha=alpha,
-                            seed=seed, weight_space_net=weight_space_net)
+    table = benchmark_table(cells, max_iter=settings["max_iter"], max_bins=settings["max_bins"],
+                            n_bootstrap=settings["n_bootstrap"], alpha=alpha, seed=seed,
+                            weight_space_net=weight_space_net)
     write_csv_atomic(table, csv_path)
     write_text_atomic(benchmark_page(table, "Predicting final test accuracy from the weights: methods on shared "
                                      "folds grouped by recipe, beside the published numbers", 1 - alpha), html_path)

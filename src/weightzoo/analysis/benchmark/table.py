@@ -66,11 +66,12 @@ class _Design:
         return int(np.unique(self.fold).size)
 
 
-def benchmark_table(cells: list[Cell], max_iter: int = 100, n_bootstrap: int = 999, alpha: float = 0.05,
-                    seed: int = 0, weight_space_net: bool = False, methods: str = "abcde") -> pd.DataFrame:
+def benchmark_table(cells: list[Cell], max_iter: int = 100, max_bins: int = 63, n_bootstrap: int = 999,
+                    alpha: float = 0.05, seed: int = 0, weight_space_net: bool = False,
+                    methods: str = "abcde") -> pd.DataFrame:
     """One row per cell x method and per pooled method (columns ``COLUMNS``). ``weight_space_net``: whether
     method (e) was asked for (``analysis.weight_space_net.enabled``); ``methods``: the keys of those to run."""
-    settings = dict(max_iter=max_iter, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed)
+    settings = dict(max_iter=max_iter, max_bins=max_bins, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed)
     chosen = [m for m in METHODS if m.key in methods]
     rows = []
     with threadpool_limits(limits=1, user_api="openmp"):  # tiny trees: OpenMP threads cost more than they save
@@ -119,7 +120,8 @@ def _cannot(y: np.ndarray, n_recipes: int, n_folds: int) -> str:
     return ""
 
 
-def _method_row(cell: Cell, method, design: _Design, weight_space_net, max_iter, n_bootstrap, alpha, seed) -> dict:
+def _method_row(cell: Cell, method, design: _Design, weight_space_net, max_iter, max_bins, n_bootstrap, alpha,
+                seed) -> dict:
     row = _base_row(cell.model, cell.dataset, method, design)
     row.update(anchor_columns(method.key, cell.dataset))
     reason = _cannot(design.y, design.n_recipes, design.n_folds)
@@ -134,12 +136,12 @@ def _method_row(cell: Cell, method, design: _Design, weight_space_net, max_iter,
     X, names, note = method.features(design.features, False)
     keep = usable_columns(X)
     row["n_features"] = int(keep.sum())
-    row["detail"] = _detail(method, row["detail"], note, max_iter, design.y.size)
+    row["detail"] = _detail(method, row["detail"], note, max_iter, max_bins, design.y.size)
     if not reason and not keep.any():
         reason = "no feature varies between trials" + (f" ({note})" if note else "")
     if reason:
         return dict(row, reason=reason)
-    predicted = cross_val_predict(regressor(design.y.size, max_iter, seed), X[:, keep], design.y,
+    predicted = cross_val_predict(regressor(design.y.size, max_iter, seed, max_bins), X[:, keep], design.y,
                                   PredefinedSplit(design.fold))
     return dict(row, **_scores(design.y, predicted, design.recipe, n_bootstrap, alpha,
                                _rng(seed, cell.name, method.key)))
@@ -165,8 +167,8 @@ def _base_row(model, dataset, method, design) -> dict:
                        "(folds.csv)")
 
 
-def _detail(method, detail, note, max_iter, n) -> str:
-    text = (f"{method.text}; scikit-learn HistGradientBoostingRegressor(max_iter={max_iter}, "
+def _detail(method, detail, note, max_iter, max_bins, n) -> str:
+    text = (f"{method.text}; scikit-learn HistGradientBoostingRegressor(max_iter={max_iter}, max_bins={max_bins}, "
             f"min_samples_leaf={leaf_size(n)}), a histogram GBM after LightGBM, which Unterthiner et al. used; "
             f"{detail}")
     return f"{text}; {note}" if note else text
@@ -260,8 +262,8 @@ def _pooled_rows(cells, designs, settings, methods) -> list[dict]:
         if reason or not keep.any():
             rows.append(dict(row, reason=reason or "no feature varies between trials"))
             continue
-        predicted = cross_val_predict(regressor(y.size, settings["max_iter"], settings["seed"]), X[:, keep], y,
-                                      PredefinedSplit(fold))
+        predicted = cross_val_predict(regressor(y.size, settings["max_iter"], settings["seed"], settings["max_bins"]),
+                                      X[:, keep], y, PredefinedSplit(fold))
         rows.append(dict(row, **_scores(y, predicted, clusters, settings["n_bootstrap"], settings["alpha"],
                                         _rng(settings["seed"], POOLED, method.key))))
     return _name_best(rows)

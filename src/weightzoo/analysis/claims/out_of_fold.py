@@ -21,9 +21,11 @@ def leaf_size(n: int) -> int:
     return int(min(20, max(2, n // 10)))
 
 
-def regressor(n: int, max_iter: int, seed: int) -> HistGradientBoostingRegressor:
-    """The gradient-boosting regressor for ``n`` training trials."""
-    return HistGradientBoostingRegressor(max_iter=max_iter, min_samples_leaf=leaf_size(n), random_state=seed)
+def regressor(n: int, max_iter: int, seed: int, max_bins: int = 255) -> HistGradientBoostingRegressor:
+    """The gradient-boosting regressor for ``n`` training trials (``max_bins``: histogram bins per feature,
+    scikit-learn's and LightGBM's default 255)."""
+    return HistGradientBoostingRegressor(max_iter=max_iter, min_samples_leaf=leaf_size(n), max_bins=max_bins,
+                                         random_state=seed)
 
 
 def cross_val_predict(model, X, y, splitter, groups=None) -> np.ndarray:
