@@ -195,3 +195,20 @@ def test_jobs_write_folds_and_table_from_real_features(tmp_path):
     assert a["n_features"] == 3 * 7  # the kernel statistics; this zoo's biases are all 0: constant, left out
     html = (tmp_path / "benchmark.html").read_text()
     assert "Kendall τ [95%]" in html and "(a) per-layer statistics" in html
+
+
+@pytest.mark.slow
+def test_rules_make_the_folds_of_every_cell_then_the_table(tmp_path):
+    """A dry run of the tiny config: one folds job per (model, dataset), one table job, and no weight-space
+    network input while analysis.weight_space_net is not enabled."""
+    import shutil
+
+    from conftest import ROOT, snakemake
+
+    shutil.copy(ROOT / "tests/config/tiny.yaml", tmp_path / "tiny.yaml")
+    proc = snakemake(tmp_path, "--configfile", str(tmp_path / "tiny.yaml"), "-n", "--quiet", "rules",
+                     "results/analysis/benchmark/benchmark.html", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if line.startswith("benchmark_"))
+    assert counts == {"benchmark_folds": "3", "benchmark_predictions": "1"}
+    assert "weight_space_net.csv" not in proc.stdout

@@ -12,14 +12,13 @@ def weight_space_net_enabled():
 
 
 def weight_space_net_predictions(wildcards):
-    """Method (e): the weight-space network's out-of-fold predictions of every (model, dataset), when
+    """Method (e): the weight-space network's out-of-fold predictions of each (model, dataset) it covers, when
     analysis.weight_space_net.enabled; none otherwise (its rows then say how to enable it).
     """
     if not weight_space_net_enabled():
         return []
-    return expand(
-        BENCHMARK_DIR + "/{scope[0]}/{scope[1]}/weight_space_net.csv", scope=SCOPES
-    )
+    # export.smk (rule train_weight_space_net): the (model, dataset)s whose model has a weight-space chain
+    return weight_space_targets()
 
 
 def benchmark_targets():

@@ -37,7 +37,8 @@ def align_predictions(predictions: pd.DataFrame, used: pd.DataFrame, target: np.
     nothing = np.full(len(used), np.nan)
     missing = int(joined["predicted"].isna().sum())
     if missing:
-        return nothing, f"{missing} of the {len(used)} trials of folds.csv have no (finite) prediction", ""
+        return nothing, (f"{missing} of the {len(used)} trials of folds.csv have no (finite) prediction (a fold the "
+                         "weight-space network could not train for: its summary weight_space_net.json says why)"), ""
     moved = int((joined["fold"].to_numpy() != joined["fold_predicted"].to_numpy()).sum())
     if moved:
         return nothing, (f"{moved} trials were predicted in another fold than folds.csv gives them: not "

@@ -154,7 +154,8 @@ def _external(design, predictions, asked, reason) -> tuple[np.ndarray | None, st
     if reason:
         return None, reason, ""
     if predictions is None:
-        return None, "no weight_space_net.csv for this (model, dataset)", ""
+        return None, ("no weight_space_net.csv for this (model, dataset): the weight-space network covers only "
+                      "models with a weight-space chain"), ""
     return align_predictions(predictions, design.keys, design.y)
 
 
