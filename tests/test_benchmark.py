@@ -206,8 +206,8 @@ def test_rules_make_the_folds_of_every_cell_then_the_table(tmp_path):
     from conftest import ROOT, snakemake
 
     shutil.copy(ROOT / "tests/config/tiny.yaml", tmp_path / "tiny.yaml")
-    proc = snakemake(tmp_path, "--configfile", str(tmp_path / "tiny.yaml"), "-n", "--quiet", "rules",
-                     "results/analysis/benchmark/benchmark.html", timeout=300)
+    proc = snakemake(tmp_path, "results/analysis/benchmark/benchmark.html", "--configfile", str(tmp_path / "tiny.yaml"),
+                     "-n", "--quiet", "rules", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if line.startswith("benchmark_"))
     assert counts == {"benchmark_folds": "3", "benchmark_predictions": "1"}
