@@ -232,7 +232,7 @@ def test_strings_where_the_schema_wants_strings_stay_strings():
      "init_std, lr, snapshots, vectorize"),
     (BASE + "  lr: fast\n", "training.lr = 'fast' (my.yaml line 10): expected a number > 0"),
     (BASE + "  lr: -1e-3\n", "training.lr = -0.001 (my.yaml line 10): expected a number > 0"),
-    (BASE.replace("model: dnn", "model: rnn"), "experiments[0].model = 'rnn' (my.yaml line 4): expected one of dnn, cnn, vit"),
+    (BASE.replace("model: dnn", "model: rnn"), "experiments[0].model = 'rnn' (my.yaml line 4): expected one of dnn, cnn, vit, smallcnn"),
     (BASE.replace("[2, 8]", "[2, x]"),
      "experiments[0].arch.hidden = [2, 'x'] (my.yaml line 6): expected an integer >= 1 or a list of (an integer >= 1)"),
     (BASE.replace("datasets: [digits]", "datasets: []"), "experiments[0].datasets = [] (my.yaml line 5): needs at least 1 item(s)"),

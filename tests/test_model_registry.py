@@ -108,14 +108,14 @@ def test_toy_family_trains_stacked_as_one_by_one_and_finds_its_dead_units(toy):
 
 
 def test_unknown_model_names_the_known_ones():
-    with pytest.raises(ValueError, match="unknown model 'rnn'; known: dnn, cnn, vit"):
+    with pytest.raises(ValueError, match="unknown model 'rnn'; known: dnn, cnn, vit, smallcnn"):
         family("rnn")
     with pytest.raises(ConfigError, match=r"experiments\[0\].model: unknown model 'rnn'"):
         architectures("rnn", {"hidden": 3}, "experiments[0]")
 
 
 def test_registration_order_is_the_table_order():
-    assert MODELS == ("dnn", "cnn", "vit")
+    assert MODELS == ("dnn", "cnn", "vit", "smallcnn")
 
 
 # ------------------------------------------------- the shipped families: counted cost = the old hand count

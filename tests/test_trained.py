@@ -228,3 +228,21 @@ def test_vit_has_no_dead_unit_rows():
     dead = dead_units(ds, tiny_dataset(n_train=10, n_test=2, side=4))
     assert dead.sizes["layer"] == 0 and dead.attrs["dead_units_status"] == "skipped"
     assert "GELU" in dead.attrs["dead_units_reason"]
+
+
+def test_smallcnn_dead_units_are_counted_on_relu_trials_only(tiny):
+    data = TensorData.from_dataset(tiny)
+    kwargs = model_kwargs("smallcnn", {"channels": 4}, data.input_shape, data.n_classes)
+    hp = Hyperparameters(epochs=1, batch_size=32, snapshots=(0, -1))
+    per_trial = [{"activation": a} for a in ("relu", "tanh", "relu")]
+    result = train_trials("smallcnn", kwargs, data, [0, 1, 2], hp, per_trial=per_trial)
+    ds = result_to_dataset(result, model="smallcnn", dataset="tiny", arch="test", model_kwargs=kwargs,
+                           hyperparameters=vars(hp), input_shape=data.input_shape, n_classes=data.n_classes)
+    # kill every conv2 channel of the ReLU trial 2 and of the tanh trial 1: only trial 2 has dead units
+    for trial in (1, 2):
+        ds["conv2_bias"][trial, -1] = -1e3
+    masks, n_samples, reason = dead_unit_masks(ds, tiny)
+    assert reason == "" and n_samples == 300 and set(masks) == {"conv1", "conv2", "conv3"}
+    assert masks["conv2"][2].all() and not masks["conv2"][1].any()
+    tanh_only = ds.isel(trial=[1])
+    assert dead_unit_masks(tanh_only, tiny)[2] == "every trial of this smallcnn zoo uses tanh"

@@ -291,6 +291,40 @@ class StackedAdam:
             p.copy_(torch.where(mask, p - exp_avg * _expand(step_size, p) / denom, p))
 
 
+class SharedAdam:
+    """torch's fused Adam over stacked parameters whose trials share learning rate, weight decay and train
+    fraction (a sweep of init std, or no sweep): one kernel per tensor, 1.2-1.4x faster than ``StackedAdam``
+    for the smallest DNNs (docs/benchmarks.md). Masked steps only ever mask diverged trials, for good: their
+    gradients are zeroed and their moments too, so their update is exactly 0."""
+
+    def __init__(self, leaves, lr, weight_decay, device):
+        self.leaves, self.adam = leaves, _adam(leaves, lr, weight_decay, device)
+
+    def zero_grad(self):
+        self.adam.zero_grad()
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor | None = None):
+        if active is not None:
+            for leaf in self.leaves:
+                state = self.adam.state.get(leaf, {})
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if key in state:
+                        state[key].masked_fill_(~_expand(active, state[key]), 0.0)
+                if leaf.grad is not None:
+                    leaf.grad.copy_(torch.where(_expand(active, leaf.grad), leaf.grad, 0.0))
+        self.adam.step()
+
+
+def _stacked_adam(leaves, settings, device):
+    """The Adam of a stack: torch's fused one when its trials share lr, weight decay and train fraction
+    (then no trial ever sits out a step but a diverged one), else ``StackedAdam``."""
+    shared = {(t.lr, t.weight_decay, t.train_fraction) for t in settings}
+    if len(shared) == 1:
+        return SharedAdam(leaves, settings[0].lr, settings[0].weight_decay, device)
+    return StackedAdam(leaves, [t.lr for t in settings], [t.weight_decay for t in settings])
+
+
 def _train_stacked(model, kwargs, data, seeds, settings, stacked=True) -> TrainResult:
     """Train ``len(seeds)`` trials in one loop; ``stacked=False`` runs one plain nn.Module (one seed).
 
@@ -303,7 +337,7 @@ def _train_stacked(model, kwargs, data, seeds, settings, stacked=True) -> TrainR
         params = {name: torch.stack([p[name] for p in inits]).to(device).requires_grad_() for name in inits[0]}
         forward = family(model).stacked_forward(network)
         leaves = list(params.values())
-        optimizer = StackedAdam(leaves, [t.lr for t in settings], [t.weight_decay for t in settings])
+        optimizer = _stacked_adam(leaves, settings, device)
     else:
         network.load_state_dict(inits[0], strict=False)
         params = {name: p.unsqueeze(0) for name, p in network.named_parameters()}  # views for recording

@@ -126,7 +126,9 @@ FAMILY = register(ModelFamily(
     build=SmallCNN,
     kwargs=model_kwargs,
     activations=activations,
-    cpu_throughput=(13.9, 17.4, "docs/benchmarks.md, CPU 1 thread, smallcnn (the cnn's model until measured)"),
+    # "wz vec" (1 thread, K = 16) of docs/benchmarks.md on a loaded 2-core AMD EPYC: 24.7k trial-samples/s at
+    # 178k MACs per sample (6,000 train / 7,000 evaluated samples), modelled 24.7k (one point: no overhead term)
+    cpu_throughput=(0.0, 36.7, "docs/benchmarks.md, CPU 1 thread, smallcnn:16"),
     stacked_forward=_stacked,
     defaults={"channels": 16},
     relu_layers=CONVS,

@@ -279,8 +279,12 @@ def rank_association(x, acc, labels, strata, sign, n_permutations, alpha, rng, w
         left.append(f"{small} with fewer than {MIN_STRATUM} converged trials")
     left_text = f"; strata left out: {', '.join(left)}" if left else ""
     if not used:
-        what_const = "accuracy" if y.size and all(np.ptp(y[i]) == 0 for i in stratum_indices(s)) else "no stratum"
-        reason = (f"accuracy is the same within every stratum{left_text}" if what_const == "accuracy"
+        members = stratum_indices(s)
+        singletons = bool(members) and max(map(len, members)) < 2
+        what_const = "accuracy" if y.size and all(np.ptp(y[i]) == 0 for i in members) else "no stratum"
+        reason = ("every stratum has one trial (hyperparameters drawn per trial): no seeds of a recipe to compare; "
+                  "a list of values with several seeds each would answer it" if singletons
+                  else f"accuracy is the same within every stratum{left_text}" if what_const == "accuracy"
                   else f"no stratum with {MIN_STRATUM} or more converged trials varying in accuracy and {what}{left_text}")
         return dict(base, n=int(y.size), reason=reason)
     sizes = np.array([i.size for i in used], float)

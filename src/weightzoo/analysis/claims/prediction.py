@@ -103,6 +103,8 @@ def _seed_rows(X, y, labels, recipe, cv_folds, max_iter, n_bootstrap, alpha, see
     min_n = max(10, 2 * cv_folds)
     spread = max((np.ptp(y[i]) for i in members), default=0.0)
     reason = (f"{n} converged trials < {min_n}" if n < min_n
+              else "every recipe has one trial (hyperparameters drawn per trial): no seeds of a recipe to compare; "
+                   "a list of values with several seeds each would answer it" if max(map(len, members)) < 2
               else "accuracy is the same among the seeds of every recipe" if spread == 0 else "")
     if reason:
         return [dict(base, statistic="cv_r2", reason=reason), dict(base, statistic="kendall_tau", reason=reason)]
