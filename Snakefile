@@ -15,6 +15,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/gather.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:

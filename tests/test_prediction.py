@@ -5,7 +5,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
-from weightzoo.analysis.claims.prediction import _r2, prediction_rows
+from weightzoo.analysis.claims.out_of_fold import r2
+from weightzoo.analysis.claims.prediction import prediction_rows
 
 SETTINGS = dict(cv_folds=5, max_iter=20, n_bootstrap=199, alpha=0.05, seed=0, epoch=3)
 
@@ -32,7 +33,7 @@ def test_recipe_only_features_score_nothing_once_folds_hold_out_recipes():
     # the leak the grouped folds close: ungrouped K-fold sees seed siblings and "predicts" almost perfectly
     leaky = cross_val_predict(HistGradientBoostingRegressor(max_iter=50, min_samples_leaf=5), X, acc,
                               cv=KFold(5, shuffle=True, random_state=0))
-    assert _r2(acc, leaky) > 0.9
+    assert r2(acc, leaky) > 0.9
     rows = prediction_rows(X, acc, labels, arch, recipe, rng=np.random.default_rng(0), **SETTINGS)
     grouped = by(rows, "kfold", "cv_r2")
     assert grouped["effect_size"] < 0.2 and grouped["ci"][0] < 0

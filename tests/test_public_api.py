@@ -43,7 +43,7 @@ def test_a_zoo_round_trip_through_the_api(tmp_path):
 
 def test_analysis_jobs_do_not_load_torch():
     # only training and the dead-unit check need torch (2-3 s and ~650 MB per job otherwise)
-    code = ("import sys, weightzoo.jobs.claims, weightzoo.jobs.figures, weightzoo.jobs.groups; "
-            "print('torch' in sys.modules)")
+    code = ("import sys, weightzoo.jobs.benchmark, weightzoo.jobs.claims, weightzoo.jobs.figures, "
+            "weightzoo.jobs.groups; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

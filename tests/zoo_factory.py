@@ -184,3 +184,69 @@ def make_recipe_features(archs=(5, 50), inits=(0.05, 1.0), n_seeds=24, recipe_ef
     final = pooled["train_accuracy"].isel(epoch=-1).values
     groups = assign_groups(final, n_classes=10, method="delta", delta=0.1)
     return pooled.assign_coords(group=("trial", groups.astype(str)))
+
+
+def make_benchmark_features(truth="planted", n_recipes=80, seeds=1, layers=("conv1", "conv2", "conv3", "fc"),
+                            model="smallcnn", dataset="synthetic", arch="base", diverged=(), seed=0):
+    """Synthetic features of one experiment in the full ``analysis.features`` layout the prediction benchmark
+    reads (``statistic``, ``bias_statistic``, ``spectral``, ``strength_statistic``, curves), with known truth.
+
+    Every recipe has its own ``init_std`` (per-trial random draws when ``seeds`` is 1). A latent scale ``z``
+    sets the weight std of every layer (and through it the spectral norms and node strengths). ``truth``:
+    ``planted``: accuracy rises with ``z`` (a function of a weight statistic); ``null``: accuracy independent of
+    the weights; ``recipe``: ``z`` is the recipe's (its seeds share it) and accuracy is the recipe's own random
+    level plus seed noise, so the weights carry the recipe and nothing about accuracy beyond it.
+    ``diverged``: trial indices flagged as diverged (accuracy 0.1).
+    """
+    from weightzoo.analysis.features import pool
+    from weightzoo.analysis.metrics import family_metrics
+
+    rng = np.random.default_rng(seed)
+    n = n_recipes * seeds
+    recipe = np.repeat(np.arange(n_recipes), seeds)
+    if truth == "recipe":
+        z = rng.normal(size=n_recipes)[recipe] + 0.01 * rng.normal(size=n)
+        acc = rng.uniform(0.4, 0.9, n_recipes)[recipe] + 0.005 * rng.normal(size=n)
+    else:
+        z = rng.normal(size=n)
+        acc = 0.65 + 0.1 * np.tanh(z) + 0.01 * rng.normal(size=n) if truth == "planted" else rng.uniform(0.4, 0.9, n)
+    flags = np.zeros(n, np.uint8)
+    flags[list(diverged)] = 1
+    acc[flags == 1] = 0.1
+    names = [*layers, "network"]
+    std = 0.1 * np.exp(0.5 * z[:, None] + 0.05 * rng.normal(size=(n, len(names))))
+    stats = np.zeros((n, len(names), 7))
+    stats[:, :, 0] = rng.normal(0, 0.01, (n, len(names)))
+    if truth == "recipe":  # a second code of the recipe in the means of its weights
+        stats[:, :, 0] = rng.normal(0, 0.02, n_recipes)[recipe, None] + rng.normal(0, 0.001, (n, len(names)))
+    stats[:, :, 1] = std
+    stats[:, :, 2:] = stats[:, :, :1] + std[:, :, None] * np.array([-3, -0.67, 0, 0.67, 3])
+    bias = stats * 0.1 + rng.normal(0, 0.001, stats.shape)
+    spectral_names = [m.name for m in family_metrics("spectral")]
+    spectral = rng.lognormal(0, 0.3, (n, len(names), len(spectral_names)))
+    spectral[:, :, :2] *= std[:, :, None] ** 2  # squared Frobenius and spectral norms follow the scale
+    spectral[:, -1] = np.nan  # not defined on the whole network
+    width = np.array([16.0] * (len(layers) - 1) + [10.0])
+    strength = stats[:, :-1] * width[None, :, None] * (1 + 0.02 * rng.normal(size=(n, len(layers), 1)))
+    curve = np.linspace(0.5, 1.0, 3)
+    part = xr.Dataset(
+        {
+            "statistic": (("trial", "layer", "stat"), stats),
+            "bias_statistic": (("trial", "layer", "stat"), bias),
+            "spectral": (("trial", "layer", "spectral_stat"), spectral),
+            "strength_statistic": (("trial", "strength_layer", "stat"), np.abs(strength)),
+            "mean_strength": (("trial", "strength_layer"), np.abs(strength[:, :, 0])),
+            "train_accuracy": (("trial", "epoch"), acc[:, None] * curve / 0.97),
+            "test_accuracy": (("trial", "epoch"), acc[:, None] * curve),
+            "diverged": (("trial",), flags),
+        },
+        coords={
+            "trial": np.arange(n), "group": ("trial", np.full(n, "")), "arch": ("trial", np.full(n, arch)),
+            "experiment": ("trial", np.full(n, f"{model}/{dataset}/{arch}")), "seed": ("trial", np.arange(n)),
+            "init_std": ("trial", np.exp(rng.uniform(-5, 0, n_recipes))[recipe]),
+            "layer": names, "stat": ["mean", "std", "q0", "q25", "q50", "q75", "q100"],
+            "spectral_stat": spectral_names, "strength_layer": list(layers), "epoch": [1, 2, 3],
+        },
+        attrs={"model": model, "dataset": dataset, "snapshot": 3, "early_snapshot": -1, "network_layer": "network"},
+    )
+    return pool([part])

@@ -1,9 +1,9 @@
 """Per-trial features of one experiment, the common currency of every scope of the analysis.
 
 A zoo's weights are large and their shapes differ between architectures; what the paper's questions need
-per trial is small and comparable across architectures of a (model, dataset): weight statistics per layer,
-the weights' quantile function per layer (Wasserstein-1 distances between any two trials, whatever their
-widths), mean node strength per layer, curves, accuracies, the group, the architecture and the trial's
+per trial is small and comparable across architectures of a (model, dataset): weight and bias statistics per
+layer, the weights' quantile function per layer (Wasserstein-1 distances between any two trials, whatever their
+widths), node strength per layer (mean, and the moments of its nodes), curves, accuracies, the group, the architecture and the trial's
 hyperparameters. ``trial_features`` extracts them from one zoo; ``pool`` stacks several experiments'
 features along ``trial`` so one analysis runs per experiment, pooled, or stratified by architecture.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from weightzoo.analysis.metrics import FAMILIES, family_metrics, layer_metrics
+from weightzoo.analysis.metrics import FAMILIES, array_metrics, family_metrics, layer_metrics
 from weightzoo.analysis.stats import NETWORK, sorted_sample
 from weightzoo.analysis.strength import node_strength, strength_layers
 from weightzoo.analysis.zoo import trial_groups
@@ -70,6 +70,10 @@ def trial_features(
     if strengths is None:
         strengths = [node_strength(ds, layer, snapshot, strength_kind) for layer in strength_names]
     mean_strength = np.stack([s.values.mean(axis=1) for s in strengths], axis=1) if strengths else np.zeros((len(labels), 0))
+    moments = FAMILIES["moments"]
+    strength_statistic = (np.stack([array_metrics(s.values, moments.name) for s in strengths], axis=1) if strengths
+                          else np.zeros((len(labels), 0, len(family_metrics(moments.name)))))
+    bias = layer_metrics(ds, moments.name, snapshot, kind="bias").to_array(moments.dim).transpose("trial", "layer", moments.dim)
 
     experiment = experiment or f"{ds.attrs.get('model', '')}/{ds.attrs.get('dataset', '')}/{ds.attrs.get('arch', '')}"
     data_vars = {
@@ -77,6 +81,12 @@ def trial_features(
                               {"long_name": "quantile function of the layer's weights (W1 = mean |difference|)", "units": "1"}),
         "mean_strength": (("trial", "strength_layer"), mean_strength,
                           {"long_name": "mean node strength", "units": "1", "kind": strength_kind}),
+        "strength_statistic": (("trial", "strength_layer", moments.dim), strength_statistic,
+                               {"long_name": f"{moments.name} metrics of the layer's node strengths (its nodes as the "
+                                "values) at the final snapshot", "units": "1", "kind": strength_kind}),
+        "bias_statistic": (("trial", "layer", moments.dim), bias.values,
+                           {"long_name": f"{moments.name} metrics of each layer's bias (network: all biases together; "
+                            "NaN: no bias) at the final snapshot", "units": "1", "family": moments.name}),
         "diverged": (("trial",), ds["diverged"].values.astype(np.uint8) if "diverged" in ds else np.zeros(len(labels), np.uint8)),
     }
     for name, family in FAMILIES.items():

@@ -1,6 +1,6 @@
-"""Every HTML page of the report: tables (Table 2, verdict counts, training status), the claims page and the
-findings page, with one stylesheet and one set of verdict colours. Pages are self-contained (inline style, no
-scripts) so the Snakemake report can embed them."""
+"""Every HTML page of the report: tables (Table 2, verdict counts, training status, the prediction benchmark),
+the claims page and the findings page, with one stylesheet and one set of verdict colours. Pages are
+self-contained (inline style, no scripts) so the Snakemake report can embed them."""
 
 import html
 import re
@@ -121,6 +121,43 @@ def claims_page(table: pd.DataFrame, title: str) -> str:
     for verdict, colour in VERDICT_COLOURS.items():
         page = page.replace(f"<td>{verdict}</td>", f'<td style="color:{colour};font-weight:bold">{verdict}</td>')
     return page
+
+
+def _with_interval(value, low, high) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    interval = f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else " [no interval]"
+    return f"{value:.3f}{interval}"
+
+
+def benchmark_page(table: pd.DataFrame, title: str, level: float) -> str:
+    """The prediction benchmark (``analysis.benchmark.COLUMNS``) as a page: per (model, dataset) and pooled, each
+    method's Kendall tau and R² with their ``level`` intervals beside the published anchors, n trials / recipes /
+    folds, the best method, and why a row is not answered; what each zoo is, ours and the anchor's, once per cell
+    (the CSV keeps every column of every row)."""
+    if table.empty:
+        return table_page(pd.DataFrame({"message": ["no (model, dataset) to benchmark"]}), title=title)
+    first = ~table.duplicated(["model", "dataset"])
+    shown = pd.DataFrame({
+        "model / dataset": [f"{m} / {d}" for m, d in zip(table["model"], table["dataset"])],
+        "method": [f"({k}) {name}" for k, name in zip(table["method"], table["method_name"])],
+        f"Kendall τ [{level:.0%}]": [_with_interval(*v) for v in
+                                     zip(table["tau"], table["tau_low"], table["tau_high"])],
+        "anchor τ": table["anchor_tau"],
+        f"R² [{level:.0%}]": [_with_interval(*v) for v in zip(table["r2"], table["r2_low"], table["r2_high"])],
+        "anchor R²": table["anchor_r2"],
+        "n (recipes, K)": [f"{n} ({r}, {k})" for n, r, k in zip(table["n"], table["n_recipes"], table["cv_folds"])],
+        "best": table["best"],
+        "not answered because": table["reason"],
+        "our zoo / the anchor's": [f"{zoo} / {anchor}; excluded: {excluded}" if show else ""
+                                   for zoo, anchor, excluded, show in
+                                   zip(table["zoo"], table["anchor_zoo"].replace("", "no anchor"), table["excluded"],
+                                       first)],
+    })
+    note = ("anchor τ / R²: the published number of the same method on the Small CNN Zoo (anchors in the CSV's "
+            "anchor column, with their source; – = none published, or several variants: see the CSV). "
+            "Intervals: bootstrap over recipes. – = no value.")
+    return table_page(shown, title=title, digits=3, note=note)
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:

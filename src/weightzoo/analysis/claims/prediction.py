@@ -14,24 +14,18 @@ independent units, so
   architectures (with two, each fold extrapolates to the other's accuracy range).
 
 Intervals are a bootstrap over recipes (whole recipes resampled; ``seeds`` with fewer than 5 recipes
-resamples trials within each recipe); p-values are the matching two-sided bootstrap p-values. Each statistic is its own row: R² (above 0 supports), Kendall tau of the out-of-fold
+resamples trials within each recipe; the regressor and its scores: ``out_of_fold``); p-values are the matching two-sided bootstrap p-values. Each statistic is its own row: R² (above 0 supports), Kendall tau of the out-of-fold
 predictions, balanced accuracy above chance. A group absent from some training fold makes the
 classification row inconclusive (it could only be guessed wrong).
 """
 
 import numpy as np
-import scipy.stats
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
-from weightzoo.analysis.claims.testing import (
-    bootstrap_p,
-    interval,
-    resample_clusters,
-    resample_within,
-    stratum_indices,
-)
+from weightzoo.analysis.claims.out_of_fold import cross_val_predict, leaf_size, regression_scores, regressor
+from weightzoo.analysis.claims.testing import bootstrap_p, interval, resample_clusters, stratum_indices
 
 SCHEMES = ("seeds", "kfold", "loao")
 MIN_UNITS = {"seeds": 1, "kfold": 5, "loao": 3}
@@ -89,8 +83,7 @@ def _scheme_rows(scheme, X, acc, labels, arch, recipe, cv_folds, max_iter, n_boo
     if reason:
         rows += [dict(base, statistic="cv_r2", reason=reason), dict(base, statistic="kendall_tau", reason=reason)]
     else:
-        model = HistGradientBoostingRegressor(max_iter=max_iter, min_samples_leaf=_leaf(n), random_state=seed)
-        predicted = _cross_val_predict(model, X, y, _folds(scheme, n_folds, seed, False), units)
+        predicted = cross_val_predict(regressor(n, max_iter, seed), X, y, _folds(scheme, n_folds, seed, False), units)
         rows += _regression_rows(base, y, predicted, r, n_bootstrap, alpha, rng)
     rows.append(_classification_row(scheme, base, X, g, units, r, n_folds, max_iter, n_bootstrap, alpha, seed, rng,
                                     min_n, reason))
@@ -118,7 +111,7 @@ def _seed_rows(X, y, labels, recipe, cv_folds, max_iter, n_bootstrap, alpha, see
     Xc = X.copy()
     for index in members:
         Xc[index] -= X[index].mean(axis=0)
-    model = HistGradientBoostingRegressor(max_iter=max_iter, min_samples_leaf=_leaf(n), random_state=seed)
+    model = regressor(n, max_iter, seed)
     predicted, target = np.empty(n), np.empty(n)
     for train, test in KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(Xc):
         centre = {k: y[np.intersect1d(index, train)].mean() if np.intersect1d(index, train).size else y[train].mean()
@@ -132,39 +125,19 @@ def _seed_rows(X, y, labels, recipe, cv_folds, max_iter, n_bootstrap, alpha, see
     return _regression_rows(base, target, predicted, clusters, n_bootstrap, alpha, rng, within=recipe)
 
 
-def _cross_val_predict(model, X, y, splitter, groups):
-    predicted = np.empty(y.shape, dtype=y.dtype)
-    for train, test in splitter.split(X, y, groups):
-        predicted[test] = model.fit(X[train], y[train]).predict(X[test])
-    return predicted
-
-
 def _regression_rows(base, y, predicted, recipe, n_bootstrap, alpha, rng, within=None):
     """R² and Kendall tau rows; bootstrap over ``recipe`` clusters (trials resampled within the ``within``
     strata when the clusters are single trials)."""
-    r2 = float(_r2(y, predicted))
-    if within is not None and np.unique(recipe).size == recipe.size:
-        weights = resample_within(stratum_indices(within), n_bootstrap, rng)
-    else:
-        weights = resample_clusters(recipe, n_bootstrap, rng)
-    boot_r2 = _r2(y[None, :], predicted[None, :], weights)
-    rows = [dict(base, statistic="cv_r2", value=r2, effect_name="r2", effect_size=r2, expected_sign=1,
-                 ci=interval(boot_r2, 1 - alpha), eq=interval(boot_r2, 1 - 2 * alpha), p_value=bootstrap_p(boot_r2, 0.0),
+    scores = regression_scores(y, predicted, recipe, n_bootstrap, alpha, rng, within)
+    rows = [dict(base, statistic="cv_r2", value=scores["r2"], effect_name="r2", effect_size=scores["r2"],
+                 expected_sign=1, ci=scores["r2_ci"], eq=scores["r2_eq"], p_value=scores["r2_p"],
                  detail=f"{base['detail']}; R² below 0 predicts worse than the mean accuracy")]
-    if np.ptp(predicted) == 0:
+    if scores["tau"] is None:
         rows.append(dict(base, statistic="kendall_tau", reason="constant out-of-fold predictions"))
         return rows
-    tau = float(scipy.stats.kendalltau(y, predicted).statistic)
-    members = stratum_indices(recipe)
-    boot_tau = []
-    for _ in range(min(n_bootstrap, 199)):  # tau is O(n log n) per replicate
-        picks = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
-        boot_tau.append(scipy.stats.kendalltau(y[picks], predicted[picks]).statistic)
-    boot_tau = np.array(boot_tau, float)
-    rows.append(dict(base, statistic="kendall_tau", value=tau, effect_name="kendall_tau", effect_size=tau,
-                     expected_sign=1, ci=interval(boot_tau, 1 - alpha), eq=interval(boot_tau, 1 - 2 * alpha),
-                     p_value=bootstrap_p(boot_tau, 0.0),
-                     detail=f"{base['detail']}; anchor: tau 0.915 on the CIFAR-10-GS Small CNN Zoo"))
+    rows.append(dict(base, statistic="kendall_tau", value=scores["tau"], effect_name="kendall_tau",
+                     effect_size=scores["tau"], expected_sign=1, ci=scores["tau_ci"], eq=scores["tau_eq"],
+                     p_value=scores["tau_p"], detail=f"{base['detail']}; anchor: tau 0.915 on the CIFAR-10-GS Small CNN Zoo"))
     return rows
 
 
@@ -193,28 +166,14 @@ def _classification_row(scheme, base, X, g, units, recipe, n_folds, max_iter, n_
         return dict(base, n=int(gc.size), reason=(
             f"group {', '.join(sorted(absent))} is absent from a training fold (its trials come from too few "
             f"{'architectures' if scheme == 'loao' else 'recipes'}): it could only be predicted wrong"))
-    model = HistGradientBoostingClassifier(max_iter=max_iter, min_samples_leaf=_leaf(gc.size), random_state=seed)
-    predicted = _cross_val_predict(model, Xc, gc, splitter, uc)
+    model = HistGradientBoostingClassifier(max_iter=max_iter, min_samples_leaf=leaf_size(gc.size), random_state=seed)
+    predicted = cross_val_predict(model, Xc, gc, splitter, uc)
     chance = 1.0 / usable.size
     observed, boot = _balanced_accuracy(gc, predicted, usable, resample_clusters(rc, n_bootstrap, rng))
     return dict(base, value=observed, effect_name="above_chance", effect_size=observed - chance, expected_sign=1,
                 ci=tuple(v - chance for v in interval(boot, 1 - alpha)),
                 eq=tuple(v - chance for v in interval(boot, 1 - 2 * alpha)), p_value=bootstrap_p(boot, chance),
                 n=int(gc.size), detail=f"{base['detail']}; groups {', '.join(usable)}; chance {chance:.3g}")
-
-
-def _leaf(n):
-    # sklearn's default of 20 samples per leaf leaves no tree to grow on a small zoo
-    return int(min(20, max(2, n // 10)))
-
-
-def _r2(y, predicted, weights=None):
-    weights = np.ones_like(y) if weights is None else weights
-    mean = np.sum(weights * y, axis=-1, keepdims=True) / np.sum(weights, axis=-1, keepdims=True)
-    residual = np.sum(weights * (y - predicted) ** 2, axis=-1)
-    total = np.sum(weights * (y - mean) ** 2, axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 1.0 - residual / total
 
 
 def _balanced_accuracy(truth, predicted, classes, weights):

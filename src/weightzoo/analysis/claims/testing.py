@@ -152,6 +152,13 @@ def correlation_interval(estimate: float, sizes, level: float) -> tuple[float, f
     return _score_interval(estimate, lambda r: (1 - r**2) * np.sqrt((1 + r**2 / 2) * factor), level, -1.0, 1.0)
 
 
+def kendall_interval(estimate: float, n: int, level: float) -> tuple[float, float]:
+    """Score interval of Kendall's tau from ``n`` independent units (more than 4): Fisher's z of tau has a
+    variance of about 0.437 / (n - 4) (Fieller, Hartley & Pearson 1957), so sd(tau) = (1 - tau²) sqrt(0.437 /
+    (n - 4)) by the delta method; evaluated at theta, it keeps a width at |tau| = 1."""
+    return _score_interval(estimate, lambda t: (1 - t**2) * np.sqrt(0.437 / (n - 4)), level, -1.0, 1.0)
+
+
 def cliffs_delta_interval(estimate: float, cells, level: float, empirical_var: float = 0.0) -> tuple[float, float]:
     """Score interval of a stratified Cliff's delta over strata with ``cells`` = [(n_high, n_low), ...].
 

@@ -18,8 +18,14 @@ from weightzoo.analysis.metrics.registry import (
     register,
     register_family,
 )
-from weightzoo.analysis.metrics.values import LayerValues, layer_metrics, stored_values, weight_statistics
+from weightzoo.analysis.metrics.values import (
+    LayerValues,
+    array_metrics,
+    layer_metrics,
+    stored_values,
+    weight_statistics,
+)
 
-__all__ = ["FAMILIES", "METRICS", "QUANTILES", "Family", "LayerValues", "Metric", "claim_metrics", "direction_word",
-           "family_metrics", "layer_metrics", "markdown_table", "register", "register_family", "stored_values",
-           "weight_statistics"]
+__all__ = ["FAMILIES", "METRICS", "QUANTILES", "Family", "LayerValues", "Metric", "array_metrics", "claim_metrics",
+           "direction_word", "family_metrics", "layer_metrics", "markdown_table", "register", "register_family",
+           "stored_values", "weight_statistics"]

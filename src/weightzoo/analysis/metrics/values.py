@@ -35,26 +35,29 @@ def _evaluate(metrics, layer: LayerValues, network_too: bool) -> np.ndarray:
 
 
 def layer_metrics(ds: xr.Dataset, family: str, snapshot: int = -1, include_network: bool = True,
-                  max_values: int = BLOCK_VALUES) -> xr.Dataset:
+                  max_values: int = BLOCK_VALUES, kind: str = "weight") -> xr.Dataset:
     """Every metric of ``family`` for every trial and layer (dims ``trial × layer``, one variable per metric).
 
     ``layer`` holds the layer ids in model order and, with ``include_network``, ``"network"`` (all weight
     matrices of a trial pooled, biases excluded; NaN for families not defined on it). ``snapshot`` is an
-    epoch number, -1 the last stored.
+    epoch number, -1 the last stored. ``kind="bias"``: the same of each layer's bias (``{layer}_bias``; NaN
+    for a layer without one, ``network`` = all biases together).
     """
     spec = FAMILIES[family]
     metrics = family_metrics(family)
     layers = layer_names(ds)
-    variables = weight_variables(ds, layers)
+    variables = weight_variables(ds, layers) if kind == "weight" else [f"{layer}_{kind}" for layer in layers]
+    present = [v for v in variables if v in ds]
     labels = layers + ([NETWORK] if include_network else [])
     out = np.full((ds.sizes["trial"], len(labels), len(metrics)), np.nan)
-    for block, arrays in iter_trial_blocks(ds, variables, snapshot, max_values):
+    for block, arrays in iter_trial_blocks(ds, present, snapshot, max_values) if present else ():
         for i, v in enumerate(variables):
-            out[block, i] = _evaluate(metrics, LayerValues(arrays[v]), spec.network)
+            if v in arrays:
+                out[block, i] = _evaluate(metrics, LayerValues(arrays[v]), spec.network)
         if include_network:
-            whole = np.concatenate([arrays[v].reshape(arrays[v].shape[0], -1) for v in variables], axis=1)
+            whole = np.concatenate([arrays[v].reshape(arrays[v].shape[0], -1) for v in present], axis=1)
             out[block, -1] = _evaluate(metrics, LayerValues(whole, network=True), spec.network)
-    n_weights = [int(np.prod(ds[v].shape[2:])) for v in variables]
+    n_weights = [int(np.prod(ds[v].shape[2:])) if v in ds else 0 for v in variables]
     if include_network:
         n_weights.append(sum(n_weights))
     coords = {"trial": ds["trial"].values, "layer": labels, "n_weights": ("layer", n_weights)}
@@ -68,6 +71,12 @@ def layer_metrics(ds: xr.Dataset, family: str, snapshot: int = -1, include_netwo
         attrs={"snapshot": epoch, "model": ds.attrs.get("model", ""), "dataset": ds.attrs.get("dataset", ""),
                "family": family},
     )
+
+
+def array_metrics(values: np.ndarray, family: str) -> np.ndarray:
+    """(trial, metric) values of every metric of ``family`` on per-trial arrays ``values`` (trial, ...), e.g.
+    the moments of each trial's node strengths."""
+    return _evaluate(family_metrics(family), LayerValues(np.asarray(values)), True)
 
 
 def weight_statistics(ds: xr.Dataset, snapshot: int = -1, include_network: bool = True,

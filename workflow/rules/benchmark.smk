@@ -1,0 +1,77 @@
+# The prediction benchmark (weightzoo.analysis.benchmark): final test accuracy predicted from the weights by
+# several methods on the same folds grouped by recipe, beside the published numbers. benchmark_folds writes
+# the folds every method uses (the weight-space network's rule reads them too); benchmark_predictions scores
+# them all, per (model, dataset) and pooled.
+
+BENCHMARK = ANALYSIS["benchmark"]
+BENCHMARK_DIR = "results/analysis/benchmark"
+
+
+def weight_space_net_enabled():
+    return bool(ANALYSIS.get("weight_space_net", {}).get("enabled", False))
+
+
+def weight_space_net_predictions(wildcards):
+    """Method (e): the weight-space network's out-of-fold predictions of each (model, dataset) it covers, when
+    analysis.weight_space_net.enabled; none otherwise (its rows then say how to enable it).
+    """
+    if not weight_space_net_enabled():
+        return []
+    # export.smk (rule train_weight_space_net): the (model, dataset)s whose model has a weight-space chain
+    return weight_space_targets()
+
+
+def benchmark_targets():
+    """The benchmark's report table, when analysis.benchmark.enabled."""
+    return [f"{BENCHMARK_DIR}/benchmark.html"] if BENCHMARK["enabled"] else []
+
+
+# Folds read only the small features files: no cluster job (and no queue wait) for them.
+localrules:
+    benchmark_folds,
+
+
+rule benchmark_folds:
+    input:
+        features=scope_inputs("features"),
+    output:
+        folds=BENCHMARK_DIR + "/{model}/{dataset}/folds.csv",
+    log:
+        "logs/benchmark_folds/{model}/{dataset}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        cv_folds=BENCHMARK["cv_folds"],
+        seed=ANALYSIS["groups"]["seed"],
+    script:
+        "../scripts/benchmark_folds.py"
+
+
+rule benchmark_predictions:
+    input:
+        features=[STORED["features"].format(id=e.id) for e in EXPERIMENTS],
+        folds=expand(BENCHMARK_DIR + "/{scope[0]}/{scope[1]}/folds.csv", scope=SCOPES),
+        weight_space_net=weight_space_net_predictions,
+    output:
+        # a CSV in the report is a download link, not a table: the caption names it
+        csv=BENCHMARK_DIR + "/benchmark.csv",
+        html=report(
+            BENCHMARK_DIR + "/benchmark.html",
+            caption="../report/benchmark.rst",
+            category="8 Claims",
+            subcategory="All experiments",
+            labels={"table": "prediction benchmark"},
+        ),
+    log:
+        "logs/benchmark_predictions/benchmark.log",
+    benchmark:
+        "benchmarks/benchmark_predictions/benchmark.tsv"
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        benchmark=BENCHMARK,
+        alpha=ANALYSIS["claims"]["alpha"],
+        seed=ANALYSIS["groups"]["seed"],
+        weight_space_net=weight_space_net_enabled(),
+    script:
+        "../scripts/benchmark_predictions.py"
