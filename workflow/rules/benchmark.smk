@@ -3,28 +3,6 @@
 # the folds every method uses (the weight-space network's rule reads them too); benchmark_predictions scores
 # them all, per (model, dataset) and pooled.
 
-BENCHMARK = ANALYSIS["benchmark"]
-BENCHMARK_DIR = "results/analysis/benchmark"
-
-
-def weight_space_net_enabled():
-    return bool(ANALYSIS.get("weight_space_net", {}).get("enabled", False))
-
-
-def weight_space_net_predictions(wildcards):
-    """Method (e): the weight-space network's out-of-fold predictions of each (model, dataset) it covers, when
-    analysis.weight_space_net.enabled; none otherwise (its rows then say how to enable it).
-    """
-    if not weight_space_net_enabled():
-        return []
-    # export.smk (rule train_weight_space_net): the (model, dataset)s whose model has a weight-space chain
-    return weight_space_targets()
-
-
-def benchmark_targets():
-    """The benchmark's report table, when analysis.benchmark.enabled."""
-    return [f"{BENCHMARK_DIR}/benchmark.html"] if BENCHMARK["enabled"] else []
-
 
 # Folds read only the small features files: no cluster job (and no queue wait) for them.
 localrules:
@@ -35,7 +13,7 @@ rule benchmark_folds:
     input:
         features=scope_inputs("features"),
     output:
-        folds=BENCHMARK_DIR + "/{model}/{dataset}/folds.csv",
+        folds="results/analysis/benchmark/{model}/{dataset}/folds.csv",
     log:
         "logs/benchmark_folds/{model}/{dataset}.log",
     conda:
@@ -50,13 +28,15 @@ rule benchmark_folds:
 rule benchmark_predictions:
     input:
         features=[STORED["features"].format(id=e.id) for e in EXPERIMENTS],
-        folds=expand(BENCHMARK_DIR + "/{scope[0]}/{scope[1]}/folds.csv", scope=SCOPES),
+        folds=expand(
+            "results/analysis/benchmark/{scope[0]}/{scope[1]}/folds.csv", scope=SCOPES
+        ),
         weight_space_net=weight_space_net_predictions,
     output:
         # a CSV in the report is a download link, not a table: the caption names it
-        csv=BENCHMARK_DIR + "/benchmark.csv",
+        csv="results/analysis/benchmark/benchmark.csv",
         html=report(
-            BENCHMARK_DIR + "/benchmark.html",
+            "results/analysis/benchmark/benchmark.html",
             caption="../report/benchmark.rst",
             category="8 Claims",
             subcategory="All experiments",

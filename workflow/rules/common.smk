@@ -317,6 +317,30 @@ def analysis_targets():
         "results/analysis/table2.html",
         "results/analysis/findings.html",
         "results/analysis/claims.html",
+        *benchmark_targets(),  # benchmark.smk
         *pooled,
         *per_arch,
     ]
+
+
+# The prediction benchmark (benchmark.smk)
+BENCHMARK = ANALYSIS["benchmark"]
+
+
+def weight_space_net_enabled():
+    return bool(ANALYSIS.get("weight_space_net", {}).get("enabled", False))
+
+
+def weight_space_net_predictions(wildcards):
+    """Method (e): the weight-space network's out-of-fold predictions of each (model, dataset) it covers, when
+    analysis.weight_space_net.enabled; none otherwise (its rows then say how to enable it).
+    """
+    if not weight_space_net_enabled():
+        return []
+    # export.smk, train_weight_space_net: the (model, dataset)s whose model has a weight-space chain
+    return weight_space_targets()
+
+
+def benchmark_targets():
+    """The benchmark's report table, when analysis.benchmark.enabled."""
+    return ["results/analysis/benchmark/benchmark.html"] if BENCHMARK["enabled"] else []
