@@ -323,7 +323,29 @@ def analysis_targets():
     ]
 
 
-# The prediction benchmark (benchmark.smk)
+# Exports and the weight-space network (export.smk), the prediction benchmark (benchmark.smk)
+def weight_space_scopes():
+    """(model, dataset) pairs whose model is a chain of Linear/Conv2d layers (ModelFamily.weight_space_chain)."""
+    from weightzoo.models import family
+
+    return [(m, d) for m, d in SCOPES if family(m).weight_space_chain]
+
+
+def export_targets(order="raw"):
+    """Every experiment's export folder (its weights.npy stands for the folder)."""
+    return [f"results/export/{e.id}/{order}/weights.npy" for e in EXPERIMENTS]
+
+
+def weight_space_targets():
+    """Method (e)'s predictions per chain (model, dataset), when analysis.weight_space_net.enabled."""
+    if not ANALYSIS["weight_space_net"]["enabled"]:
+        return []
+    return [
+        f"results/analysis/benchmark/{model}/{dataset}/weight_space_net.csv"
+        for model, dataset in weight_space_scopes()
+    ]
+
+
 BENCHMARK = ANALYSIS["benchmark"]
 
 
