@@ -168,7 +168,12 @@ def test_anchor_beside_the_same_method():
     assert anchor_columns("b", "cifar10")["anchor"] == "none published for this method"
     assert "not a Small CNN Zoo dataset" in anchor_columns("a", "digits")["anchor"]
     assert "not a Small CNN Zoo dataset" in anchor_columns("a", "cifar100")["anchor"]
-    assert anchor_columns("a", "fmnist")["anchor_r2"] == 0.993  # not read as MNIST
+    fmnist = anchor_columns("a", "fmnist")
+    assert fmnist["anchor_r2"] == 0.993 and np.isnan(fmnist["anchor_tau"])  # not read as MNIST
+    assert "on other datasets, not comparable: StatNN τ 0.915 (Small CNN Zoo CIFAR-10-GS" in fmnist["anchor"]
+    nfn_fmnist = anchor_columns("e", "fmnist")  # the weight-space networks were published on CIFAR-10/SVHN only
+    assert np.isnan(nfn_fmnist["anchor_tau"]) and nfn_fmnist["anchor"].startswith("none published on fmnist; on other")
+    assert "NFN_HNP τ 0.934" in nfn_fmnist["anchor"]
 
 
 def test_jobs_write_folds_and_table_from_real_features(tmp_path):

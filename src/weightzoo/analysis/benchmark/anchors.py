@@ -31,12 +31,17 @@ def anchor_dataset(dataset: str) -> str:
 
 def anchor_columns(method: str, dataset: str) -> dict:
     """``anchor_r2``, ``anchor_tau`` (NaN where none, or where several variants differ: then see ``anchor``),
-    ``anchor`` (every published number for the method on this dataset, with source) and ``anchor_zoo``."""
+    ``anchor`` (every published number for the method on this dataset, with source, then those on the other
+    Small CNN Zoo datasets for a statistic this one lacks, labelled so: e.g. the weight-space networks were published on CIFAR-10-GS and
+    SVHN-GS only) and ``anchor_zoo``."""
     table = anchors()
     name = anchor_dataset(dataset)
-    rows = table[(table["method"] == method) & (table["dataset"] == name)] if name else table.iloc[:0]
+    of_method = table[table["method"] == method]
+    rows = of_method[of_method["dataset"] == name] if name else table.iloc[:0]
+    elsewhere = of_method[of_method["dataset"] != name] if name else table.iloc[:0]
+    elsewhere = elsewhere[~elsewhere["statistic"].isin(rows["statistic"])]  # only what this dataset lacks
     out = dict(anchor_r2=np.nan, anchor_tau=np.nan, anchor="", anchor_zoo="")
-    if rows.empty:
+    if rows.empty and elsewhere.empty:
         out["anchor"] = ("none published for this method" if name else
                          f"none: {dataset} is not a Small CNN Zoo dataset ({', '.join(ANCHOR_DATASETS)})")
         return out
@@ -45,9 +50,16 @@ def anchor_columns(method: str, dataset: str) -> dict:
         if values.size == 1:
             out[column] = float(values[0])
     symbol = {"r2": "R²", "kendall_tau": "τ"}
-    out["anchor"] = "; ".join(f"{r.variant} {symbol[r.statistic]} {r.value:.3f} ({r.source})"
-                              for r in rows.itertuples())
-    first = rows.iloc[0]
+
+    def listed(frame):
+        return "; ".join(f"{r.variant} {symbol[r.statistic]} {r.value:.3f} ({r.source})" for r in frame.itertuples())
+
+    parts = [listed(rows)] if not rows.empty else [f"none published on {name}"]
+    if not elsewhere.empty:
+        parts.append("on other datasets, not comparable: " + "; ".join(
+            f"{r.variant} {symbol[r.statistic]} {r.value:.3f} ({r.zoo})" for r in elsewhere.itertuples()))
+    out["anchor"] = "; ".join(parts)
+    first = (rows if not rows.empty else elsewhere).iloc[0]
     out["anchor_zoo"] = (f"{first.zoo}: {int(first.nets):,} nets, up to {int(first.epochs)} epochs "
                          f"(checkpoints {first.checkpoints})")
     return out
