@@ -154,8 +154,10 @@ def benchmark_page(table: pd.DataFrame, title: str, level: float) -> str:
                                    zip(table["zoo"], table["anchor_zoo"].replace("", "no anchor"), table["excluded"],
                                        first)],
     })
-    note = ("anchor τ / R²: the published number of the same method on the Small CNN Zoo (anchors in the CSV's "
-            "anchor column, with their source; – = none published, or several variants: see the CSV). "
+    note = ("anchor τ / R²: the published number of the same method on the same dataset of the Small CNN Zoo "
+            "(anchors in the CSV's anchor column, with their source; – = none published on this dataset, or several "
+            "variants: the CSV's anchor column then lists them, and the same method's numbers on the other Small CNN "
+            "Zoo datasets, marked not comparable: Kendall τ was published on CIFAR-10-GS and SVHN-GS only). "
             "Intervals: bootstrap over recipes. – = no value.")
     return table_page(shown, title=title, digits=3, note=note)
 
