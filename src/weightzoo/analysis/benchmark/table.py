@@ -133,14 +133,14 @@ def _method_row(cell: Cell, method, design: _Design, weight_space_net, max_iter,
         scores = _scores(design.y, predicted, design.recipe, n_bootstrap, alpha,
                          _rng(seed, cell.name, method.key))
         return dict(row, **scores)
+    if reason:  # before the features: a cell may have no usable trial at all (every trial diverged)
+        return dict(row, reason=reason)
     X, names, note = method.features(design.features, False)
     keep = usable_columns(X)
     row["n_features"] = int(keep.sum())
     row["detail"] = _detail(method, row["detail"], note, max_iter, max_bins, design.y.size)
-    if not reason and not keep.any():
-        reason = "no feature varies between trials" + (f" ({note})" if note else "")
-    if reason:
-        return dict(row, reason=reason)
+    if not keep.any():
+        return dict(row, reason="no feature varies between trials" + (f" ({note})" if note else ""))
     predicted = cross_val_predict(regressor(design.y.size, max_iter, seed, max_bins), X[:, keep], design.y,
                                   PredefinedSplit(design.fold))
     return dict(row, **_scores(design.y, predicted, design.recipe, n_bootstrap, alpha,
@@ -253,6 +253,9 @@ def _pooled_rows(cells, designs, settings, methods) -> list[dict]:
             rows.append(dict(row, reason="not applicable: one weight-space network per (model, dataset), whose "
                                          "layers differ; see the cells' rows"))
             continue
+        if reason:  # before the features: a cell may have no usable trial
+            rows.append(dict(row, reason=reason))
+            continue
         frames = []
         for cell in cells:
             X, names, _ = method.features(designs[cell.name].features, True)
@@ -260,8 +263,8 @@ def _pooled_rows(cells, designs, settings, methods) -> list[dict]:
         X = pd.concat(frames, ignore_index=True, join="outer").to_numpy(float)
         keep = usable_columns(X)
         row["n_features"] = int(keep.sum())
-        if reason or not keep.any():
-            rows.append(dict(row, reason=reason or "no feature varies between trials"))
+        if not keep.any():
+            rows.append(dict(row, reason="no feature varies between trials"))
             continue
         predicted = cross_val_predict(regressor(y.size, settings["max_iter"], settings["seed"], settings["max_bins"]),
                                       X[:, keep], y, PredefinedSplit(fold))
