@@ -75,6 +75,32 @@ def test_activation_choice_stacks_per_activation_and_equals_one_by_one(data):
     assert not np.allclose(same.weights["fc.weight"][0, -1], together.weights["fc.weight"][0, -1])
 
 
+def test_stacked_adam_is_torch_adam_per_trial():
+    """Per-trial lr and weight decay, and a trial that sits out some steps, against one torch Adam per trial."""
+    import torch
+
+    from weightzoo.train import StackedAdam
+
+    torch.manual_seed(0)
+    lrs, decays = [1e-3, 2.5e-2, 3e-4], [0.0, 1e-2, 4e-8]
+    start = torch.randn(3, 7, 5)
+    stacked = start.clone().requires_grad_()
+    alone = [start[k].clone().requires_grad_() for k in range(3)]
+    optimizer = StackedAdam([stacked], lrs, decays)
+    references = [torch.optim.Adam([p], lr=lr, weight_decay=wd) for p, lr, wd in zip(alone, lrs, decays)]
+    for step in range(60):
+        grad = torch.randn(3, 7, 5) * 10.0 ** (-step % 5)
+        active = torch.tensor([True, step % 3 != 0, True])  # trial 1 sits out every third step
+        stacked.grad = grad.clone()
+        optimizer.step(None if bool(active.all()) else active)
+        for k in range(3):
+            if active[k]:
+                alone[k].grad = grad[k].clone()
+                references[k].step()
+    for k in range(3):
+        torch.testing.assert_close(stacked[k].detach(), alone[k].detach(), rtol=1e-5, atol=1e-5)
+
+
 def test_weight_decay_shrinks_the_weights(data):
     free, decayed = (run(data, "dnn", [0], vectorize=True, per_trial=[{"weight_decay": wd, "lr": 1e-2}], epochs=3)
                      for wd in (0.0, 1.0))
