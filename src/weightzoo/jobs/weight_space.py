@@ -9,6 +9,7 @@ import pandas as pd
 import scipy.stats
 import torch
 
+from weightzoo.analysis.benchmark.folds import read_folds
 from weightzoo.analysis.weight_space_net import Settings, cross_validate, n_parameters
 from weightzoo.export.dataset import WeightSpaceDataset
 from weightzoo.export.rows import parameter_layout
@@ -17,21 +18,7 @@ from weightzoo.io.store import open_zoo
 
 log = logging.getLogger(__name__)
 
-FOLD_COLUMNS = ("experiment", "trial", "recipe", "fold")
 OUTPUT_COLUMNS = ["experiment", "trial", "fold", "target", "predicted"]
-
-
-def read_folds(path) -> pd.DataFrame:
-    """The benchmark's folds: one row per (experiment, trial) with its recipe and fold."""
-    folds = pd.read_csv(path)
-    missing = [c for c in FOLD_COLUMNS if c not in folds.columns]
-    if missing:
-        raise ValueError(f"{path}: folds file lacks columns {missing} (has {folds.columns.tolist()})")
-    twice = folds.duplicated(["experiment", "trial"])
-    if twice.any():
-        listed = folds.loc[twice, ["experiment", "trial"]].values.tolist()
-        raise ValueError(f"{path}: trials listed twice: {listed[:5]}")
-    return folds
 
 
 def shape_groups(zoo_paths) -> list[list[str]]:

@@ -64,11 +64,14 @@ def assign_folds(features: xr.Dataset, cv_folds: int, seed: int) -> pd.DataFrame
 
 
 def read_folds(path) -> pd.DataFrame:
-    """A ``folds.csv`` (columns checked)."""
+    """A ``folds.csv``: one row per (experiment, trial) with its recipe and fold (columns and rows checked)."""
     frame = pd.read_csv(path, keep_default_na=False, dtype={"experiment": str, "recipe": str})
     missing = [c for c in FOLD_COLUMNS if c not in frame]
     if missing:
         raise ValueError(f"{path}: no column {', '.join(missing)} (a folds file has {', '.join(FOLD_COLUMNS)})")
+    twice = frame.duplicated(["experiment", "trial"])
+    if twice.any():
+        raise ValueError(f"{path}: trials listed twice: {frame.loc[twice, ['experiment', 'trial']].values.tolist()[:5]}")
     return frame
 
 
