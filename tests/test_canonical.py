@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from weightzoo.analysis.canonical import canonicalize, canonicalize_arrays, fc_chain
+from weightzoo.analysis.canonical import canonicalize, canonicalize_arrays, layer_chain
 from zoo_factory import make_zoo
 
 
@@ -72,7 +72,7 @@ def test_permuted_copy_gives_same_weights():
 
 def test_not_a_dnn():
     ds = make_zoo(n_trials=3, model="vit")
-    layers, reason = fc_chain(ds)
+    layers, reason = layer_chain(ds)
     assert layers is None and "DNN" in reason
     with pytest.raises(ValueError, match="DNN"):
         canonicalize(ds)
@@ -133,5 +133,5 @@ def test_flatten_into_fc_is_not_a_chain():
         fc1_weight=(("trial", "snapshot", "c_out", "c_in", "kh", "kw"), conv, {"parameter": "fc1.weight", "kind": "weight"})
     )[["fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias", "fc3_weight", "fc3_bias"]]
     ds["fc2_weight"] = ds["fc2_weight"].isel(fc2_in=[0] * 32).rename(fc2_in="wide_in")
-    layers, reason = fc_chain(ds)
+    layers, reason = layer_chain(ds)
     assert layers is None and "fc2 takes 32 inputs but fc1 has 8 outputs (a flatten" in reason

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from weightzoo.analysis.zoo import layer_names, parameter_names, select_snapshot
+from weightzoo.io.store import variable_name
 
 LINEAR_NDIM, CONV_NDIM = 2, 4  # weight dims after (trial, snapshot): (out, in) resp. (out, in, kh, kw)
 
@@ -27,8 +28,6 @@ def layer_chain(ds: xr.Dataset) -> tuple[list[str] | None, str]:
     return (None, why) if why else (layer_names(ds), "")
 
 
-fc_chain = layer_chain  # its name from when only chains of Linear layers were supported
-
 
 def chain_problem(model: str | None, parameters) -> str:
     """Why parameters ``(layer, kind, shape)`` (in model order) of a ``model`` network are no chain; "" if they are.
@@ -42,8 +41,8 @@ def chain_problem(model: str | None, parameters) -> str:
     if not why and model is not None:
         from weightzoo.models import family  # torch: only when a model is named
 
-        chain = [layer.replace(".", "_") for layer in family(model).weight_space_chain]
-        layers = [layer.replace(".", "_") for layer, kind, _ in parameters if kind == "weight"]
+        chain = [variable_name(layer) for layer in family(model).weight_space_chain]
+        layers = [variable_name(layer) for layer, kind, _ in parameters if kind == "weight"]
         if not chain:
             why = "its family declares no chain of permutable layers (ModelFamily.weight_space_chain is empty)"
         elif layers != chain:

@@ -11,7 +11,7 @@ Features are reduced to at most ``n_pca`` dimensions by PCA before t-SNE, as is 
 import numpy as np
 import xarray as xr
 
-from weightzoo.analysis.canonical import canonical_layer, fc_chain
+from weightzoo.analysis.canonical import canonical_layer, layer_chain
 from weightzoo.analysis.strength import node_strength
 from weightzoo.analysis.zoo import (
     CHUNK_VALUES,
@@ -142,7 +142,7 @@ def project(
     n_trials = ds.sizes["trial"]
     used_features, notes = features, []
     if features == "canonical":
-        chain, reason = fc_chain(ds)
+        chain, reason = layer_chain(ds)
         if chain is None:
             used_features = "raw"
             notes.append(f"canonical: {reason}; projected raw weights instead")

@@ -228,14 +228,14 @@ def dead_unit_masks(ds: xr.Dataset, dataset: xr.Dataset, snapshot: int = -1, max
         return {}, 0, "the dataset has no training samples"
     kwargs = json.loads(ds.attrs["model_kwargs"])
     with torch.device("meta"):  # the stacked forward may want the network's structure, never its values
-        forward = fam.stacked_forward(fam.build_for(kwargs, "relu" if len(fam.nonlinearities) > 1 else None))
+        forward = fam.stacked_forward(fam.build_for(kwargs, "relu"))
     per_sample = fam.activations(kwargs)
     variables = parameter_names(ds)
     names = {v: ds[v].attrs["parameter"] for v in variables}
     # a family with an activation choice (smallcnn): only its ReLU trials can have dead units; a tanh unit is
     # zero only where its input is exactly zero, so those trials count none
-    relu = (ds["activation"].values.astype(str) == "relu" if "activation" in ds.coords and len(fam.nonlinearities) > 1
-            else np.ones(ds.sizes["trial"], bool))
+    relu = (ds["activation"].values.astype(str) == "relu" if "activation" in ds.coords
+            else np.ones(ds.sizes["trial"], bool))  # zoos from before per-trial activations: all ReLU
     if not relu.any():
         return {}, 0, f"every trial of this {model} zoo uses {', '.join(np.unique(ds['activation'].values.astype(str)))}"
     dead = {}

@@ -91,6 +91,5 @@ FAMILY = register(ModelFamily(
     cpu_throughput=(6.3, 37.0, "docs/benchmarks.md, CPU 1 thread, dnn:5/50/200"),
     stacked_forward=lambda network: stacked_forward,
     relu_layers=("fc1", "fc2"),
-    fc_chain=True,
     weight_space_chain=("fc1", "fc2", "fc3"),
 ))

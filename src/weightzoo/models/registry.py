@@ -71,7 +71,6 @@ class ModelFamily:
     relu_layers: tuple[str, ...] = ()
     no_relu_reason: str = ""  # why a family without ReLU layers has no dead units
     strength_sign: Callable[[str], int] = lambda layer: 1  # expected sign of node strength vs accuracy
-    fc_chain: bool = False  # a chain of Linear layers whose hidden units may be permuted (analysis.canonical)
     # choices of the per-trial ``activation`` hyperparameter, the first the default; one entry: fixed, and the
     # constructor takes no ``activation`` (its network hard-codes it)
     nonlinearities: tuple[str, ...] = ("relu",)
@@ -84,7 +83,7 @@ class ModelFamily:
         """The network of constructor ``kwargs`` with a trial's ``activation`` (None: the family's default)."""
         if activation is None or self.nonlinearities == (activation,):
             return self.build(**kwargs)
-        if activation not in self.nonlinearities or len(self.nonlinearities) == 1:
+        if activation not in self.nonlinearities:
             raise ValueError(f"model {self.name!r} has activation {' or '.join(self.nonlinearities)}, not {activation!r}")
         return self.build(**kwargs, activation=activation)
 
