@@ -189,7 +189,8 @@ def test_draws_and_sweeps_mix():
 
 
 @pytest.mark.parametrize("hyperparameters,key", [
-    ({"lr": {"log_uniform": [0.1, 0.01]}}, r"experiments\[0\].hyperparameters.lr.log_uniform: \[0.1, 0.01\] must be"),
+    ({"lr": {"log_uniform": [0.1, 0.01]}}, r"experiments\[0\].hyperparameters.lr.log_uniform: \[0.1, 0.01\]: the low bound 0.1 is not "
+                                          r"below the high bound 0.01; write \[low, high\]"),
     ({"train_fraction": {"uniform": [0.5, 0.5]}}, r"hyperparameters.train_fraction.uniform"),
 ])
 def test_a_distribution_range_must_increase(hyperparameters, key):

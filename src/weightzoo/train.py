@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from weightzoo.config import smallest_fraction, subset_size as rounded_subset_size
+from weightzoo.io.atomic import ReportedError
 from weightzoo.models import build_model, family, init_normal_
 
 log = logging.getLogger(__name__)
@@ -165,13 +167,20 @@ class BatchOrder:
         return torch.stack([F.pad(p, (0, longest - len(p))) for p in perms]).to(device)
 
 
+class TrainingError(ReportedError, ValueError):
+    """A setting that cannot train on this node or these data (the config check could not know): a workflow job
+    prints the message, which names the key and what to do, as one line without traceback."""
+
+
 def subset_size(train_fraction: float, n_samples: int) -> int:
     """Samples a trial with ``train_fraction`` trains on: round(fraction x train split), at least one."""
     if not 0 < train_fraction <= 1:
-        raise ValueError(f"hyperparameters.train_fraction: {train_fraction} is not in (0, 1]")
-    size = round(train_fraction * n_samples)
+        raise TrainingError(f"hyperparameters.train_fraction: {train_fraction} is not in (0, 1]")
+    size = rounded_subset_size(train_fraction, n_samples)
     if size < 1:
-        raise ValueError(f"hyperparameters.train_fraction: {train_fraction} of {n_samples} train samples is none")
+        raise TrainingError(f"hyperparameters.train_fraction: {train_fraction} x the {n_samples} training samples "
+                            f"of this dataset rounds to 0 samples: a trial would train on nothing; use at least "
+                            f"{smallest_fraction(n_samples)} (1 sample)")
     return size
 
 
@@ -179,8 +188,19 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is 'cuda' but torch sees no CUDA device on this node")
+        raise TrainingError(no_cuda_message())
     return torch.device(device)
+
+
+def no_cuda_message(where: str = "on this node") -> str:
+    """Why ``training.device: cuda`` cannot train here, and what to do instead (a training job says it; a local
+    run says it before any job, ``workflow/rules/common.smk``)."""
+    import socket
+
+    build = "" if torch.version.cuda else f" (torch {torch.__version__} is built without CUDA)"
+    return (f"training.device: 'cuda', but torch sees no CUDA device {where} ({socket.gethostname()}){build}; "
+            "train on a GPU node (--profile profiles/slurm requests one per training job) or set training.device: "
+            "auto (a GPU when there is one, else the CPU)")
 
 
 def prefer_vectorized(model: str, device: torch.device) -> bool:

@@ -29,14 +29,18 @@ from weightzoo.cluster import (
 )
 from weightzoo.config import ConfigError, dataset_settings
 from weightzoo.models import MODELS
-from weightzoo.config.schema import check_config, config_sources
+from weightzoo.config.schema import check_config, config_sources, with_location
 
 # Numbers written `1e-3` are coerced (YAML 1.1 reads them as strings), then snakemake.utils.validate fills the
 # schema's defaults; errors come back as one line with key, value, file and line instead of the whole schema.
+# The sources of the config by precedence: --config (named as such in errors), --configfile, the Snakefile's own.
+CONFIG_SOURCES = config_sources(
+    workflow.overwrite_configfiles,
+    workflow.configfiles,
+    workflow.config_settings.config,
+)
 try:
-    EXPERIMENTS = check_config(
-        config, config_sources(workflow.overwrite_configfiles, workflow.configfiles)
-    )
+    EXPERIMENTS = check_config(config, CONFIG_SOURCES)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 # A partition's time limit (WEIGHTZOO_SLURM_MAX_RUNTIME, else its MaxTime): caps every training job and
@@ -55,6 +59,28 @@ wildcard_constraints:
     dataset="[a-z0-9]+",
     arch="[^/]+",
     chunk=r"\d+",
+
+
+onstart:
+    # Known only now (not while the Snakefile is read): whether this machine runs the jobs. A local run with
+    # training.device: cuda on a machine without a GPU would fail every training job: say it once, before any.
+    if (
+        TRAINING["device"] == "cuda"
+        and workflow.local_exec
+        and any(
+            job.rule.name == "train_trials" for job in workflow.dag.needrun_jobs()
+        )
+    ):
+        import torch
+        from weightzoo.train import no_cuda_message
+
+        if not torch.cuda.is_available():
+            where = "on this machine, which runs every job of a local run"
+            raise WorkflowError(
+                "invalid config: "
+                + with_location(no_cuda_message(where), CONFIG_SOURCES)
+                + "; nothing was run"
+            )
 
 
 if workflow.is_main_process:

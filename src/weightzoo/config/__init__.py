@@ -187,7 +187,8 @@ def check_distribution(name: str, distribution: dict, key: str):
     """A drawn key's range must be increasing (the schema checks the kind, the numbers and their count)."""
     (kind, args), = distribution.items()
     if kind in ("log_uniform", "uniform") and not args[0] < args[1]:
-        raise ConfigError(f"{key}.{kind}: {list(args)} must be [low, high] with low < high")
+        raise ConfigError(f"{key}.{kind}: {list(args)}: the low bound {args[0]} is not below the high bound "
+                          f"{args[1]}; write [low, high] with low < high")
 
 
 def check_activation(model: str, value, key: str):
@@ -314,6 +315,40 @@ def check_batch_size(config: dict, experiments: list[Experiment]):
                               f"{exp.dataset!r}; use at most {n_train} (= full-batch training)")
 
 
+def subset_size(train_fraction: float, n_samples: int) -> int:
+    """Samples a trial with ``train_fraction`` trains on: round(fraction x train split); 0 cannot train."""
+    return round(train_fraction * n_samples)
+
+
+def smallest_fraction(n_samples: int) -> str:
+    """The smallest train fraction that keeps one of ``n_samples`` (3 digits, rounded so that it still does)."""
+    return f"{1 / n_samples:.3g}"
+
+
+def check_train_fraction(experiments: list[Experiment], config: dict):
+    """A train fraction that leaves a trial no sample of an embedded dataset: say so before any job (file datasets:
+    the training job says it, ``weightzoo.train.subset_size``)."""
+    for exp in experiments:
+        given = exp.hyperparameters.get("train_fraction")
+        n_train = train_samples(config, exp.dataset)
+        if given is None or n_train is None:
+            continue
+        key = f"experiments[{exp.block}].hyperparameters.train_fraction"
+        if isinstance(given, dict):
+            low = given["uniform"][0]
+            if subset_size(low, n_train) < 1:
+                raise ConfigError(f"{key}: the low bound {low} of {{uniform: {list(given['uniform'])}}} x the "
+                                  f"{n_train} training samples of {exp.dataset!r} rounds to 0 samples: a trial drawn "
+                                  f"near it would train on nothing; raise the low bound to at least "
+                                  f"{smallest_fraction(n_train)} (1 sample)")
+            continue
+        empty = [f for f in _as_list(given) if subset_size(f, n_train) < 1]
+        if empty:
+            raise ConfigError(f"{key}: {empty[0]} x the {n_train} training samples of {exp.dataset!r} rounds to 0 "
+                              f"samples: a trial would train on nothing; use at least {smallest_fraction(n_train)} "
+                              "(1 sample)")
+
+
 def check_analysis(config: dict, used: set[str]):
     """Analysis settings that span keys: bins for every trained dataset, in increasing order. (An early_snapshot
     that is not stored is not an error: claim 5 then says so in its row, and snapshots may be cut to save disk.)"""
@@ -337,6 +372,7 @@ def load_experiments(config: dict) -> list[Experiment]:
     used = {e.dataset for e in experiments}
     check_datasets(config, used)
     check_batch_size(config, experiments)
+    check_train_fraction(experiments, config)
     check_analysis(config, used)
     check_grouping(config, used)
     return experiments

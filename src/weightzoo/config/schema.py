@@ -9,12 +9,21 @@ import re
 import sys
 from pathlib import Path
 
-from weightzoo.config import ConfigError, Experiment, load_experiments
+from weightzoo.config import DISTRIBUTIONS, ConfigError, Experiment, load_experiments
 
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # package data (pyproject.toml)
 
 # What YAML 1.2 reads as a number but PyYAML's YAML 1.1 reads as a string: `1e-3`, `1.0e12`, `5E+3`.
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+BOOLEANS = {"true": True, "false": False}  # YAML's words, as --config hands them over: strings
+
+
+class CommandLineConfig(dict):
+    """The values given with ``--config`` (``workflow.config_settings.config``), as a config source: errors in
+    them say "from --config" rather than naming a config file's line of the same key."""
+
+    def __str__(self) -> str:
+        return "--config"
 
 
 def _resolve(schema: dict, root: dict) -> dict:
@@ -45,9 +54,11 @@ def _types(branches: list[dict]) -> set[str]:
 def coerce_numbers(value, schema: dict, root: dict | None = None):
     """``value`` with numeric strings turned into numbers wherever ``schema`` expects a number.
 
-    Snakemake reads config YAML with YAML 1.1 rules, which take ``1e-3`` and ``1.0e12`` for strings. Driven
-    by the schema's types: a string is converted only where the schema allows a number and no string, and
-    an integral float only where it wants an integer (``epochs: 1.0e+2`` -> 100). Dicts are changed in place.
+    Snakemake reads config YAML with YAML 1.1 rules, which take ``1e-3`` and ``1.0e12`` for strings, and
+    ``--config`` values below the top level as strings (``'training={epochs: 2, vectorize: false}'``). Driven
+    by the schema's types: a string is converted only where the schema allows a number (or true/false) and no
+    string, and an integral float only where it wants an integer (``epochs: 1.0e+2`` -> 100). Dicts are changed
+    in place.
     """
     root = schema if root is None else root
     branches = _branches(schema, root)
@@ -63,9 +74,14 @@ def coerce_numbers(value, schema: dict, root: dict | None = None):
         subs = [b["items"] for b in branches if isinstance(b.get("items"), dict)]
         return [coerce_numbers(v, {"anyOf": subs}, root) for v in value] if subs else value
     types = _types(branches)
+    named = any(value in b.get("enum", ()) for b in branches if isinstance(value, str))
     if (isinstance(value, str) and NUMBER.fullmatch(value.strip()) and types & {"number", "integer"}
-            and "string" not in types and not any(value in b.get("enum", ()) for b in branches)):
+            and "string" not in types and not named):
         value = float(value.strip())
+    # --config 'training={vectorize: false}': Snakemake reads nested values as strings, booleans too
+    wants_bool = "boolean" in types or any(isinstance(v, bool) for b in branches for v in b.get("enum", ()))
+    if isinstance(value, str) and value.strip().lower() in BOOLEANS and wants_bool and "string" not in types and not named:
+        value = BOOLEANS[value.strip().lower()]
     if isinstance(value, float) and value.is_integer() and "integer" in types and "number" not in types:
         value = int(value)
     return value
@@ -89,6 +105,10 @@ def locate(path, config_files) -> str:
     import yaml
 
     for file in config_files:
+        if isinstance(file, CommandLineConfig):
+            if _sets(file, path):
+                return "from --config"
+            continue
         try:
             with open(file, encoding="utf-8") as f:
                 node = yaml.compose(f)
@@ -113,11 +133,28 @@ def locate(path, config_files) -> str:
     return ""
 
 
+def _sets(mapping, path) -> bool:
+    """Whether the nested ``mapping`` (dicts and lists) has a value at ``path``."""
+    node = mapping
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
 def _where(path, config_files) -> str:
     found = locate(path, config_files)
     if found:
         return f" ({found})"
-    return f" (not set in {', '.join(map(str, config_files))}: a default or --config)" if config_files else ""
+    files = [str(f) for f in config_files if not isinstance(f, CommandLineConfig)]
+    if not files:
+        return ""
+    origin = "a default" if any(isinstance(f, CommandLineConfig) for f in config_files) else "a default or --config"
+    return f" (not set in {', '.join(files)}: {origin})"
 
 
 def _number_text(x) -> str:
@@ -130,6 +167,8 @@ def expected(schema: dict, root: dict) -> str:
     for key in ("oneOf", "anyOf"):
         if key in schema:
             return " or ".join(expected(s, root) for s in schema[key])
+    if "const" in schema:
+        return str(schema["const"])
     if "enum" in schema:
         return "one of " + ", ".join(str(v).lower() if isinstance(v, bool) else str(v) for v in schema["enum"])
     kind = schema.get("type")
@@ -166,6 +205,11 @@ def describe_error(error, root: dict, config_files=()) -> str:
                 f"allowed: {', '.join(map(str, allowed))}")
     if error.validator == "required":
         return f"{here}: {error.message}{_where(path, config_files)}"
+    if error.validator in ("oneOf", "anyOf") and isinstance(error.instance, dict):
+        draws = _draw_branches(error.schema, root)
+        if draws:
+            return (f"{here} = {_short(error.instance)}{_where(path, config_files)}: "
+                    f"{distribution_problem(error.instance, draws, root, str(path[-1]))}")
     if error.validator in ("minItems", "maxItems"):
         bound = "at least" if error.validator == "minItems" else "at most"
         return (f"{here} = {_short(error.instance)}{_where(path, config_files)}: needs {bound} "
@@ -174,10 +218,87 @@ def describe_error(error, root: dict, config_files=()) -> str:
             f"expected {expected(error.schema, root)}")
 
 
-def config_sources(cli_files=(), all_files=()) -> list[str]:
-    """Config files by precedence: the --configfile ones (last given first), then the Snakefile's own."""
+# ------------------------------------------------------------------ distributions: {kind: [arguments]}
+
+BOUNDED = ("log_uniform", "uniform")  # {kind: [low, high]}; "choice" takes [value, ...]
+
+
+def _draw_branches(schema: dict, root: dict) -> list[dict]:
+    """The mapping alternatives of a key that may be drawn per trial: ``{log_uniform: [...]}`` and the like."""
+    branches = [_resolve(s, root) for key in ("oneOf", "anyOf") for s in schema.get(key, ())]
+    return [b for b in branches if b.get("type") == "object" and b.get("properties")
+            and set(b["properties"]) <= set(DISTRIBUTIONS)]
+
+
+def _form(kind: str) -> str:
+    return f"{{{kind}: [low, high]}}" if kind in BOUNDED else f"{{{kind}: [value, ...]}}"
+
+
+def _item_problem(value, schema: dict) -> str:
+    """Why one argument of a distribution does not fit its schema ("" when it does)."""
+    if "enum" in schema:
+        return "" if value in schema["enum"] else f"is not one of {', '.join(map(str, schema['enum']))}"
+    if schema.get("type") in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "is not a number"
+        for key, op, fails in (("exclusiveMinimum", ">", lambda v, b: v <= b), ("minimum", ">=", lambda v, b: v < b),
+                               ("exclusiveMaximum", "<", lambda v, b: v >= b), ("maximum", "<=", lambda v, b: v > b)):
+            if key in schema and fails(value, schema[key]):
+                return f"must be {op} {_number_text(schema[key])}"
+    return ""
+
+
+def _why(kind: str, name: str, problem: str) -> str:
+    """The reason behind a bound's range, for the keys that have one."""
+    if name == "train_fraction":
+        return " (a train fraction is the share of the train split a trial trains on: 0 < fraction <= 1)"
+    if kind == "log_uniform" and ">" in problem:
+        return " (log_uniform is uniform in log(value): only numbers > 0 have a log)"
+    if name == "weight_decay" and ">" in problem:
+        return " (a drawn weight decay must be > 0; for no penalty give weight_decay: 0 instead of a distribution)"
+    if ">" in problem:
+        return f" (a drawn {name} must be > 0)"
+    return ""
+
+
+def distribution_problem(value: dict, branches: list[dict], root: dict, name: str) -> str:
+    """What is wrong inside a distribution mapping given for key ``name``, in words: which kind, which bound, why."""
+    kinds = {kind: _resolve(spec, root) for branch in branches for kind, spec in branch["properties"].items()}
+    forms = " or ".join(_form(k) for k in kinds)
+    if not value:
+        return f"an empty mapping; a drawn value needs one distribution: {forms}"
+    unknown = [k for k in value if k not in kinds]
+    if unknown:
+        return f"{unknown[0]!r} is not a distribution {name} can be drawn from; it takes {forms}"
+    if len(value) > 1:
+        return (f"{len(value)} distributions in one mapping ({', '.join(value)}); a value is drawn from one: keep "
+                "one of them")
+    (kind, args), = value.items()
+    spec = kinds[kind]
+    if not isinstance(args, list):
+        return f"{kind} takes a list, {_form(kind)}, not {args!r}"
+    if kind in BOUNDED and len(args) != 2:
+        return f"{kind} takes two bounds, {_form(kind)}; {args} has {len(args)}"
+    if len(args) < spec.get("minItems", 0):
+        return f"{kind}: {args} is empty; give at least one value to choose from"
+    items = spec.get("items", {})
+    for i, arg in enumerate(args):
+        problem = _item_problem(arg, _resolve(items, root) if isinstance(items, dict) else {})
+        if problem:
+            what = ("the low bound", "the high bound")[i] if kind in BOUNDED else "the value"
+            return f"{kind}: {what} {arg!r} {problem}{_why(kind, name, problem)}"
+    repeated = sorted({str(a) for a in args if args.count(a) > 1})
+    if spec.get("uniqueItems") and repeated:
+        return f"{kind}: {', '.join(repeated)} listed more than once; list each value once"
+    return f"expected {expected(spec, root)} inside {_form(kind)}"  # not reached for the schema's own kinds
+
+
+def config_sources(cli_files=(), all_files=(), cli_config=None) -> list:
+    """Config sources by precedence: the values of --config (when given), the --configfile ones (last given
+    first), then the Snakefile's own."""
     ordered = [*reversed(list(cli_files)), *all_files]
-    return list(dict.fromkeys(str(f) for f in ordered))
+    files = list(dict.fromkeys(str(f) for f in ordered))
+    return [CommandLineConfig(cli_config), *files] if cli_config else files
 
 
 def validate_config(config: dict, schema_path=SCHEMA, config_files=()) -> dict:
@@ -211,7 +332,8 @@ def with_location(message: str, config_files) -> str:
     # The file of highest precedence that sets the key or a section above it: a key missing from the user's file
     # (`method: bins` without `bins`) points at the user's section, not at the default config that sets it empty.
     for file in config_files:
-        for n in range(len(path), 0, -1):
+        shortest = len(path) if isinstance(file, CommandLineConfig) else 1  # --config sets whole sections
+        for n in range(len(path), shortest - 1, -1):
             found = locate(path[:n], [file])
             if found:
                 under = "" if n == len(path) else f", under {key_path(path[:n])}"
@@ -251,6 +373,22 @@ def yaml_syntax_error(path) -> str:
     return ""
 
 
+def unreadable(path) -> str:
+    """Why ``path`` cannot be read as a text file ("" when it can)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            f.read()
+    except FileNotFoundError:
+        return f"{path}: no such config file"
+    except IsADirectoryError:
+        return f"{path}: a folder, not a config file"
+    except UnicodeDecodeError as err:
+        return f"{path}: not a text file (byte {err.start} is not UTF-8)"
+    except OSError as err:
+        return f"{path}: cannot be read: {err.strerror or err}"
+    return ""
+
+
 def main(argv=None) -> int:
     """``python -m weightzoo.config FILE...``: check config files as the workflow would, before any job."""
     import yaml
@@ -261,12 +399,17 @@ def main(argv=None) -> int:
         return 2
     config = {}
     for file in files:
-        problem = yaml_syntax_error(file)
+        problem = unreadable(file) or yaml_syntax_error(file)
         if problem:
             print(problem, file=sys.stderr)
             return 1
         with open(file, encoding="utf-8") as f:
-            _merge(config, yaml.safe_load(f) or {})
+            content = yaml.safe_load(f) or {}
+        if not isinstance(content, dict):
+            print(f"{file}: a config file is a mapping of sections (datasets:, experiments:, training:, analysis:), "
+                  f"not a {type(content).__name__}", file=sys.stderr)
+            return 1
+        _merge(config, content)
     try:
         experiments = check_config(config, config_sources(files))
     except ConfigError as err:

@@ -1,9 +1,36 @@
-"""``python -m weightzoo.export ZOO.nc [ZOO.nc ...] --out DIR [--canonical]``: zoos in the Small CNN Zoo layout."""
+"""``python -m weightzoo.export ZOO.nc [ZOO.nc ...] --out DIR [--canonical]``: zoos in the Small CNN Zoo layout.
+
+A command on the user's files, outside the workflow: a damaged input is named as such and left where it is (a
+workflow job would move it aside for the next run to remake), and every known failure is one line on stderr."""
 
 import argparse
 import sys
 
 from weightzoo.export.write import export_zoos
+from weightzoo.io.atomic import ReportedError, damaged_files_left_in_place, netcdf_problem
+
+
+def damaged_input(paths) -> str:
+    """The first of ``paths`` that cannot be read back in full, as the line to print; "" when all can."""
+    for path in paths:
+        problem = netcdf_problem(path)
+        if problem and not problem.startswith("FileNotFoundError"):
+            return (f"error: damaged input {path}: it cannot be read in full ({problem}); it is damaged or not a "
+                    f"netCDF zoo file. It was left as it is and nothing was exported. A zoo of the workflow is made "
+                    f"again by moving it aside ({path}.damaged) and rerunning snakemake")
+    return ""
+
+
+def failure(err: Exception, zoos, out) -> str | None:
+    """The line to print for an export that raised ``err``; None for an error that is not the user's (a bug)."""
+    found = damaged_input(zoos)  # a read error inside the write of weights.npy must not read as a disk problem
+    if found:
+        return found
+    if isinstance(err, (ReportedError, ValueError)):
+        return f"error: {err}"
+    if isinstance(err, OSError):
+        return f"error: cannot write the export to {out}: {err.strerror or err}; choose a folder you can write (--out)"
+    return None
 
 
 def main(argv=None) -> int:
@@ -16,9 +43,14 @@ def main(argv=None) -> int:
                         help="sort each network's hidden units by node strength (chains of Linear/Conv2d layers)")
     args = parser.parse_args(argv)
     try:
-        export_zoos(args.zoos, args.out, canonical=args.canonical)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        with damaged_files_left_in_place():
+            export_zoos(args.zoos, args.out, canonical=args.canonical)
+    except Exception as err:  # noqa: BLE001 - known failures become one line; anything else re-raised below
+        with damaged_files_left_in_place():
+            message = failure(err, args.zoos, args.out)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
     print(f"exported {len(args.zoos)} zoo(s) to {args.out}")
     return 0

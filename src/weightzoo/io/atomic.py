@@ -235,10 +235,28 @@ def remake_hint(path) -> str:
     return REMAKE_OTHER
 
 
+_LEAVE_IN_PLACE = [False]  # set by the command-line tools: they run on a user's files, outside the workflow
+
+
+@contextlib.contextmanager
+def damaged_files_left_in_place():
+    """Within the block ``damaged`` moves nothing and promises no remake: for the command-line tools
+    (``python -m weightzoo.export``), whose inputs are the user's files rather than a workflow's outputs."""
+    before = _LEAVE_IN_PLACE[0]
+    _LEAVE_IN_PLACE[0] = True
+    try:
+        yield
+    finally:
+        _LEAVE_IN_PLACE[0] = before
+
+
 def damaged(path, reason, remake: str | None = None) -> DamagedFileError:
     """The error for a damaged ``path``: it is moved aside to ``{path}.damaged`` so that the next run sees it
-    missing and remakes it (``moved_aside``); the message names the file, why, and what happens next."""
+    missing and remakes it (``moved_aside``); the message names the file, why, and what happens next. (Within
+    ``damaged_files_left_in_place`` it is only named.)"""
     path = Path(path)
+    if _LEAVE_IN_PLACE[0]:
+        return DamagedFileError(f"{path}: {reason}; the file is damaged (left as it is)")
     remake = remake or remake_hint(path)
     aside = path.with_name(path.name + ".damaged")
     try:
@@ -356,6 +374,10 @@ def name_damaged_inputs_on_crash(paths, remake: str | None = None) -> None:
 def main(argv=None) -> int:
     """``python -m weightzoo.io.atomic FILE.nc ...``: read each file in full and check its checksums (moves nothing)."""
     paths = list(sys.argv[1:] if argv is None else argv)
+    if not paths or paths[0] in ("-h", "--help"):
+        print("usage: python -m weightzoo.io.atomic FILE.nc [FILE.nc ...]: read each netCDF file in full and check "
+              "its checksums; prints `FILE: ok` or what is wrong, exits 1 if any is damaged (moves nothing)")
+        return 0 if paths else 2
     bad = 0
     for path in paths:
         problem = netcdf_problem(path)

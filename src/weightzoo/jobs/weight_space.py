@@ -57,8 +57,8 @@ def train_weight_space_net(zoo_paths, folds_path, predictions_path, summary_path
               "kendall_tau": _tau(table[predicted]), "groups": summaries,
               "note": "one network per shape group and fold, trained on the group's trials of the other folds"}
     write_text_atomic(json.dumps(result, indent=1, default=str), summary_path)
-    log.info("weight-space network (%s): %d of %d trials predicted in %.1fs, Kendall tau %.3f", config.layer,
-             result["predicted"], len(table), result["wall_s"], result["kendall_tau"])
+    log.info("weight-space network (%s): %d of %d trials predicted in %.1fs, %s", config.layer,
+             result["predicted"], len(table), result["wall_s"], tau_text(table[predicted]))
 
 
 def _predict_group(dataset: WeightSpaceDataset, folds: pd.DataFrame, config: Settings, folds_path):
@@ -89,9 +89,20 @@ def _predict_group(dataset: WeightSpaceDataset, folds: pd.DataFrame, config: Set
     frame["predicted"], summary["folds_skipped"] = cross_validate(dataset, frame["fold"].to_numpy(), config)
     summary["wall_s"] = round(time.perf_counter() - start, 2)
     summary["kendall_tau"] = _tau(frame[frame["predicted"].notna()])
-    log.info("%s: %d trials, %d parameters, %.1fs, Kendall tau %s", ", ".join(summary["experiments"]), len(frame),
-             size, summary["wall_s"], summary["kendall_tau"])
+    log.info("%s: %d trials, %d parameters, %.1fs, %s", ", ".join(summary["experiments"]), len(frame),
+             size, summary["wall_s"], tau_text(frame[frame["predicted"].notna()]))
     return frame, summary
+
+
+def tau_text(rows: pd.DataFrame) -> str:
+    """Kendall's tau of the predicted ``rows`` in words, saying why when there is none."""
+    tau = _tau(rows)
+    if tau is not None:
+        return f"Kendall tau {tau:.3f}"
+    if len(rows) < 2:
+        return (f"Kendall tau not answerable: {len(rows)} trial(s) predicted, a rank correlation needs 2 or more "
+                "(each fold is predicted by a network trained on the other folds: more recipes make more folds)")
+    return "Kendall tau not answerable: the predictions (or the targets) are all equal, so they have no ranking"
 
 
 def _tau(rows: pd.DataFrame) -> float | None:
