@@ -1025,3 +1025,346 @@ def test_checker_passes_on_every_file_of_a_fresh_run(tiny_run):
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=600)
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.count(": ok\n") == len(paths)
+
+
+# ------------------------------------------------------------------------------------------ issue 24
+# No traceback for any bad input; every error says what is wrong inside the value. The workflow cases use the
+# embedded digits dataset with a DNN `hidden: 4` and 2 epochs, as the issue's reproductions did.
+
+ISSUE24 = """\
+datasets:
+  digits: {}
+experiments:
+  - model: dnn
+    datasets: [digits]
+    arch: {hidden: 4}
+    trials: 2
+training:
+  epochs: 2
+"""
+
+
+def hyperparameter_error(tmp_path, line) -> str:
+    return config_error(tmp_path, ISSUE24.replace("    trials: 2\n", f"    trials: 2\n    hyperparameters: {{{line}}}\n"))
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("lr: {log_uniform: [0, 0.01]}", "experiments[0].hyperparameters.lr = {'log_uniform': [0, 0.01]} (my.yaml line 8): "
+     "log_uniform: the low bound 0 must be > 0 (log_uniform is uniform in log(value): only numbers > 0 have a log)"),
+    ("lr: {log_uniform: fast}", "experiments[0].hyperparameters.lr = {'log_uniform': 'fast'} (my.yaml line 8): "
+     "log_uniform takes a list, {log_uniform: [low, high]}, not 'fast'"),
+    ("train_fraction: {uniform: [0.5, 1.5]}", "experiments[0].hyperparameters.train_fraction = {'uniform': [0.5, 1.5]} "
+     "(my.yaml line 8): uniform: the high bound 1.5 must be <= 1 (a train fraction is the share of the train split a "
+     "trial trains on: 0 < fraction <= 1)"),
+    ("activation: {choice: []}", "experiments[0].hyperparameters.activation = {'choice': []} (my.yaml line 8): choice: "
+     "[] is empty; give at least one value to choose from"),
+    ("lr: {log_uniform: [0.001, 0.01], uniform: [0.1, 0.2]}", "experiments[0].hyperparameters.lr = {'log_uniform': "
+     "[0.001, 0.01], 'uniform': [0.1, 0.2]} (my.yaml line 8): 2 distributions in one mapping (log_uniform, uniform); a "
+     "value is drawn from one: keep one of them"),
+    ("weight_decay: {log_uniform: [-0.001, 0.01]}", "experiments[0].hyperparameters.weight_decay = {'log_uniform': "
+     "[-0.001, 0.01]} (my.yaml line 8): log_uniform: the low bound -0.001 must be > 0 (log_uniform is uniform in "
+     "log(value): only numbers > 0 have a log)"),
+    ("weight_decay: {uniform: [-0.001, 0.01]}", "experiments[0].hyperparameters.weight_decay = {'uniform': [-0.001, "
+     "0.01]} (my.yaml line 8): uniform: the low bound -0.001 must be > 0 (a drawn weight decay must be > 0; for no "
+     "penalty give weight_decay: 0 instead of a distribution)"),
+    ("lr: {normal: [0, 1]}", "experiments[0].hyperparameters.lr = {'normal': [0, 1]} (my.yaml line 8): 'normal' is not "
+     "a distribution lr can be drawn from; it takes {log_uniform: [low, high]} or {uniform: [low, high]}"),
+    ("train_fraction: {log_uniform: [0.1, 0.5]}", "experiments[0].hyperparameters.train_fraction = {'log_uniform': "
+     "[0.1, 0.5]} (my.yaml line 8): 'log_uniform' is not a distribution train_fraction can be drawn from; it takes "
+     "{uniform: [low, high]}"),
+    ("lr: {log_uniform: [0.01]}", "experiments[0].hyperparameters.lr = {'log_uniform': [0.01]} (my.yaml line 8): "
+     "log_uniform takes two bounds, {log_uniform: [low, high]}; [0.01] has 1"),
+    ("lr: {log_uniform: [0.001, x]}", "experiments[0].hyperparameters.lr = {'log_uniform': [0.001, 'x']} (my.yaml "
+     "line 8): log_uniform: the high bound 'x' is not a number"),
+    ("activation: {choice: [relu, sigmoid]}", "experiments[0].hyperparameters.activation = {'choice': ['relu', "
+     "'sigmoid']} (my.yaml line 8): choice: the value 'sigmoid' is not one of relu, tanh"),
+    ("lr: {}", "experiments[0].hyperparameters.lr = {} (my.yaml line 8): an empty mapping; a drawn value needs one "
+     "distribution: {log_uniform: [low, high]} or {uniform: [low, high]}"),
+    ("lr: {log_uniform: [0.01, 0.001]}", "experiments[0].hyperparameters.lr.log_uniform: [0.01, 0.001]: the low bound "
+     "0.01 is not below the high bound 0.001; write [low, high] with low < high (my.yaml line 8)"),
+], ids=["log-zero-bound", "log-not-a-list", "fraction-above-1", "empty-choice", "two-kinds", "log-negative-decay",
+        "uniform-negative-decay", "unknown-kind", "kind-not-for-this-key", "one-bound", "bound-not-a-number",
+        "choice-not-allowed", "empty-mapping", "decreasing"])
+def test_every_malformed_distribution_says_what_inside_is_wrong(tmp_path, line, expected):
+    """Issue 24: each got `expected a number > 0 or a list of (a number > 0) or a mapping`, though it *is* a mapping."""
+    message = hyperparameter_error(tmp_path, line)
+    assert message == expected
+    assert "or a mapping" not in message
+
+
+def test_trials_per_job_says_the_word_it_accepts(tmp_path):
+    """Issue 24: `trials_per_job: 0` said "expected an integer >= 1 or None"; the accepted word is `auto`."""
+    assert config_error(tmp_path, ISSUE24.replace("trials: 2", "trials: 2\n    trials_per_job: 0")) == (
+        "experiments[0].trials_per_job = 0 (my.yaml line 8): expected an integer >= 1 or auto")
+
+
+def command_line_config(tmp_path, *entries):
+    """The config Snakemake builds from my.yaml and ``--config ENTRY...`` (its own parser and merge), and the
+    sources as workflow/rules/common.smk passes them."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    from weightzoo.config.schema import config_sources
+
+    path = write_config(tmp_path, ISSUE24)
+    cli = parse_config(list(entries))
+    config = yaml.safe_load(path.read_text())
+    update_config(config, cli)
+    return config, config_sources([path], [path, "config/config.yaml"], cli)
+
+
+def test_values_from_the_command_line_are_named_as_such_and_their_booleans_accepted(tmp_path):
+    """Issue 24: `--config 'training={epochs: 1.5}'` was blamed on the config file's line for epochs; nested
+    booleans from --config arrived as strings and were rejected (numbers were coerced)."""
+    config, sources = command_line_config(tmp_path, "training={epochs: 1.5}")
+    with pytest.raises(ConfigError, match=r"^training.epochs = 1.5 \(from --config\): expected an integer >= 1$"):
+        check_config(config, sources)
+    config, sources = command_line_config(tmp_path, "training={vectorize: false, epochs: 3}",
+                                          "analysis={weight_space_net: {enabled: true}}")
+    assert config["training"]["vectorize"] == "false"  # what Snakemake hands over
+    check_config(config, sources)
+    assert config["training"]["vectorize"] is False and config["training"]["epochs"] == 3
+    assert config["analysis"]["weight_space_net"]["enabled"] is True
+    config, sources = command_line_config(tmp_path, "training={vectorize: maybe}")
+    with pytest.raises(ConfigError, match=r"^training.vectorize = 'maybe' \(from --config\): expected one of auto, "
+                                          r"true, false$"):
+        check_config(config, sources)
+    # a cross-field error on a key from --config; a key of the file keeps its file and line
+    config, sources = command_line_config(tmp_path, "training={batch_size: 5000}")
+    with pytest.raises(ConfigError, match=r"^training.batch_size: 5000 is larger than the 1347 training samples of "
+                                          r"'digits'; .* \(from --config\)$"):
+        check_config(config, sources)
+    config, sources = command_line_config(tmp_path, "training={lr: 0.1}")
+    config["experiments"][0]["trials"] = 0
+    with pytest.raises(ConfigError, match=rf"^experiments\[0\].trials = 0 \({tmp_path / 'my.yaml'} line 7\)"):
+        check_config(config, sources)
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("0.0001", "experiments[0].hyperparameters.train_fraction: 0.0001 x the 1347 training samples of 'digits' "
+               "rounds to 0 samples: a trial would train on nothing; use at least 0.000742 (1 sample) (my.yaml line 8)"),
+    ("[0.5, 0.0001]", "experiments[0].hyperparameters.train_fraction: 0.0001 x the 1347 training samples of 'digits' "
+                      "rounds to 0 samples: a trial would train on nothing; use at least 0.000742 (1 sample) (my.yaml "
+                      "line 8)"),
+    ("{uniform: [0.0001, 0.5]}", "experiments[0].hyperparameters.train_fraction: the low bound 0.0001 of {uniform: "
+                                 "[0.0001, 0.5]} x the 1347 training samples of 'digits' rounds to 0 samples: a trial "
+                                 "drawn near it would train on nothing; raise the low bound to at least 0.000742 (1 "
+                                 "sample) (my.yaml line 8)"),
+], ids=["value", "sweep", "draw"])
+def test_a_train_fraction_that_leaves_no_sample_is_refused_before_any_job(tmp_path, given, expected):
+    """Issue 24: the config check said "valid", then every training job failed with a traceback."""
+    assert hyperparameter_error(tmp_path, f"train_fraction: {given}") == expected
+
+
+def test_the_smallest_fraction_suggested_keeps_one_sample(tmp_path):
+    from weightzoo.config import smallest_fraction, subset_size
+
+    for n in (1, 3, 7, 30, 1347, 2500, 50000, 59999):
+        assert subset_size(float(smallest_fraction(n)), n) >= 1, n
+    path = write_config(tmp_path, ISSUE24.replace("trials: 2\n", "trials: 2\n    hyperparameters: {train_fraction: 0.000742}\n"))
+    check_config(yaml.safe_load(path.read_text()), [str(path)])  # the suggestion is accepted
+
+
+def job_script(log, body) -> str:
+    """A Python program that starts as every workflow script does (log to ``log``, the crash hook), then ``body``."""
+    return f"""
+import sys
+sys.path.insert(0, {str(os.path.abspath('src'))!r})
+from weightzoo.io.atomic import name_damaged_inputs_on_crash
+from weightzoo.logs import to_file
+to_file({str(log)!r})
+name_damaged_inputs_on_crash([])
+{body}
+"""
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("from weightzoo.train import resolve_device\nresolve_device('cuda')",
+     "TrainingError: training.device: 'cuda', but torch sees no CUDA device on this node ("),
+    ("from weightzoo.train import subset_size\nsubset_size(0.01, 30)",
+     "TrainingError: hyperparameters.train_fraction: 0.01 x the 30 training samples of this dataset rounds to 0 "
+     "samples: a trial would train on nothing; use at least 0.0333 (1 sample)"),
+], ids=["no-cuda-on-the-node", "fraction-leaves-no-sample"])
+def test_what_only_the_training_job_can_find_is_one_line(tmp_path, body, expected):
+    """Issue 24: a training job on a node without a GPU (a cluster run: the config check cannot see the node), and a
+    train fraction of a file dataset whose size the config check does not know, ended in a traceback."""
+    log = tmp_path / "job.log"
+    proc = subprocess.run([sys.executable, "-c", job_script(log, body)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(expected) and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "Traceback" not in log.read_text() and expected in log.read_text()
+
+
+def test_a_real_bug_in_a_job_still_shows_its_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", job_script(tmp_path / "job.log", "{}['missing']")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "KeyError: 'missing'" in proc.stderr
+
+
+def test_the_weight_space_job_says_why_it_has_no_kendall_tau(tmp_path, caplog, capsys):
+    """Issue 24: on 2 trials (or one recipe) the job formatted a Kendall tau of None with %.3f: `--- Logging error ---`
+    and a traceback, though the run ended with exit 0."""
+    import logging
+
+    from weightzoo.jobs.train import train_chunk
+    from weightzoo.jobs.weight_space import train_weight_space_net
+
+    save_dataset(tiny_dataset(n_train=100, n_test=50), tmp_path / "tiny.nc")
+    zoo = tmp_path / "h4.nc"
+    train_chunk(tmp_path / "tiny.nc", zoo, model="dnn", dataset="tiny", arch="h4", arch_params={"hidden": 4},
+                trials=[0, 1], training={"epochs": 2, "batch_size": 50, "snapshots": [0, -1]})
+    folds = tmp_path / "folds.csv"
+    pd.DataFrame({"experiment": "dnn/tiny/h4", "trial": [0, 1], "recipe": "r", "fold": [0, 1]}).to_csv(folds, index=False)
+    settings = {"channels": 2, "head_width": 4, "epochs": 1, "batch_size": 2, "seed": 0}
+    with caplog.at_level(logging.INFO, logger="weightzoo"):
+        train_weight_space_net([zoo], folds, tmp_path / "p.csv", tmp_path / "p.json", settings=settings)
+        train_weight_space_net([zoo], folds, tmp_path / "q.csv", tmp_path / "q.json",
+                               settings={**settings, "max_parameters": 1})
+    captured = capsys.readouterr()
+    assert "Logging error" not in captured.err + captured.out
+    words = [r.getMessage() for r in caplog.records if "Kendall tau" in r.getMessage()]
+    assert words and all("Kendall tau not answerable: " in w for w in words), words
+    assert any("0 trial(s) predicted, a rank correlation needs 2 or more" in w for w in words)
+
+
+# the command-line tools: one line, the user's files left where they are
+
+
+def export_command(*args):
+    return subprocess.run([sys.executable, "-m", "weightzoo.export", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": os.path.abspath("src")})
+
+
+def test_export_names_a_damaged_input_as_damaged_and_moves_nothing(chunks, tmp_path):
+    """Issue 24: bytes overwritten in the middle of a zoo gave a traceback and "writing failed ... check the disk"
+    naming weights.npy; a file that is not netCDF was moved to .damaged with a promise only the workflow keeps."""
+    zoo, raw = previous_zoo(chunks, tmp_path)
+    raw, middle = bytearray(raw), len(raw) // 2 - 2048  # the issue's reproduction: 4 kB in the middle
+    raw[middle : middle + 4096] = np.random.default_rng(14).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    zoo.write_bytes(bytes(raw))
+    damaged_bytes = zoo.read_bytes()
+    proc = export_command(zoo, "--out", tmp_path / "export")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith(f"error: damaged input {zoo}: it cannot be read in full (RuntimeError: NetCDF: HDF "
+                                  "error); it is damaged or not a netCDF zoo file. It was left as it is")
+    assert "check the disk" not in proc.stderr and "writing failed" not in proc.stderr
+    assert zoo.read_bytes() == damaged_bytes and not list(tmp_path.glob("*.damaged"))
+    assert not (tmp_path / "export" / "weights.npy").exists()
+    text = tmp_path / "notes.nc"
+    text.write_text("not a zoo\n")
+    proc = export_command(text, "--out", tmp_path / "export")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"error: damaged input {text}: it cannot be read in full (OSError: ")
+    assert "the next `snakemake` run" not in proc.stderr
+    assert text.read_text() == "not a zoo\n" and not text.with_name("notes.nc.damaged").exists()
+
+
+def test_export_to_a_folder_it_cannot_write_is_one_line(chunks, tmp_path):
+    """Issue 24: `--out` on a read-only file system gave a traceback (OSError: [Errno 30])."""
+    zoo, _ = previous_zoo(chunks, tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = export_command(zoo, "--out", blocker / "export")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"error: cannot write the export to {blocker / 'export'}: Not a directory; choose a folder " \
+                          "you can write (--out)\n"
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a read-only mount needs root (the unwritable folder above is the same path)")
+    mount = tmp_path / "readonly"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        proc = export_command(zoo, "--out", mount)
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"error: cannot write the export to {mount}: Read-only file system; choose a folder you " \
+                          "can write (--out)\n"
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda d: d / "missing.yaml", "{path}: no such config file"),
+    (lambda d: d, "{path}: a folder, not a config file"),
+    (lambda d: write_config(d, "- model: dnn\n", "list.yaml"), "{path}: a config file is a mapping of sections "
+     "(datasets:, experiments:, training:, analysis:), not a list"),
+    (lambda d: (d / "bin.yaml", (d / "bin.yaml").write_bytes(b"\xff\xfe"))[0], "{path}: not a text file (byte 0 is not "
+     "UTF-8)"),
+], ids=["missing", "folder", "not-a-mapping", "not-text"])
+def test_the_config_checker_on_a_file_it_cannot_read(tmp_path, capsys, make, expected):
+    path = make(tmp_path)
+    assert check_config_main([str(path)]) == 1
+    assert capsys.readouterr().err == expected.format(path=path) + "\n"
+
+
+def test_the_file_checker_without_files_prints_its_usage(capsys):
+    assert atomic.main([]) == 2
+    assert capsys.readouterr().out.startswith("usage: python -m weightzoo.io.atomic FILE.nc")
+
+
+# the workflow end to end
+
+
+def snakemake_env(workdir, *args, env=None, timeout=600):
+    from conftest import SNAKEMAKE
+
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+def test_cuda_on_a_local_machine_without_one_is_refused_before_any_job(tmp_path):
+    """Issue 24, traceback 1: every train_trials job printed a traceback. A local run's machine is the one that trains:
+    the workflow says it once, before any job (the variable hides a GPU where there is one)."""
+    (tmp_path / "cuda.yaml").write_text(ISSUE24 + "  device: cuda\n")
+    proc = snakemake_env(tmp_path, "--configfile", str(tmp_path / "cuda.yaml"), "--cores", "2",
+                         env={"CUDA_VISIBLE_DEVICES": ""})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert ("invalid config: training.device: 'cuda', but torch sees no CUDA device on this machine, which runs every "
+            "job of a local run (") in output
+    assert f"({tmp_path / 'cuda.yaml'} line 10); nothing was run" in output
+    assert "Traceback" not in output and not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
+    dry = snakemake_env(tmp_path, "--configfile", str(tmp_path / "cuda.yaml"), "-n", env={"CUDA_VISIBLE_DEVICES": ""})
+    assert dry.returncode == 0  # a dry run (or a SLURM run) decides nothing about this machine
+
+
+@pytest.mark.slow
+def test_a_train_fraction_only_the_job_can_check_is_one_line_in_its_log_and_the_summary(tmp_path):
+    """Issue 24, traceback 2, for a dataset read from files (its train split is known only once prepared): one line
+    in the job's stderr and log, and in the error summary (`show-failed-logs`, as both profiles set it)."""
+    from test_data import make_idx
+
+    make_idx(tmp_path / "raw")  # 30 train samples
+    (tmp_path / "files.yaml").write_text(
+        ISSUE24.replace("digits: {}", f"mnist: {{data_dir: {tmp_path / 'raw'}}}").replace("[digits]", "[mnist]")
+        .replace("    trials: 2\n", "    trials: 2\n    hyperparameters: {train_fraction: 0.01}\n") + "  batch_size: 10\n")
+    proc = snakemake_env(tmp_path, "--configfile", str(tmp_path / "files.yaml"), "--cores", "2", "--show-failed-logs",
+                         "results/zoo/dnn/mnist/base.nc")
+    output = proc.stdout + proc.stderr
+    line = ("TrainingError: hyperparameters.train_fraction: 0.01 x the 30 training samples of this dataset rounds to 0 "
+            "samples: a trial would train on nothing; use at least 0.0333 (1 sample)")
+    assert proc.returncode == 1
+    assert "Traceback" not in output
+    summary = output.split("Error in rule train_trials:")[1]
+    assert line in summary
+    log = (tmp_path / "logs/train_trials/dnn/mnist/base/chunk0.log").read_text()
+    assert line in log and "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_command_line_config_through_snakemake(tmp_path):
+    """Issue 24, traceback 4 and the --config cases: the form README shows works (booleans included), a bad value
+    is named as coming from --config, and the dotted form is Snakemake's own error (before the Snakefile runs)."""
+    (tmp_path / "small.yaml").write_text(ISSUE24)
+    args = ["--configfile", str(tmp_path / "small.yaml"), "-n"]
+    good = snakemake_env(tmp_path, *args, "--config", "training={epochs: 1, vectorize: false}",
+                         "analysis={weight_space_net: {enabled: true}}")
+    assert good.returncode == 0, good.stderr[-3000:]
+    bad = snakemake_env(tmp_path, *args, "--config", "training={epochs: 1.5}")
+    assert bad.returncode == 1
+    assert "invalid config: training.epochs = 1.5 (from --config): expected an integer >= 1" in bad.stdout + bad.stderr
+    dotted = snakemake_env(tmp_path, *args, "--config", "training.epochs=1")
+    assert dotted.returncode == 1  # Snakemake's parser, before our code: README shows the form that works
+    assert "Config entry must start with a valid identifier" in dotted.stdout + dotted.stderr
