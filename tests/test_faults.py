@@ -234,7 +234,7 @@ def test_strings_where_the_schema_wants_strings_stay_strings():
     (BASE + "  lr: -1e-3\n", "training.lr = -0.001 (my.yaml line 10): expected a number > 0"),
     (BASE.replace("model: dnn", "model: rnn"), "experiments[0].model = 'rnn' (my.yaml line 4): expected one of dnn, cnn, vit, smallcnn"),
     (BASE.replace("[2, 8]", "[2, x]"),
-     "experiments[0].arch.hidden = [2, 'x'] (my.yaml line 6): expected an integer >= 1 or a list of (an integer >= 1)"),
+     "experiments[0].arch.hidden = [2, 'x'] (my.yaml line 6): the value 'x' is not an integer"),
     (BASE.replace("datasets: [digits]", "datasets: []"), "experiments[0].datasets = [] (my.yaml line 5): needs at least 1 item(s)"),
     (BASE.replace("    arch: {hidden: [2, 8]}\n", ""), "experiments[0]: 'arch' is a required property (my.yaml line 4)"),
     (BASE.replace("digits: {}", "svhn: {}"),
@@ -1090,6 +1090,24 @@ def test_every_malformed_distribution_says_what_inside_is_wrong(tmp_path, line, 
     message = hyperparameter_error(tmp_path, line)
     assert message == expected
     assert "or a mapping" not in message
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("lr: [0.1, 0.1]", "experiments[0].hyperparameters.lr = [0.1, 0.1] (my.yaml line 8): 0.1 listed more than once; a "
+     "sweep lists each value once"),
+    ("lr: [0.1, -1]", "experiments[0].hyperparameters.lr = [0.1, -1] (my.yaml line 8): the value -1 must be > 0"),
+    ("batch_size: [10, 2.5]", "experiments[0].hyperparameters.batch_size = [10, 2.5] (my.yaml line 8): the value 2.5 "
+     "is not an integer"),
+], ids=["repeated", "negative", "not-an-integer"])
+def test_a_sweep_says_which_value_is_wrong(tmp_path, line, expected):
+    """Like a distribution, a list was answered with every form the key takes ("... or a mapping")."""
+    assert hyperparameter_error(tmp_path, line) == expected
+
+
+def test_a_file_dataset_without_data_dir_names_its_key(tmp_path):
+    assert config_error(tmp_path, ISSUE24.replace("digits: {}", "mnist: {}").replace("[digits]", "[mnist]")) == (
+        "datasets.mnist.data_dir: required (the folder with the official files), or set datasets.mnist.download: true "
+        "(my.yaml line 2, under datasets.mnist)")
 
 
 def test_trials_per_job_says_the_word_it_accepts(tmp_path):

@@ -255,7 +255,7 @@ def check_datasets(config: dict, used: set[str]):
             continue
         if "data_dir" not in settings:
             raise ConfigError(f"datasets.{name}.data_dir: required (the folder with the official files), "
-                              "or set datasets.{name}.download: true")
+                              f"or set datasets.{name}.download: true")
         if not os.path.isdir(settings["data_dir"]):
             raise ConfigError(f"datasets.{name}.data_dir: {settings['data_dir']!r} is not a directory")
 

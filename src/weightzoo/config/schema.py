@@ -210,6 +210,10 @@ def describe_error(error, root: dict, config_files=()) -> str:
         if draws:
             return (f"{here} = {_short(error.instance)}{_where(path, config_files)}: "
                     f"{distribution_problem(error.instance, draws, root, str(path[-1]))}")
+    if error.validator in ("oneOf", "anyOf") and isinstance(error.instance, list):
+        problem = sweep_problem(error.instance, error.schema, root)
+        if problem:
+            return f"{here} = {_short(error.instance)}{_where(path, config_files)}: {problem}"
     if error.validator in ("minItems", "maxItems"):
         bound = "at least" if error.validator == "minItems" else "at most"
         return (f"{here} = {_short(error.instance)}{_where(path, config_files)}: needs {bound} "
@@ -240,7 +244,9 @@ def _item_problem(value, schema: dict) -> str:
         return "" if value in schema["enum"] else f"is not one of {', '.join(map(str, schema['enum']))}"
     if schema.get("type") in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "is not a number"
+            return "is not a number" if schema["type"] == "number" else "is not an integer"
+        if schema["type"] == "integer" and not float(value).is_integer():
+            return "is not an integer"
         for key, op, fails in (("exclusiveMinimum", ">", lambda v, b: v <= b), ("minimum", ">=", lambda v, b: v < b),
                                ("exclusiveMaximum", "<", lambda v, b: v >= b), ("maximum", "<=", lambda v, b: v > b)):
             if key in schema and fails(value, schema[key]):
@@ -291,6 +297,25 @@ def distribution_problem(value: dict, branches: list[dict], root: dict, name: st
     if spec.get("uniqueItems") and repeated:
         return f"{kind}: {', '.join(repeated)} listed more than once; list each value once"
     return f"expected {expected(spec, root)} inside {_form(kind)}"  # not reached for the schema's own kinds
+
+
+def sweep_problem(values: list, schema: dict, root: dict) -> str:
+    """What is wrong inside a list given where a key also takes one value (a sweep): "" when not a list problem."""
+    branches = [_resolve(s, root) for key in ("oneOf", "anyOf") for s in schema.get(key, ())]
+    lists = [b for b in branches if b.get("type") == "array" and isinstance(b.get("items"), dict)]
+    if len(lists) != 1:
+        return ""
+    spec, items = lists[0], _resolve(lists[0]["items"], root)
+    if len(values) < spec.get("minItems", 0):
+        return f"an empty list; a sweep needs at least {spec['minItems']} value(s)"
+    for value in values:
+        problem = _item_problem(value, items)
+        if problem:
+            return f"the value {value!r} {problem}"
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if spec.get("uniqueItems") and repeated:
+        return f"{', '.join(repeated)} listed more than once; a sweep lists each value once"
+    return ""
 
 
 def config_sources(cli_files=(), all_files=(), cli_config=None) -> list:
