@@ -192,15 +192,20 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def no_cuda_message(where: str = "on this node") -> str:
-    """Why ``training.device: cuda`` cannot train here, and what to do instead (a training job says it; a local
-    run says it before any job, ``workflow/rules/common.smk``)."""
+def no_cuda_message(local: bool = False) -> str:
+    """Why ``training.device: cuda`` cannot train here, and what to do instead: a training job on a node says it
+    (``local`` False); a local run says it before any job (``local``, ``workflow/rules/common.smk``)."""
     import socket
 
-    build = "" if torch.version.cuda else f" (torch {torch.__version__} is built without CUDA)"
-    return (f"training.device: 'cuda', but torch sees no CUDA device {where} ({socket.gethostname()}){build}; "
-            "train on a GPU node (--profile profiles/slurm requests one per training job) or set training.device: "
-            "auto (a GPU when there is one, else the CPU)")
+    build = "" if torch.version.cuda else f", torch {torch.__version__} being built without CUDA"
+    if local:
+        where, fix = ("this machine, which runs every job of a local run",
+                      "run on a GPU cluster (--profile profiles/slurm asks for a GPU per training job)")
+    else:
+        where, fix = ("this node", "run the training jobs on GPU nodes (with SLURM: WEIGHTZOO_SLURM_PARTITION, or "
+                                   "the rule's slurm_partition, names a partition with GPUs; docs/cluster.md)")
+    return (f"training.device: 'cuda', but torch sees no CUDA device on {where} ({socket.gethostname()}{build}); "
+            f"{fix}, or set training.device: auto (a GPU when there is one, else the CPU)")
 
 
 def prefer_vectorized(model: str, device: torch.device) -> bool:

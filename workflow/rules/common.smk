@@ -75,10 +75,9 @@ onstart:
         from weightzoo.train import no_cuda_message
 
         if not torch.cuda.is_available():
-            where = "on this machine, which runs every job of a local run"
             raise WorkflowError(
                 "invalid config: "
-                + with_location(no_cuda_message(where), CONFIG_SOURCES)
+                + with_location(no_cuda_message(local=True), CONFIG_SOURCES)
                 + "; nothing was run"
             )
 

@@ -7,6 +7,7 @@ gone (same host) or that nobody has touched for a day (other hosts, older names)
 """
 
 import contextlib
+import contextvars
 import errno
 import logging
 import os
@@ -235,19 +236,19 @@ def remake_hint(path) -> str:
     return REMAKE_OTHER
 
 
-_LEAVE_IN_PLACE = [False]  # set by the command-line tools: they run on a user's files, outside the workflow
+# set by the command-line tools: they run on a user's files, outside the workflow
+_LEAVE_IN_PLACE = contextvars.ContextVar("weightzoo_leave_damaged_in_place", default=False)
 
 
 @contextlib.contextmanager
 def damaged_files_left_in_place():
     """Within the block ``damaged`` moves nothing and promises no remake: for the command-line tools
     (``python -m weightzoo.export``), whose inputs are the user's files rather than a workflow's outputs."""
-    before = _LEAVE_IN_PLACE[0]
-    _LEAVE_IN_PLACE[0] = True
+    token = _LEAVE_IN_PLACE.set(True)
     try:
         yield
     finally:
-        _LEAVE_IN_PLACE[0] = before
+        _LEAVE_IN_PLACE.reset(token)
 
 
 def damaged(path, reason, remake: str | None = None) -> DamagedFileError:
@@ -255,7 +256,7 @@ def damaged(path, reason, remake: str | None = None) -> DamagedFileError:
     missing and remakes it (``moved_aside``); the message names the file, why, and what happens next. (Within
     ``damaged_files_left_in_place`` it is only named.)"""
     path = Path(path)
-    if _LEAVE_IN_PLACE[0]:
+    if _LEAVE_IN_PLACE.get():
         return DamagedFileError(f"{path}: {reason}; the file is damaged (left as it is)")
     remake = remake or remake_hint(path)
     aside = path.with_name(path.name + ".damaged")
