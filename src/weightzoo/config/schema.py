@@ -80,8 +80,9 @@ def coerce_numbers(value, schema: dict, root: dict | None = None):
         value = float(value.strip())
     # --config 'training={vectorize: false}': Snakemake reads nested values as strings, booleans too
     wants_bool = "boolean" in types or any(isinstance(v, bool) for b in branches for v in b.get("enum", ()))
-    if isinstance(value, str) and value.strip().lower() in BOOLEANS and wants_bool and "string" not in types and not named:
-        value = BOOLEANS[value.strip().lower()]
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in BOOLEANS and wants_bool and "string" not in types and not named:
+        value = BOOLEANS[word]
     if isinstance(value, float) and value.is_integer() and "integer" in types and "number" not in types:
         value = int(value)
     return value
