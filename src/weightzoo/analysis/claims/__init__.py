@@ -44,7 +44,7 @@ from weightzoo.analysis.claims.groupwise import (
     rho_point,
     scaled_distances,
 )
-from weightzoo.analysis.claims.adjust import split_recipe
+from weightzoo.analysis.claims.adjust import design, split_recipe
 from weightzoo.analysis.claims.confounding import confounder_test
 from weightzoo.analysis.claims.prediction import features_of, prediction_rows
 from weightzoo.analysis.claims.testing import EQUIVALENCE, decide, holm
@@ -224,14 +224,17 @@ def claims_table(
     network = features.attrs.get("network_layer", "network")
     final = features["statistic"].sel(layer=[layer for layer in features["layer"].values if layer != network])
     epoch = features.attrs.get("snapshot")
-    prediction = dict(cv_folds=cv_folds, max_iter=max_iter, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, rng=rng)
+    prediction = dict(cv_folds=cv_folds, max_iter=max_iter, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, rng=rng,
+                      design=None if drawn is None else design(held, drawn))
+    folds = dict(FOLDS, seeds=f"recipe fit removed from features and target (grid strata, a spline of "
+                              f"{', '.join(drawn_keys)})") if drawn_keys else FOLDS
     for row in prediction_rows(features_of(final.values), acc, labels, arch, recipe_label, epoch=epoch, **prediction):
-        rows.append(dict(row, arch=ALL, claim=4, strata=FOLDS[row["scope"]]))
+        rows.append(dict(row, arch=ALL, claim=4, strata=folds[row["scope"]]))
     if "early_statistic" in features:
         early = features["early_statistic"].sel(layer=final["layer"].values)
         for row in prediction_rows(features_of(early.values), acc, labels, arch, recipe_label,
                                    epoch=features.attrs.get("early_snapshot"), **prediction):
-            rows.append(dict(row, arch=ALL, claim=5, strata=FOLDS[row["scope"]]))
+            rows.append(dict(row, arch=ALL, claim=5, strata=folds[row["scope"]]))
     else:
         rows += [dict(scope=s, arch=ALL, claim=5, layer="all layers", statistic=stat,
                       reason=f"no snapshot at epoch {features.attrs.get('early_snapshot')} stored")

@@ -4,8 +4,8 @@ A recipe variable is **drawn** (continuous) when it is numeric and takes more th
 values; otherwise it is a **grid** variable and the claims stratify by it (trials compared only within one
 value). A drawn variable cannot be stratified (every trial has its own value), so it is adjusted for by a
 smooth fit: the ranks of accuracy and of the weight property (ranked over the scope's trials) are each
-regressed on grid-stratum indicators plus a cubic B-spline (``SPLINE_KNOTS`` knots, scikit-learn's
-``SplineTransformer``) of every drawn variable on its rank scale (so log- and linear-uniform draws are treated
+regressed on grid-stratum indicators plus a cubic B-spline (``SPLINE_KNOTS`` uniform knots, the basis of
+scikit-learn's ``SplineTransformer``) of every drawn variable on its rank scale (so log- and linear-uniform draws are treated
 alike and an outlying value has no leverage), and the claim's statistic is the correlation of the two residuals:
 a partial rank correlation that any smooth monotone or non-monotone dependence of both on the recipe leaves at 0.
 Its test permutes the accuracy residuals within grid strata and refits (Freedman & Lane 1983), which keeps
@@ -18,7 +18,7 @@ answer it.
 
 import numpy as np
 import scipy.stats
-from sklearn.preprocessing import SplineTransformer
+from scipy.interpolate import BSpline
 
 from weightzoo.analysis.claims.testing import detectable, partial_correlation_interval, permutation_p, stratum_indices
 
@@ -43,10 +43,15 @@ def split_recipe(features, keys) -> tuple[list[str], list[str]]:
 
 
 def spline_columns(values: np.ndarray) -> np.ndarray:
-    """(trials, SPLINE_KNOTS + 1) cubic B-spline basis of one drawn variable on its rank scale (no constant)."""
-    u = (scipy.stats.rankdata(values) - 0.5) / values.size
-    basis = SplineTransformer(n_knots=SPLINE_KNOTS, degree=3, knots="uniform", include_bias=False)
-    return basis.fit_transform(u[:, None])
+    """(..., trials, SPLINE_KNOTS + 1) cubic B-spline basis of one drawn variable on its rank scale (no constant
+    column: the grid indicators hold it), over the last axis of ``values``: scikit-learn's ``SplineTransformer``
+    basis (uniform knots on [0, 1], the last spline dropped) evaluated through scipy in one call, so a batch of
+    bootstrap replicates costs one evaluation."""
+    u = (scipy.stats.rankdata(values, axis=-1) - 0.5) / values.shape[-1]
+    step = 1.0 / (SPLINE_KNOTS - 1)
+    knots = np.linspace(-3 * step, 1 + 3 * step, SPLINE_KNOTS + 6)
+    basis = BSpline.design_matrix(u.ravel(), knots, 3).toarray()[:, :-1]
+    return basis.reshape(*u.shape, -1)
 
 
 def design(strata, drawn: np.ndarray | None) -> np.ndarray:
@@ -66,6 +71,24 @@ def residual_maker(z: np.ndarray):
     keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, np.abs(r).max())
     q = q[:, keep]
     return (lambda v: v - (v @ q) @ q.T), int(keep.sum())
+
+
+def batched_partial_rank(rx, ry, strata, drawn) -> np.ndarray:
+    """Partial correlations of (b, n) rank arrays ``rx``, ``ry`` given (b, n) grid ``strata`` codes (integers) or
+    (b, n) values of one ``drawn`` variable (a spline of its ranks beside an intercept): one per row, for the
+    bootstrap replicates of the confounder test."""
+    if drawn is not None:
+        z = np.concatenate([np.ones(drawn.shape + (1,)), spline_columns(drawn)], axis=-1)
+        q = np.linalg.qr(z)[0]
+        ex = rx - np.einsum("bnp,bp->bn", q, np.einsum("bnp,bn->bp", q, rx))
+        ey = ry - np.einsum("bnp,bp->bn", q, np.einsum("bnp,bn->bp", q, ry))
+    else:
+        onehot = (strata[..., None] == np.arange(int(strata.max()) + 1)).astype(float)
+        counts = np.maximum(onehot.sum(axis=1), 1)
+        ex = rx - np.einsum("bns,bs->bn", onehot, np.einsum("bns,bn->bs", onehot, rx) / counts)
+        ey = ry - np.einsum("bns,bs->bn", onehot, np.einsum("bns,bn->bs", onehot, ry) / counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ex * ey).sum(axis=1) / np.sqrt((ex**2).sum(axis=1) * (ey**2).sum(axis=1))
 
 
 def partial_rank(x, y, strata, drawn) -> tuple[float, int]:

@@ -15,8 +15,9 @@ on opposite sides) is named as one, and such a row's recipes disagree (``decide`
 """
 
 import numpy as np
+import scipy.stats
 
-from weightzoo.analysis.claims.adjust import GRID_LEVELS, partial_rank
+from weightzoo.analysis.claims.adjust import GRID_LEVELS, batched_partial_rank, partial_rank
 from weightzoo.analysis.claims.groupwise import delta_point, ratio_point
 from weightzoo.analysis.claims.testing import NULL_CENTRE, bootstrap_test, interval, stratum_indices
 
@@ -67,11 +68,11 @@ def confounder_test(row: dict, variables: dict, x, y, labels, arch, distances, c
     estimators.update({k: adjuster(kind, v, x, y, labels, arch, distances) for k, v in variables.items()})
     everyone = np.arange(labels.size)
     observed = {k: f(everyone) for k, f in estimators.items()}
-    boot = {k: np.empty(CONFOUNDER_REPLICATES) for k in estimators}
-    for b in range(CONFOUNDER_REPLICATES):
-        index = np.concatenate([m[rng.integers(0, m.size, m.size)] for m in members])
-        for k, f in estimators.items():
-            boot[k][b] = f(index)
+    resamples = np.concatenate([m[rng.integers(0, m.size, (CONFOUNDER_REPLICATES, m.size))] for m in members], axis=1)
+    if kind == "rank":
+        boot = _rank_replicates(resamples, x, y, variables)
+    else:
+        boot = {k: np.array([f(index) for index in resamples]) for k, f in estimators.items()}
     pooled_ci = (row["ci_low"], row["ci_high"])
     pooled_side = _side(np.log(pooled_ci) if ratio else pooled_ci, centre)
     symbol = SYMBOL[row["effect_name"]]
@@ -104,6 +105,20 @@ def confounder_test(row: dict, variables: dict, x, y, labels, arch, distances, c
     text = f"{symbol} {row['effect_size']:+.2f} pooled; each recipe variable adjusted for alone: " + "; ".join(parts)
     return dict(confounder=text, carried_by=", ".join(n for _, n in sorted(named, reverse=True)),
                 recipes_disagree=disagree)
+
+
+def _rank_replicates(resamples, x, y, variables) -> dict:
+    """Bootstrap replicates of the pooled and every adjusted rank correlation, vectorised over replicates."""
+    rx = scipy.stats.rankdata(x[resamples], axis=1)
+    ry = scipy.stats.rankdata(y[resamples], axis=1)
+    boot = {None: batched_partial_rank(rx, ry, np.zeros(resamples.shape, int), None)}
+    for key, values in variables.items():
+        if np.issubdtype(values.dtype, np.number) and np.unique(values).size > GRID_LEVELS:
+            boot[key] = batched_partial_rank(rx, ry, None, values.astype(float)[resamples])
+        else:
+            codes = np.unique(values.astype(str), return_inverse=True)[1]
+            boot[key] = batched_partial_rank(rx, ry, codes[resamples], None)
+    return boot
 
 
 def _side(bounds, centre) -> int:
