@@ -30,7 +30,7 @@ EQUIVALENCE = {"cliffs_delta": 0.147, "spearman_rho": 0.1, "w1_ratio_high_low": 
 negligible effect, the "small" thresholds: Romano et al. 2006 for Cliff's delta, Cohen 1988 for correlations
 (tau likewise); for the distance ratio a factor, the ratio inside [1/1.1, 1.1]. Medium bounds (0.3, 0.33) let a
 true rho of -0.15 at n = 64 pass as "no effect" a third of the time; small ones cost power: showing |rho| < 0.1
-at 80 % needs about 620 trials (config power notes)."""
+at 80 % where the truth is 0 needs about 860 trials, |delta| < 0.147 about 530 (config power notes)."""
 SYMBOLS = {"spearman_rho": "ρ", "cliffs_delta": "δ", "kendall_tau": "τ"}
 """How a verdict label writes an effect measure."""
 RECIPES_DISAGREE = "inconclusive: the recipes disagree"
