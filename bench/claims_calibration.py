@@ -96,10 +96,11 @@ def _named(row, variables, x, y, cells, alpha, rng):
                            np.full(x.size, "high"), np.full(x.size, "a"), None, cells, alpha, rng)
 
 
-def noise_case(rng, n, drawn, permutations, alpha):
-    """A real pooled effect (rho about 0.5) and a recipe variable that has nothing to do with it."""
+def noise_case(rng, n, drawn, permutations, alpha, effect=0.6):
+    """A pooled effect (``effect`` 0.6: rho about 0.5; 0: a null) and a recipe variable that has nothing to do
+    with it."""
     x = rng.normal(size=n)
-    y = 0.6 * x + rng.normal(size=n)
+    y = effect * x + rng.normal(size=n)
     noise = rng.uniform(size=n) if drawn else rng.integers(0, 4, n).astype(float)
     row = rank_association(x, y, np.full(n, "high"), np.full(n, "all"), 1, permutations, alpha, rng, "x")
     return _named(row, {"noise": noise}, x, y, np.zeros(n, int) if drawn else noise.astype(int), alpha, rng)
@@ -198,6 +199,8 @@ def main():
                                                   for _ in range(reps)], f"<= {a}")
     report_share("noise variable (4-level grid) named", ["noise" in noise_case(rng, 80, False, p, a)["carried_by"]
                                                          for _ in range(reps)], f"<= {a}")
+    report_share("noise variable (drawn) named on a null", ["noise" in noise_case(rng, 80, True, p, a, 0.0)["carried_by"]
+                                                            for _ in range(reps)], f"<= {a}")
     reversals = [reversal_case(rng, 30, p, a) for _ in range(reps)]
     report_share("reversal (2 x 30) named as reversal", [r["carried_by"] == "reversal by init_std" for r in reversals],
                  "high")

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.stats
 
 from weightzoo.analysis.claims.adjust import GRID_LEVELS, batched_partial_rank, partial_rank
-from weightzoo.analysis.claims.groupwise import delta_point, ratio_point
+from weightzoo.analysis.claims.groupwise import delta_point, ratio_point, ratio_replicates
 from weightzoo.analysis.claims.testing import NULL_CENTRE, bootstrap_test, interval, stratum_indices
 
 BINS = 4
@@ -28,15 +28,21 @@ CONFOUNDER_REPLICATES = 499
 SYMBOL = {"spearman_rho": "ρ", "cliffs_delta": "δ", "w1_ratio_high_low": "W1 ratio"}
 
 
+def is_drawn(values) -> bool:
+    """A numeric variable with more than ``GRID_LEVELS`` values, all finite (one missing in some experiment of a
+    pool makes it a grid with a level 'nan')."""
+    return (np.issubdtype(values.dtype, np.number) and bool(np.isfinite(values).all())
+            and np.unique(values).size > GRID_LEVELS)
+
+
 def adjuster(kind: str, values: np.ndarray, x, y, labels, arch, distances):
     """estimate(index) of the row's effect on the trials ``index`` with ``values`` (one recipe variable, or None
     for the pooled effect) adjusted for. ``kind``: rank (x vs accuracy y), delta (x by group) or ratio."""
-    drawn = values is not None and np.issubdtype(values.dtype, np.number) and np.unique(values).size > GRID_LEVELS
+    drawn = values is not None and is_drawn(values)
     if values is None:
         strata = np.zeros(labels.size, int)
     elif drawn and kind != "rank":
-        edges = np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1])
-        strata = np.searchsorted(edges, values)
+        strata = _bins(values)
     else:
         strata = np.unique(values.astype(str), return_inverse=True)[1]
 
@@ -71,6 +77,8 @@ def confounder_test(row: dict, variables: dict, x, y, labels, arch, distances, c
     resamples = np.concatenate([m[rng.integers(0, m.size, (CONFOUNDER_REPLICATES, m.size))] for m in members], axis=1)
     if kind == "rank":
         boot = _rank_replicates(resamples, x, y, variables)
+    elif kind == "ratio":
+        boot = _ratio_replicates(resamples, labels, arch, distances, variables)
     else:
         boot = {k: np.array([f(index) for index in resamples]) for k, f in estimators.items()}
     pooled_ci = (row["ci_low"], row["ci_high"])
@@ -80,8 +88,11 @@ def confounder_test(row: dict, variables: dict, x, y, labels, arch, distances, c
     parts, named, opposite = [], [], []
     for key in variables:
         point = observed[key]
+        if not np.isfinite(point) and kind == "rank":
+            parts.append(f"{key}: undefined (nothing of the property or accuracy is left once it is adjusted for)")
+            continue
         if not np.isfinite(point):
-            parts.append(f"{key}: inseparable (no value{' or bin' if kind != 'rank' else ''} holds both groups)")
+            parts.append(f"{key}: inseparable (no value or bin holds both groups)")
             named.append((np.inf, f"inseparable from {key}"))
             continue
         low, high = interval(boot[key], 1 - alpha)
@@ -113,12 +124,29 @@ def _rank_replicates(resamples, x, y, variables) -> dict:
     ry = scipy.stats.rankdata(y[resamples], axis=1)
     boot = {None: batched_partial_rank(rx, ry, np.zeros(resamples.shape, int), None)}
     for key, values in variables.items():
-        if np.issubdtype(values.dtype, np.number) and np.unique(values).size > GRID_LEVELS:
+        if is_drawn(values):
             boot[key] = batched_partial_rank(rx, ry, None, values.astype(float)[resamples])
         else:
             codes = np.unique(values.astype(str), return_inverse=True)[1]
             boot[key] = batched_partial_rank(rx, ry, codes[resamples], None)
     return boot
+
+
+def _ratio_replicates(resamples, labels, arch, distances, variables) -> dict:
+    """Bootstrap replicates of the pooled and every adjusted log distance ratio, from resample counts (the
+    ratio's quadratic forms take a batch of weights at once)."""
+    counts = np.apply_along_axis(np.bincount, 1, resamples, minlength=labels.size).astype(float)
+    boot = {}
+    for key, values in [(None, None), *variables.items()]:
+        codes = (np.zeros(labels.size, int) if values is None else _bins(values) if is_drawn(values)
+                 else np.unique(values.astype(str), return_inverse=True)[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot[key] = np.log(ratio_replicates(distances, labels, np.char.add(arch, codes.astype(str)), counts))
+    return boot
+
+
+def _bins(values) -> np.ndarray:
+    return np.searchsorted(np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1]), values)
 
 
 def _side(bounds, centre) -> int:

@@ -221,6 +221,15 @@ def ratio_point(distances, labels, strata) -> float:
     return float(_pooled_ratio(_stratum_log_ratios(distances, labels == "high", compared), sizes)[0])
 
 
+def ratio_replicates(distances, labels, strata, weights) -> np.ndarray:
+    """``ratio_point`` under (b, trials) bootstrap ``weights`` (counts), vectorised over the replicates."""
+    compared = _alike_strata(np.isfinite(distances).any(axis=1), labels, strata)
+    if not compared:
+        return np.full(weights.shape[0], np.nan)
+    sizes = np.array([i.size for i in compared], float)
+    return _pooled_ratio(_stratum_log_ratios(distances, labels == "high", compared, weights), sizes)
+
+
 def more_alike(distances, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng) -> dict:
     """Claim 2, group contrast, one layer: within each stratum the mean scale-free distance of two high trials
     over that of two low trials, only in strata with at least two trials of each group (pairs never cross

@@ -172,13 +172,14 @@ def correlation_interval(estimate: float, sizes, level: float) -> tuple[float, f
     Bonett & Wright's (2000) variance, by the delta method; pooled with weights w_s = n_s / sum n. The interval
     is centred on the pooled *expectation* at theta (``spearman_expectation``), not on theta: on many small
     strata the small-sample bias towards 0 otherwise calls a true effect at the equivalence bound "no effect"
-    too often (30 strata of 6 at rho = 0.3: 5.8 % instead of <= 5 %; corrected 2.0 %, bench/claims_calibration.py).
+    too often (30 strata of 6 at rho = 0.3: 5.8 % instead of <= 5 %; bench/claims_calibration.py). A t quantile
+    with sum(n_s - 3) degrees of freedom is the small-sample allowance for the estimated variance.
     """
     sizes = np.asarray(sizes, float)
     weights = sizes / sizes.sum()
     factor = float(np.sum(weights**2 / (sizes - 3)))
     return _score_interval(estimate, lambda r: (1 - r**2) * np.sqrt((1 + r**2 / 2) * factor), level, -1.0, 1.0,
-                           mean_at=lambda t: np.sum(weights[:, None] * spearman_expectation(t[None, :], sizes[:, None]),
+                           df=float(np.sum(sizes - 3)), mean_at=lambda t: np.sum(weights[:, None] * spearman_expectation(t[None, :], sizes[:, None]),
                                                     axis=0))
 
 
@@ -187,7 +188,7 @@ def partial_correlation_interval(estimate: float, n_residual: int, level: float)
     (intercept included): Fisher z with variance (1 + r²/2) / (n_residual - 2), i.e. Bonett–Wright's 1/(n - 3 - k)
     for k covariates."""
     return _score_interval(estimate, lambda r: (1 - r**2) * np.sqrt((1 + r**2 / 2) / (n_residual - 2)), level,
-                           -1.0, 1.0)
+                           -1.0, 1.0, df=float(n_residual - 2))
 
 
 def kendall_interval(estimate: float, n: int, level: float) -> tuple[float, float]:
