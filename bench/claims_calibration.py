@@ -180,6 +180,8 @@ def main():
     report(f"delta at bound -{delta_bound}, strata 6/10/30/60",
            verdicts([delta_case(rng, -delta_bound, SMALL_UNEQUAL, 19, a) for _ in range(reps)], a),
            f"no effect <= {a}")
+    report(f"delta at bound -{delta_bound}, 10 x strata 6/10/30/60",
+           verdicts([delta_case(rng, -delta_bound, many, 19, a) for _ in range(reps)], a), f"no effect <= {a}")
     report("delta at bound -0.33, strata 6/10/30/60",
            verdicts([delta_case(rng, -0.33, SMALL_UNEQUAL, 19, a) for _ in range(reps)], a, medium),
            f"no effect <= {a}")
