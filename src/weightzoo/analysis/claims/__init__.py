@@ -16,14 +16,19 @@ correlation with accuracy) that can be answered among seeds of one recipe; claim
 together, as the paper), ``controlled`` (the **recipe** held fixed: labels permuted and trials compared only
 within one architecture *and* one value of every hyperparameter that varies, so seeds of one recipe are
 compared; ``claims.strata`` may narrow it, and the row says so) and ``within`` (one architecture, column
-``arch``, recipe held fixed inside it). Pooled rows name the recipe variable that carries the pooled effect
-(column ``confounder``: the effect with each recipe variable held fixed on its own). Claims 4–5 are
+``arch``, recipe held fixed inside it). Recipe variables drawn per trial (more than ``adjust.GRID_LEVELS``
+numeric values) cannot be held fixed by strata: they are adjusted for by a smooth fit (``adjust``: partial rank
+correlation, Freedman–Lane test), and the group contrasts say they cannot hold them. Pooled rows test which
+recipe variable carries the pooled effect (``confounding``: column ``confounder`` the effect with each variable
+adjusted for alone, with its interval; ``carried_by`` those whose adjustment moves it beyond its uncertainty, a
+reversal named as one; recipes that disagree in sign make the row inconclusive). Claims 4–5 are
 cross-validated among seeds of each recipe (``seeds``), with folds grouped by recipe (``kfold``) and
 leave-one-architecture-out (``loao``) (``prediction``). p-values, intervals, equivalence and verdicts: ``testing``.
 
 Verdicts: ``supported`` / ``contradicted`` (Holm-adjusted two-sided p < alpha in one family per (scope,
 claim), direction from the sign, and the 1 - alpha interval on the same side); ``no effect`` (equivalence:
-the 1 - 2 alpha interval inside ``claims.equivalence``); ``never trained`` (the row's weights include
+the 1 - 2 alpha interval inside ``claims.equivalence``, small effects, and the 1 - alpha interval holding the
+null; column ``verdict_label`` says what it rules out, "negligible: |ρ| < 0.1"); ``never trained`` (the row's weights include
 parameters that never moved from their initial values, so it describes the initial draw; kept out of the
 Holm families); ``inconclusive`` (the reason says why, and which effect the test could have detected).
 Nothing raises on degenerate zoos.
@@ -34,14 +39,11 @@ import pandas as pd
 import xarray as xr
 
 from weightzoo.analysis.claims.groupwise import (
-    delta_point,
     distance_to_stratum,
     expected_strength_sign,
     group_contrast,
     more_alike,
     rank_association,
-    ratio_point,
-    rho_point,
     scaled_distances,
 )
 from weightzoo.analysis.claims.adjust import design, split_recipe
