@@ -11,7 +11,8 @@ is named (``carried_by``) only when that difference's interval, at 1 - alpha / k
 (Bonferroni: a row names a pure-noise variable at most alpha of the time), excludes 0: adjusting for it moves the
 effect by more than its uncertainty. A variable whose every value (or bin) holds only one group is
 **inseparable** from the group contrast (named so; only the continuous form can tell). A **reversal** (the pooled and the adjusted interval both exclude the null,
-on opposite sides) is named as one, and such a row's recipes disagree (``decide`` makes it inconclusive).
+on opposite sides, the adjusted one at 1 - alpha / k) is named as one, and such a row's recipes disagree
+(``decide`` makes it inconclusive), as does a row where two adjusted effects do.
 """
 
 import numpy as np
@@ -96,10 +97,11 @@ def confounder_test(row: dict, variables: dict, x, y, labels, arch, distances, c
             named.append((np.inf, f"inseparable from {key}"))
             continue
         low, high = interval(boot[key], 1 - alpha)
+        strict = interval(boot[key], 1 - level)  # the side of an adjusted effect, Bonferroni over the k variables
         difference = observed[None] - point
         p, (d_low, d_high) = bootstrap_test(boot[None] - boot[key], 0.0, level)
         moves = np.isfinite(p) and p < level
-        side = _side((low, high), centre)
+        side = _side(strict, centre)
         reversal = moves and pooled_side != 0 and side == -pooled_side
         verb = "reversal" if reversal else "moves the effect" if moves else "does not move it"
         parts.append(f"{key}: {symbol} {to_effect(point):+.2f} [{to_effect(low):+.2f}, {to_effect(high):+.2f}] "

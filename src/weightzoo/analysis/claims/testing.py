@@ -38,6 +38,8 @@ RECIPES_DISAGREE = "inconclusive: the recipes disagree"
 NULL_CENTRE = {"w1_ratio_high_low": 1.0, "above_chance": 0.0}
 """Effect measures whose 'no effect' value is not 0 (the distance ratio's is 1)."""
 RATIOS = ("w1_ratio_high_low",)
+ONE_SIDED = ("r2",)
+"""Effect measures whose other side is not the opposite claim: an out-of-fold R² below 0 means no prediction."""
 """Effect measures compared on the log scale (bounds are factors)."""
 
 
@@ -331,6 +333,10 @@ def _verdict(row, alpha: float, bound: float) -> tuple[str, str]:
             return "inconclusive", f"{text}; the paper makes no claim for this layer"
         if side == row.expected_sign:
             return "supported", text
+        if row.effect_name in ONE_SIDED:
+            return "inconclusive", (f"{text}: below {centre:g}, the predictions do worse than the mean accuracy; "
+                                    "that is no prediction, not the opposite claim (out-of-fold R² of an "
+                                    "uninformative model sits below 0)")
         return "contradicted", f"{text}: significant in the opposite direction"
     if row.expected_sign == 0:
         return "inconclusive", f"{text}; the paper makes no claim for this layer"
