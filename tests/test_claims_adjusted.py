@@ -174,3 +174,11 @@ def test_prediction_intervals_over_few_recipes_agree_with_their_p_and_stay_sane(
     assert low > -3 and high <= 1  # a bootstrap of 6 recipes with fixed predictions gave bounds near -7
     assert (scores["r2_p"] < 0.05) == (low > 0 or high < 0)
     assert (scores["tau_p"] < 0.05) == (scores["tau_ci"][0] > 0 or scores["tau_ci"][1] < 0)
+
+
+def test_an_r2_below_zero_is_no_prediction_not_the_opposite_claim():
+    table = pd.DataFrame([dict(effect_name="r2", effect_size=-0.2, ci_low=-0.35, ci_high=-0.05, eq_low=-0.3,
+                               eq_high=-0.08, p_value=0.001, expected_sign=1, reason="", verdict="",
+                               heterogeneity_p=np.nan, detectable=0.1, scope="seeds", claim=4)])
+    decided = decide(table, 0.05).iloc[0]
+    assert decided["verdict"] == "inconclusive" and "no prediction" in decided["reason"]
