@@ -250,3 +250,33 @@ def make_benchmark_features(truth="planted", n_recipes=80, seeds=1, layers=("con
         attrs={"model": model, "dataset": dataset, "snapshot": 3, "early_snapshot": -1, "network_layer": "network"},
     )
     return pool([part])
+
+
+def make_drawn_features(n=64, lr_effect=True, seed_effect=0.0, seed=0, width=20, model="dnn"):
+    """Synthetic features of a zoo where every net draws its own learning rate (log-uniform in [1e-4, 5e-2], the
+    Small CNN Zoo's design; issue 21's example): one architecture, no two nets sharing a recipe.
+
+    ``lr_effect``: the weight std follows log lr (Spearman about 1) and accuracy is a smooth concave function of
+    log lr, so pooled, std and accuracy correlate through lr alone. ``seed_effect`` > 0 plants a within-recipe
+    claim 1: the std also falls with the accuracy a net got beyond what its lr explains.
+    """
+    import scipy.stats
+
+    from weightzoo.analysis.features import quantile_levels
+    from weightzoo.analysis.groups import assign_groups
+
+    rng = np.random.default_rng(seed)
+    log_lr = rng.uniform(np.log(1e-4), np.log(5e-2), n)
+    u = (log_lr - np.log(1e-4)) / (np.log(5e-2) - np.log(1e-4))  # 0..1
+    noise = rng.normal(0, 1, n)
+    acc = 0.80 + (0.12 * (1 - (2 * u - 0.7) ** 2) if lr_effect else 0.0) + 0.02 * noise
+    std = 0.1 * np.exp((1.5 * u if lr_effect else 0.0) - seed_effect * 0.3 * noise + 0.05 * rng.normal(0, 1, n))
+    levels = quantile_levels(64)
+    stats = _statistics(std, rng)
+    normal = scipy.stats.norm.ppf(levels)[None, None, :]
+    quantiles = stats[:, :, 1:2] * np.sign(normal) * np.abs(normal) ** (1 + 0.02 * rng.normal(0, 1, (n, len(LAYERS), 1)))
+    part = _part(stats, quantiles, np.clip(acc, 0.15, 1.0), width, levels, model).assign_coords(
+        lr=("trial", np.exp(log_lr)))
+    final = part["train_accuracy"].isel(epoch=-1).values
+    groups = assign_groups(final, n_classes=10, method="delta", delta=0.1)
+    return part.assign_coords(group=("trial", groups.astype(str)))

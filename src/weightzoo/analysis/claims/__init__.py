@@ -16,14 +16,19 @@ correlation with accuracy) that can be answered among seeds of one recipe; claim
 together, as the paper), ``controlled`` (the **recipe** held fixed: labels permuted and trials compared only
 within one architecture *and* one value of every hyperparameter that varies, so seeds of one recipe are
 compared; ``claims.strata`` may narrow it, and the row says so) and ``within`` (one architecture, column
-``arch``, recipe held fixed inside it). Pooled rows name the recipe variable that carries the pooled effect
-(column ``confounder``: the effect with each recipe variable held fixed on its own). Claims 4–5 are
+``arch``, recipe held fixed inside it). Recipe variables drawn per trial (more than ``adjust.GRID_LEVELS``
+numeric values) cannot be held fixed by strata: they are adjusted for by a smooth fit (``adjust``: partial rank
+correlation, Freedman–Lane test), and the group contrasts say they cannot hold them. Pooled rows test which
+recipe variable carries the pooled effect (``confounding``: column ``confounder`` the effect with each variable
+adjusted for alone, with its interval; ``carried_by`` those whose adjustment moves it beyond its uncertainty, a
+reversal named as one; recipes that disagree in sign make the row inconclusive). Claims 4–5 are
 cross-validated among seeds of each recipe (``seeds``), with folds grouped by recipe (``kfold``) and
 leave-one-architecture-out (``loao``) (``prediction``). p-values, intervals, equivalence and verdicts: ``testing``.
 
 Verdicts: ``supported`` / ``contradicted`` (Holm-adjusted two-sided p < alpha in one family per (scope,
 claim), direction from the sign, and the 1 - alpha interval on the same side); ``no effect`` (equivalence:
-the 1 - 2 alpha interval inside ``claims.equivalence``); ``never trained`` (the row's weights include
+the 1 - 2 alpha interval inside ``claims.equivalence``, small effects, and the 1 - alpha interval holding the
+null; column ``verdict_label`` says what it rules out, "negligible: |ρ| < 0.1"); ``never trained`` (the row's weights include
 parameters that never moved from their initial values, so it describes the initial draw; kept out of the
 Holm families); ``inconclusive`` (the reason says why, and which effect the test could have detected).
 Nothing raises on degenerate zoos.
@@ -34,16 +39,15 @@ import pandas as pd
 import xarray as xr
 
 from weightzoo.analysis.claims.groupwise import (
-    delta_point,
     distance_to_stratum,
     expected_strength_sign,
     group_contrast,
     more_alike,
     rank_association,
-    ratio_point,
-    rho_point,
     scaled_distances,
 )
+from weightzoo.analysis.claims.adjust import design, split_recipe
+from weightzoo.analysis.claims.confounding import confounder_test
 from weightzoo.analysis.claims.prediction import features_of, prediction_rows
 from weightzoo.analysis.claims.testing import EQUIVALENCE, decide, holm
 from weightzoo.analysis.features import accuracy as final_accuracy
@@ -82,6 +86,7 @@ COLUMNS = [
     "model", "dataset", "scope", "arch", "strata", "claim", "claim_name", "layer", "statistic", "value",
     "effect_name", "effect_size", "ci_low", "ci_high", "eq_low", "eq_high", "equivalence_bound", "detectable",
     "p_raw", "p_value", "heterogeneity_p", "n", "n_strata", "verdict", "reason", "cells", "confounder", "carried_by", "detail",
+    "verdict_label",
 ]
 VERDICTS = ("supported", "contradicted", "no effect", "never trained", "inconclusive")
 SCOPES = ("pooled", "controlled", "within", "seeds", "kfold", "loao")
@@ -110,12 +115,18 @@ def strata_labels(features: xr.Dataset, keys=("arch",)) -> np.ndarray:
     return np.array(["|".join(values) for values in zip(*parts)])
 
 
-def _strata_text(keys, recipe) -> str:
+def _strata_text(keys, recipe, drawn_keys=()) -> str:
     narrowed = [k for k in recipe if k not in keys]
     text = ", ".join(keys)
     if narrowed:
-        return f"{text} (narrowed by claims.strata: {', '.join(narrowed)} also varies)"
-    return f"{text} (the recipe)" if len(keys) > 1 or keys == ["arch"] else text
+        text = f"{text} (narrowed by claims.strata: {', '.join(narrowed)} also varies)"
+    else:
+        text = f"{text} (the recipe)" if len(keys) > 1 or keys == ["arch"] else text
+    if drawn_keys:
+        grid = [k for k in keys if k not in drawn_keys]
+        text += (f"; {', '.join(grid) or 'nothing'} stratified, {', '.join(drawn_keys)} drawn per trial and adjusted "
+                 "for by a smooth fit (partial rank correlation, Freedman–Lane)")
+    return text
 
 
 def claims_table(
@@ -149,14 +160,17 @@ def claims_table(
     model = str(features.attrs.get("model", ""))
     recipe = recipe_keys(features)
     keys = recipe if strata in ("recipe", None) else list(strata)
-    held = strata_labels(features, keys)
+    grid_keys, drawn_keys = split_recipe(features, keys)
+    held = strata_labels(features, grid_keys)
+    drawn = np.column_stack([features[k].values.astype(float) for k in drawn_keys]) if drawn_keys else None
     recipe_label = strata_labels(features, recipe)
     everything = np.full(labels.size, ALL)
     scopes = [("pooled", ALL, np.ones(labels.size, bool), everything,
                "none (as the paper; claim 2 within architectures)")]
-    scopes.append(("controlled", ALL, np.ones(labels.size, bool), held, _strata_text(keys, recipe)))
+    text = _strata_text(keys, recipe, drawn_keys)
+    scopes.append(("controlled", ALL, np.ones(labels.size, bool), held, text))
     if within and np.unique(arch).size > 1:
-        scopes += [("within", a, arch == a, held, _strata_text(keys, recipe)) for a in _natural(np.unique(arch))]
+        scopes += [("within", a, arch == a, held, text) for a in _natural(np.unique(arch))]
     confounders = [k for k in recipe if np.unique(strata_labels(features, [k])).size > 1]
 
     rows = []
@@ -172,7 +186,11 @@ def claims_table(
         common = dict(scope=scope, arch=arch_label, strata=strata_text)
         sub_labels, sub_strata, sub_acc = labels[mask], stratum[mask], acc[mask]
         index = np.flatnonzero(mask)
-        within = (common, mask, sub_labels, sub_strata, sub_acc, min_group, n_permutations, alpha)
+        # drawn recipe variables are adjusted for by a smooth fit wherever the recipe is held fixed
+        adjusting = dict(drawn=drawn[mask], drawn_names=drawn_keys) if drawn is not None and scope != "pooled" else {}
+        unmatched = _unmatched_reason(drawn_keys) if adjusting else ""
+        within = (common, mask, sub_labels, sub_strata, sub_acc, min_group, n_permutations, alpha, adjusting,
+                  unmatched)
         if 1 in metric_values:
             rows += _metric_rows(*metric_values[1], metric_rngs[1], *within)
         # distances exist only between trials of one architecture (layers of one shape): claim 2 compares and
@@ -182,10 +200,12 @@ def claims_table(
             d, sampled = distances[str(layer)]
             d = d[np.ix_(index, index)]
             extra = f"; {sampled} trials sampled for distances" if sampled < labels.size else ""
-            row = more_alike(d, sub_labels, shape_strata, min_group, n_permutations, n_bootstrap, alpha, rng)
+            row = (dict(reason=unmatched, effect_name="w1_ratio_high_low", expected_sign=-1) if unmatched else
+                   more_alike(d, sub_labels, shape_strata, min_group, n_permutations, n_bootstrap, alpha, rng))
             rows.append(dict(common, claim=2, layer=str(layer), statistic="w1_ratio", **row))
             row = rank_association(distance_to_stratum(d, shape_strata), sub_acc, sub_labels, shape_strata, -1,
-                                   n_permutations, alpha, rng, "mean scale-free W1 to the stratum's other trials")
+                                   n_permutations, alpha, rng, "mean scale-free W1 to the stratum's other trials",
+                                   **adjusting)
             rows.append(dict(common, claim=2, layer=str(layer), statistic="spearman_distance",
                              **dict(row, detail=row.get("detail", "") + extra)))
         for layer in features["strength_layer"].values:
@@ -193,25 +213,30 @@ def claims_table(
             rows.append(dict(common, claim=3, layer=str(layer), statistic="spearman_rho",
                              **rank_association(strength, sub_acc, sub_labels, sub_strata,
                                                 expected_strength_sign(model, str(layer)), n_permutations, alpha, rng,
-                                                "mean node strength")))
+                                                "mean node strength", **adjusting)))
         for claim in [c for c in metric_values if c != 1]:
             rows += _metric_rows(*metric_values[claim], metric_rngs[claim], *within)
+    variables = {k: features[k].values for k in confounders}
+    grid_recipe = strata_labels(features, split_recipe(features, recipe)[0])
     for row in rows:
         if row["scope"] == "pooled":
-            row["confounder"], row["carried_by"] = _confounder(row, features, labels, acc, arch, distances, confounders,
-                                                               metric_values)
+            row.update(_confounder(row, variables, features, labels, acc, arch, distances, metric_values,
+                                   grid_recipe, alpha, rng))
 
     network = features.attrs.get("network_layer", "network")
     final = features["statistic"].sel(layer=[layer for layer in features["layer"].values if layer != network])
     epoch = features.attrs.get("snapshot")
-    prediction = dict(cv_folds=cv_folds, max_iter=max_iter, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, rng=rng)
+    prediction = dict(cv_folds=cv_folds, max_iter=max_iter, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, rng=rng,
+                      design=None if drawn is None else design(held, drawn))
+    folds = dict(FOLDS, seeds=f"recipe fit removed from features and target (grid strata, a spline of "
+                              f"{', '.join(drawn_keys)})") if drawn_keys else FOLDS
     for row in prediction_rows(features_of(final.values), acc, labels, arch, recipe_label, epoch=epoch, **prediction):
-        rows.append(dict(row, arch=ALL, claim=4, strata=FOLDS[row["scope"]]))
+        rows.append(dict(row, arch=ALL, claim=4, strata=folds[row["scope"]]))
     if "early_statistic" in features:
         early = features["early_statistic"].sel(layer=final["layer"].values)
         for row in prediction_rows(features_of(early.values), acc, labels, arch, recipe_label,
                                    epoch=features.attrs.get("early_snapshot"), **prediction):
-            rows.append(dict(row, arch=ALL, claim=5, strata=FOLDS[row["scope"]]))
+            rows.append(dict(row, arch=ALL, claim=5, strata=folds[row["scope"]]))
     else:
         rows += [dict(scope=s, arch=ALL, claim=5, layer="all layers", statistic=stat,
                       reason=f"no snapshot at epoch {features.attrs.get('early_snapshot')} stored")
@@ -238,7 +263,8 @@ def _within_architecture(strata, arch) -> np.ndarray:
     return np.char.add(np.char.add(np.asarray(strata).astype(str), "|"), np.asarray(arch).astype(str))
 
 
-def _metric_rows(metric, values, rng, common, mask, labels, strata, acc, min_group, n_permutations, alpha):
+def _metric_rows(metric, values, rng, common, mask, labels, strata, acc, min_group, n_permutations, alpha, adjusting,
+                 unmatched):
     """Both forms of a metric's claim for every layer where the metric is defined (``values``: ``stored_values``)."""
     claim = metric.claim
     rows = []
@@ -253,59 +279,50 @@ def _metric_rows(metric, values, rng, common, mask, labels, strata, acc, min_gro
                      for statistic, effect in (("cliffs_delta", "cliffs_delta"),
                                                (f"spearman_{metric.name}", "spearman_rho"))]
             continue
-        rows.append(dict(common, claim=claim, layer=str(layer), statistic="cliffs_delta",
-                         **group_contrast(here, labels, strata, min_group, n_permutations, alpha, rng,
-                                          metric.direction, metric.name)))
+        contrast = (dict(reason=unmatched, effect_name="cliffs_delta", expected_sign=metric.direction) if unmatched
+                    else group_contrast(here, labels, strata, min_group, n_permutations, alpha, rng, metric.direction,
+                                        metric.name))
+        rows.append(dict(common, claim=claim, layer=str(layer), statistic="cliffs_delta", **contrast))
         rows.append(dict(common, claim=claim, layer=str(layer), statistic=f"spearman_{metric.name}",
                          **rank_association(here, acc, labels, strata, metric.direction, n_permutations, alpha, rng,
-                                            metric.text)))
+                                            metric.text, **adjusting)))
     return rows
 
 
-def _confounder(row, features, labels, acc, arch, distances, confounders, metric_values) -> tuple[str, str]:
-    """The pooled effect next to the same effect with each recipe variable held fixed on its own, and the
-    variable whose control moves it most towards no effect (the one that carries the pooled result)."""
-    if row.get("reason") or not np.isfinite(row.get("effect_size", np.nan)) or not confounders:
-        return "", ""
-    ratio = row["statistic"] == "w1_ratio"
-    departure = (lambda v: abs(np.log(v))) if ratio else abs
+def _unmatched_reason(drawn_keys) -> str:
+    return (f"the recipe variables {', '.join(drawn_keys)} are drawn per trial: no high and low trials share a "
+            "recipe, so the group contrast cannot hold it fixed; the continuous form (spearman_*) adjusts for them "
+            "by a smooth fit")
+
+
+def _confounder(row, variables, features, labels, acc, arch, distances, metric_values, clusters, alpha, rng) -> dict:
+    """The pooled effect beside the same effect with each recipe variable adjusted for alone, and the variables
+    whose adjustment moves it by more than its uncertainty (``confounding``)."""
+    if row.get("reason") or not np.isfinite(row.get("effect_size", np.nan)) or not variables:
+        return {}
     claim, statistic, layer = row["claim"], row["statistic"], row["layer"]
-    converged = labels != "non"
-    parts, moved = [], {}
-    for key in confounders:
-        strata = strata_labels(features, [key])
-        if claim in metric_values:
-            values = metric_values[claim][1].sel(layer=layer).values
-            point = (delta_point(values, labels, strata) if statistic == "cliffs_delta"
-                     else rho_point(values[converged], acc[converged], strata[converged]))
-        elif claim == 2:
-            d = distances[layer][0]
-            strata = _within_architecture(strata, arch)
-            if statistic == "w1_ratio":
-                point = ratio_point(d, labels, strata)
-            else:
-                values = distance_to_stratum(d, strata)
-                point = rho_point(values[converged], acc[converged], strata[converged])
-        else:
-            values = features["mean_strength"].sel(strength_layer=layer).values
-            point = rho_point(values[converged], acc[converged], strata[converged])
-        if not np.isfinite(point) and statistic in ("cliffs_delta", "w1_ratio"):
-            # no value of this variable holds both groups: the groups coincide with it entirely
-            parts.append(f"{key} undefined (high and low trials never share a value)")
-            moved[key] = departure(row["effect_size"])
-            continue
-        parts.append(f"{key} {'n/a' if not np.isfinite(point) else f'{point:.2f}'}")
-        if np.isfinite(point) and (point > 0 or not ratio):
-            moved[key] = departure(row["effect_size"]) - departure(point)
-    text = f"{row['effect_size']:.2f} pooled; each recipe variable held fixed alone: " + ", ".join(parts)
-    carried = max(moved, key=moved.get) if moved and max(moved.values()) > 0 else ""
-    return text, carried
+    if claim in metric_values:
+        x = metric_values[claim][1].sel(layer=layer).values
+    elif claim == 2:
+        x = distance_to_stratum(distances[layer][0], arch) if statistic == "spearman_distance" else None
+    else:
+        x = features["mean_strength"].sel(strength_layer=layer).values
+    d = distances[layer][0] if claim == 2 else None
+    if row["effect_name"] == "spearman_rho":  # the trials the pooled rank row used
+        keep = (labels != "non") & np.isfinite(x) & np.isfinite(acc)
+    else:
+        keep = np.isfinite(x) if x is not None else np.isfinite(d).any(axis=1)
+    index = np.flatnonzero(keep)
+    sub = {k: v[index] for k, v in variables.items()}
+    return confounder_test(dict(row, ci_low=row["ci"][0], ci_high=row["ci"][1]), sub,
+                           None if x is None else x[index], acc[index], labels[index], arch[index],
+                           None if d is None else d[np.ix_(index, index)], clusters[index], alpha, rng)
 
 
 def _frame(rows) -> pd.DataFrame:
     defaults = dict(value=np.nan, effect_name="", effect_size=np.nan, ci=(np.nan, np.nan), eq=(np.nan, np.nan),
                     detectable=np.nan, p_value=np.nan, heterogeneity_p=np.nan, expected_sign=0, n=0, n_strata=0, reason="", detail="",
-                    cells="", confounder="", carried_by="", strata="", verdict="")
+                    cells="", confounder="", carried_by="", recipes_disagree="", strata="", verdict="")
     table = pd.DataFrame([{**defaults, **row} for row in rows])
     table["ci_low"], table["ci_high"] = zip(*table.pop("ci"))
     table["eq_low"], table["eq_high"] = zip(*table.pop("eq"))

@@ -26,6 +26,8 @@ import scipy.stats
 from scipy.spatial.distance import pdist, squareform
 
 from weightzoo.analysis.claims.testing import (
+    POWER_Z,
+    bootstrap_test,
     cliffs_delta_interval,
     correlation_interval,
     delong_variance,
@@ -171,46 +173,97 @@ def _pair_masks(distances, strata):
     return same.astype(float), np.where(same, distances, 0.0)
 
 
-def ratio_point(distances, labels, strata) -> float:
-    """Mean distance of two high trials over that of two low trials, within-stratum pairs; NaN if undefined."""
-    same, masked = _pair_masks(distances, strata)
-    h, lo = (labels == "high").astype(float), (labels == "low").astype(float)
+def _alike_strata(has_distance, labels, strata) -> list[np.ndarray]:
+    """Strata holding at least two high and two low trials with distances (a within-group pair each): the
+    high and low trials of each, one index array per stratum."""
+    labels = np.where(has_distance, labels, "")
+    out = []
+    for index in stratum_indices(strata):
+        high, low = np.sum(labels[index] == "high"), np.sum(labels[index] == "low")
+        if high >= 2 and low >= 2:
+            out.append(index[np.isin(labels[index], ("high", "low"))])
+    return out
+
+
+def _stratum_log_ratios(distances, is_high, compared, weights=None):
+    """Per stratum log(mean high-pair distance / mean low-pair distance), (b, strata), under bootstrap
+    ``weights`` (b, trials) or the observed labelling (b = 1); pairs of one trial with its copy have no distance."""
+    out = []
+    for index in compared:
+        d = distances[np.ix_(index, index)]
+        same = np.isfinite(d).astype(float)
+        masked = np.where(same > 0, d, 0.0)
+        w = np.ones((1, index.size)) if weights is None else weights[:, index]
+        h = w * is_high[index]
+        lo = w * ~is_high[index]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            high = _quadratic(h, masked, h) / _quadratic(h, same, h)
+            low = _quadratic(lo, masked, lo) / _quadratic(lo, same, lo)
+            out.append(np.log(high) - np.log(low))
+    return np.column_stack(out)
+
+
+def _pooled_ratio(log_ratios, sizes):
+    """exp(sum_s w_s log r_s), weights ∝ trials compared per stratum, over strata defined in each replicate."""
+    weights = np.where(np.isfinite(log_ratios), sizes[None, :], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        high = h @ masked @ h / (h @ same @ h)
-        low = lo @ masked @ lo / (lo @ same @ lo)
-        return float(high / low)
+        return np.exp(np.nansum(weights * np.where(np.isfinite(log_ratios), log_ratios, 0.0), axis=1)
+                      / weights.sum(axis=1))
+
+
+def ratio_point(distances, labels, strata) -> float:
+    """Claim 2's ratio: within each stratum holding two or more high and low trials, mean high-pair over mean
+    low-pair distance; geometric mean over strata, weights ∝ trials compared. NaN when no stratum qualifies."""
+    compared = _alike_strata(np.isfinite(distances).any(axis=1), labels, strata)
+    if not compared:
+        return np.nan
+    sizes = np.array([i.size for i in compared], float)
+    return float(_pooled_ratio(_stratum_log_ratios(distances, labels == "high", compared), sizes)[0])
+
+
+def ratio_replicates(distances, labels, strata, weights) -> np.ndarray:
+    """``ratio_point`` under (b, trials) bootstrap ``weights`` (counts), vectorised over the replicates."""
+    compared = _alike_strata(np.isfinite(distances).any(axis=1), labels, strata)
+    if not compared:
+        return np.full(weights.shape[0], np.nan)
+    sizes = np.array([i.size for i in compared], float)
+    return _pooled_ratio(_stratum_log_ratios(distances, labels == "high", compared, weights), sizes)
 
 
 def more_alike(distances, labels, strata, min_group, n_permutations, n_bootstrap, alpha, rng) -> dict:
-    """Claim 2, group contrast, one layer: within-high over within-low mean scale-free distance."""
+    """Claim 2, group contrast, one layer: within each stratum the mean scale-free distance of two high trials
+    over that of two low trials, only in strata with at least two trials of each group (pairs never cross
+    strata), pooled as a geometric mean with weights ∝ trials compared. The test and both intervals come from
+    one stratified bootstrap (trials resampled within stratum x group): p < alpha exactly when the 1 - alpha
+    interval excludes 1 (``bootstrap_test``). ``n_permutations`` is unused (kept for one signature)."""
     has_distance = np.isfinite(distances).any(axis=1)
-    compared, labels, base = _compared(has_distance, labels, strata, min_group, "w1_ratio_high_low", -1)
+    _, labels, base = _compared(has_distance, labels, strata, min_group, "w1_ratio_high_low", -1)
+    compared = _alike_strata(has_distance, labels, strata)
+    n_high = int(sum(np.sum(labels[i] == "high") for i in compared))
+    n_low = int(sum(np.sum(labels[i] == "low") for i in compared))
+    base = dict(base, n=n_high + n_low, n_strata=len(compared),
+                cells=_cells_text(labels, compared, ("high", "low"), strata),
+                detail=f"n_high={n_high}, n_low={n_low} in {len(compared)} strata holding two or more of each")
     if base.get("reason"):
         return base
-    chosen = np.concatenate(compared)
-    sub = distances[np.ix_(chosen, chosen)]
-    lab, strat = labels[chosen], np.asarray(strata)[chosen]
-    same, masked = _pair_masks(sub, strat)
-    is_high = (lab == "high").astype(float)
-
-    def ratio(w):  # w: (b, n) weights of the high trials; the low trials are the complement
-        v = 1.0 - w
-        return (_quadratic(w, masked, w) / _quadratic(w, same, w)) / (_quadratic(v, masked, v) / _quadratic(v, same, v))
-
-    strata_index = stratum_indices(strat)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        observed = float(ratio(is_high[None, :])[0])
-        null = ratio(permute_within(is_high, strata_index, n_permutations, rng))
-        cells = [index[lab[index] == g] for index in strata_index for g in ("high", "low")]
-        weights = resample_within([c for c in cells if c.size], n_bootstrap, rng)
-        w_high, w_low = weights * is_high, weights * (1 - is_high)
-        boot = ((_quadratic(w_high, masked, w_high) / _quadratic(w_high, same, w_high))
-                / (_quadratic(w_low, masked, w_low) / _quadratic(w_low, same, w_low)))
-        high_mean = float(is_high @ masked @ is_high / (is_high @ same @ is_high))
+    if min(n_high, n_low) < min_group:
+        return dict(base, reason=(f"fewer than {min_group} trials in a group within strata holding two or more of "
+                                  f"each (high {n_high}, low {n_low}): pairs are compared within a stratum only"))
+    is_high = labels == "high"
+    sizes = np.array([i.size for i in compared], float)
+    observed = float(_pooled_ratio(_stratum_log_ratios(distances, is_high, compared), sizes)[0])
+    cells = [index[labels[index] == g] for index in compared for g in ("high", "low")]
+    weights = resample_within(cells, n_bootstrap, rng)
+    boot = _pooled_ratio(_stratum_log_ratios(distances, is_high, compared, weights), sizes)
+    p, ci = bootstrap_test(boot, 1.0, alpha)
+    _, eq = bootstrap_test(boot, 1.0, 2 * alpha)
+    per_stratum = np.exp(_stratum_log_ratios(distances, is_high, compared)[0])
+    spread = np.log(boot[np.isfinite(boot) & (boot > 0)])
     return dict(
-        base, value=high_mean, effect_size=observed, p_value=permutation_p(null, observed),
-        ci=interval(boot, 1 - alpha), eq=interval(boot, 1 - 2 * alpha), detectable=detectable(null, alpha),
-        detail=f"{base['detail']}, mean scale-free W1 high={high_mean:.4g}, low={high_mean / observed:.4g}",
+        base, value=observed, effect_size=observed, p_value=p, ci=ci, eq=eq,
+        detectable=float(np.expm1((scipy.stats.norm.ppf(1 - alpha / 2) + POWER_Z) * spread.std())) if spread.size > 1 else np.nan,
+        detail=(f"{base['detail']}; ratio per stratum {np.min(per_stratum):.3g} to {np.max(per_stratum):.3g}, "
+                f"geometric mean weighted by trials compared; test and interval from one stratified bootstrap"),
     )
 
 
@@ -265,10 +318,20 @@ def rho_point(x, y, strata) -> float:
     return float(_pooled_rho(_centred_ranks(x, used), _centred_ranks(y, used), used, sizes / sizes.sum()))
 
 
-def rank_association(x, acc, labels, strata, sign, n_permutations, alpha, rng, what) -> dict:
+def rank_association(x, acc, labels, strata, sign, n_permutations, alpha, rng, what, drawn=None,
+                     drawn_names=()) -> dict:
     """Continuous form: accuracy vs ``x`` (``what`` names it), rho within strata pooled ∝ n, over converged
-    trials (group ``non`` left out: chance-level accuracies carry no ranking)."""
+    trials (group ``non`` left out: chance-level accuracies carry no ranking). ``drawn``: (trials, k) recipe
+    variables drawn per trial, named ``drawn_names``: adjusted for by a smooth fit (``adjust``) beside the
+    ``strata``, which then only hold the grid variables."""
     keep = (labels != "non") & np.isfinite(x) & np.isfinite(acc)
+    if drawn is not None and np.size(drawn):
+        from weightzoo.analysis.claims.adjust import adjusted_association
+
+        drawn = np.asarray(drawn, float).reshape(len(keep), -1)
+        keep &= np.isfinite(drawn).all(axis=1)
+        return adjusted_association(x[keep], acc[keep], np.asarray(strata)[keep], drawn[keep], drawn_names, sign,
+                                    n_permutations, alpha, rng, what)
     x, y, s = x[keep], acc[keep], np.asarray(strata)[keep]
     base = dict(effect_name="spearman_rho", expected_sign=sign, n=0, n_strata=0)
     used, constant, small = _usable_strata(x, y, s)

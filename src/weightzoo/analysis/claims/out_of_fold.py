@@ -12,6 +12,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from weightzoo.analysis.claims.testing import bootstrap_p, interval, resample_clusters, resample_within, stratum_indices
 
+FEW_CLUSTERS = 20
+"""Below this many recipes, intervals of R² and tau come from a jackknife over recipes with t quantiles rather
+than a bootstrap over recipes."""
 TAU_REPLICATES = 199
 """Most bootstrap replicates of Kendall tau (O(n log n) each; R² takes every replicate, vectorised)."""
 
@@ -46,14 +49,45 @@ def r2(y, predicted, weights=None):
         return 1.0 - residual / total
 
 
+def _jackknife_scores(y, predicted, members, alpha) -> dict:
+    """``regression_scores`` over few recipes: delete-one-recipe jackknife standard errors with t quantiles of
+    G - 1 degrees of freedom (Cameron & Miller 2015: few clusters), the interval and the two-sided p from the same
+    t statistic, so they never disagree. The out-of-fold predictions are held fixed (the refit's own variation
+    is not in the interval); a bootstrap over 5–8 recipes instead resamples the target's mean away (R² bounds
+    of -6.8)."""
+    g = len(members)
+
+    def rest(k):
+        return np.concatenate([m for j, m in enumerate(members) if j != k])
+
+    def pack(name, estimate, replicates, high):
+        se = np.sqrt((g - 1) / g * np.sum((replicates - replicates.mean()) ** 2))
+        out = {name: float(estimate)}
+        for key, level in ((f"{name}_ci", alpha), (f"{name}_eq", 2 * alpha)):
+            half = scipy.stats.t.ppf(1 - level / 2, g - 1) * se
+            out[key] = (float(max(estimate - half, -high if name == "tau" else -np.inf)), float(min(estimate + half, high)))
+        out[f"{name}_p"] = float(2 * scipy.stats.t.sf(abs(estimate) / se, g - 1)) if se > 0 else np.nan
+        return out
+
+    scores = pack("r2", r2(y, predicted), np.array([r2(y[rest(k)], predicted[rest(k)]) for k in range(g)]), 1.0)
+    scores["tau"] = None
+    if np.ptp(predicted) == 0:
+        return scores
+    taus = np.array([scipy.stats.kendalltau(y[rest(k)], predicted[rest(k)]).statistic for k in range(g)])
+    return {**scores, **pack("tau", scipy.stats.kendalltau(y, predicted).statistic, taus, 1.0)}
+
+
 def regression_scores(y, predicted, clusters, n_bootstrap: int, alpha: float, rng, within=None) -> dict:
     """R² and Kendall tau of out-of-fold ``predicted`` with bootstrap intervals over ``clusters`` (recipes;
     trials resampled within the ``within`` strata when the clusters are single trials).
 
-    Keys: ``r2``, ``r2_ci`` (1 - alpha), ``r2_eq`` (1 - 2 alpha), ``r2_p`` (two-sided bootstrap p of 0), and
+    With 3 to ``FEW_CLUSTERS`` - 1 recipes: ``_jackknife_scores``. Keys: ``r2``, ``r2_ci`` (1 - alpha), ``r2_eq`` (1 - 2 alpha), ``r2_p`` (two-sided bootstrap p of 0), and
     the same for ``tau``; ``tau`` is None when the predictions are constant (no ranking).
     """
     clusters = np.asarray(clusters)
+    members = stratum_indices(clusters)
+    if 2 < len(members) < FEW_CLUSTERS:
+        return _jackknife_scores(y, predicted, members, alpha)
     if within is not None and np.unique(clusters).size == clusters.size:
         weights = resample_within(stratum_indices(within), n_bootstrap, rng)
     else:
@@ -63,7 +97,6 @@ def regression_scores(y, predicted, clusters, n_bootstrap: int, alpha: float, rn
                   r2_eq=interval(boot_r2, 1 - 2 * alpha), r2_p=bootstrap_p(boot_r2, 0.0), tau=None)
     if np.ptp(predicted) == 0:
         return scores
-    members = stratum_indices(clusters)
     boot_tau = []
     for _ in range(min(n_bootstrap, TAU_REPLICATES)):
         picks = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])

@@ -14,7 +14,9 @@ independent units, so
   architectures (with two, each fold extrapolates to the other's accuracy range).
 
 Intervals are a bootstrap over recipes (whole recipes resampled; ``seeds`` with fewer than 5 recipes
-resamples trials within each recipe; the regressor and its scores: ``out_of_fold``); p-values are the matching two-sided bootstrap p-values. Each statistic is its own row: R² (above 0 supports), Kendall tau of the out-of-fold
+resamples trials within each recipe), or with 3 to 19 recipes a jackknife over recipes with t quantiles (a
+bootstrap of so few recipes with the predictions held fixed resamples the mean accuracy away); the regressor and
+its scores: ``out_of_fold``; p-values come from the same computation as their interval. Each statistic is its own row: R² (above 0 supports), Kendall tau of the out-of-fold
 predictions, balanced accuracy above chance. A group absent from some training fold makes the
 classification row inconclusive (it could only be guessed wrong).
 """
@@ -37,13 +39,16 @@ def features_of(statistic: np.ndarray) -> np.ndarray:
     return statistic.reshape(statistic.shape[0], -1)
 
 
-def prediction_rows(X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch) -> list[dict]:
-    """Rows (scope, statistic, values) of one claim for both cross-validation schemes."""
+def prediction_rows(X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch,
+                    design=None) -> list[dict]:
+    """Rows (scope, statistic, values) of one claim for both cross-validation schemes. ``design``: (trials, p)
+    recipe design (``adjust.design``) when some recipe variables are drawn per trial: the ``seeds`` scheme then
+    removes a least-squares fit on it instead of recipe means."""
     with threadpool_limits(limits=1, user_api="openmp"):  # tiny trees: OpenMP threads cost more than they save
         rows = []
         for scheme in SCHEMES:
             rows += _scheme_rows(scheme, X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed,
-                                 rng, epoch)
+                                 rng, epoch, design)
         return rows
 
 
@@ -55,9 +60,12 @@ def _folds(scheme, n_folds, seed, stratify):
     return GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
 
 
-def _scheme_rows(scheme, X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch):
+def _scheme_rows(scheme, X, acc, labels, arch, recipe, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch,
+                 design=None):
     keep = np.isfinite(X).all(axis=1) & np.isfinite(acc)
     X, y, g, a, r, n = X[keep], acc[keep], labels[keep], arch[keep], recipe[keep], int(keep.sum())
+    if scheme == "seeds" and design is not None:
+        return _adjusted_seed_rows(X, y, g, design[keep], cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch)
     if scheme == "seeds":
         return _seed_rows(X, y, g, r, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch)
     units = a if scheme == "loao" else r
@@ -123,6 +131,37 @@ def _seed_rows(X, y, labels, recipe, cv_folds, max_iter, n_bootstrap, alpha, see
         target[test] = y[test] - offset[test]
     clusters = recipe if len(members) >= MIN_UNITS["kfold"] else np.arange(n).astype(str)
     return _regression_rows(base, target, predicted, clusters, n_bootstrap, alpha, rng, within=recipe)
+
+
+def _adjusted_seed_rows(X, y, labels, design, cv_folds, max_iter, n_bootstrap, alpha, seed, rng, epoch):
+    """Scheme ``seeds`` where recipe variables are drawn per trial: features and target with a least-squares fit
+    on the recipe design removed (grid strata and a spline of every drawn variable, ``adjust``); the target's fit
+    uses the training fold only. Bootstrap over trials (each its own recipe)."""
+    from weightzoo.analysis.claims.adjust import MIN_RESIDUAL, residual_maker
+
+    converged = labels != "non"
+    X, y, z = X[converged], y[converged], design[converged]
+    n, n_folds = int(y.size), int(min(cv_folds, y.size))
+    residualise, rank = residual_maker(z)
+    base = dict(scope="seeds", layer="all layers", n=n, n_strata=rank,
+                detail=(f"{X.shape[1]} features from the epoch-{epoch} snapshot with a fit on the recipe ({rank} "
+                        f"parameters: grid strata and a spline of each drawn variable) removed; {n_folds}-fold over "
+                        "converged trials, target = accuracy minus the training fold's recipe fit"))
+    min_n = max(10, 2 * cv_folds, rank + MIN_RESIDUAL)
+    if n < min_n:
+        reason = (f"{n} converged trials < {min_n}: too few to remove a {rank}-parameter recipe fit and still "
+                  f"cross-validate; {min_n} trials would answer it")
+        return [dict(base, statistic="cv_r2", reason=reason), dict(base, statistic="kendall_tau", reason=reason)]
+    Xc = residualise(X.T).T
+    model = regressor(n, max_iter, seed)
+    predicted, target = np.empty(n), np.empty(n)
+    for train, test in KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(Xc):
+        beta = np.linalg.lstsq(z[train], y[train], rcond=None)[0]
+        offset = z @ beta
+        predicted[test] = model.fit(Xc[train], y[train] - offset[train]).predict(Xc[test])
+        target[test] = y[test] - offset[test]
+    return _regression_rows(base, target, predicted, np.arange(n).astype(str), n_bootstrap, alpha, rng,
+                            within=np.zeros(n, int))
 
 
 def _regression_rows(base, y, predicted, recipe, n_bootstrap, alpha, rng, within=None):
