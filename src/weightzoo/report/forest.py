@@ -22,6 +22,7 @@ from weightzoo.report.html import VERDICT_COLOURS
 ROW_INCHES = (0.17, 0.26)  # the least and the most height per row: 9 pt labels need about 0.15 in
 CHROME_INCHES = 1.5  # title, axis labels and legend
 LABEL_INCHES = 1.6  # row labels left of each block
+BAND_COLOUR = "#e6e6e6"
 LIMIT = 1.05  # correlations and Cliff's delta live in [-1, 1]; wider effects (log2 ratios, R²) are clipped
 
 
@@ -104,7 +105,7 @@ def _panel(ax, rows: pd.DataFrame, keys, limit: float) -> None:
             continue
         if np.isfinite(row.band_low) and np.isfinite(row.band_high):
             ax.fill_betweenx([y - 0.42, y + 0.42], max(row.band_low, -limit), min(row.band_high, limit),
-                             color="#e6e6e6", linewidth=0)
+                             color=BAND_COLOUR, linewidth=0)
         colour = VERDICT_COLOURS.get(row.verdict, "#333333")
         if not np.isfinite(row.effect):
             ax.text(0, y, "no estimate", ha="center", va="center", fontsize=MIN_FONT, color="#888888")
@@ -129,6 +130,6 @@ def _panel(ax, rows: pd.DataFrame, keys, limit: float) -> None:
 def _legend(fig, forest: pd.DataFrame) -> None:
     shown = [v for v in VERDICT_COLOURS if v in set(forest["verdict"])]
     handles = [Line2D([], [], color=VERDICT_COLOURS[v], marker="o", linewidth=1.6, label=v) for v in shown]
-    handles.append(Patch(color="#e6e6e6", label="equivalence band (negligible)"))
+    handles.append(Patch(color=BAND_COLOUR, label="equivalence band (negligible)"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), frameon=False, fontsize=MIN_FONT,
                bbox_to_anchor=(0.5, 0.0))
