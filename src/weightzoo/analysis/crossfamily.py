@@ -12,7 +12,8 @@ Method (a fixed-effect meta-analysis of correlations, Borenstein et al. 2009, ch
   ``(atanh(high) - atanh(low)) / (2 z_{1 - alpha/2})`` (the interval may come from permutations or a bootstrap,
   so the SE is taken from it rather than from n);
 - claim 3 in the paper's direction for each layer (node strength rising with accuracy, attention strength
-  falling: the ViT's attention effect is sign-flipped), so that "similar" means "as the paper says" in each;
+  falling: the ViT's attention effect is sign-flipped; its other layers, of which the paper expects nothing, are
+  left out), so that "similar" means "as the paper says" in each;
 - per family, the ``network`` row where the claim has one; otherwise the layers' mean z with the *mean* of their
   SEs: the layers of one family share their nets, so their estimates are correlated, and the mean SE is the
   SE of the mean under perfect correlation, the conservative choice;
@@ -59,11 +60,15 @@ def family_effects(claims: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                     & (here["ci_high"] > here["ci_low"])]
         if here.empty:
             continue
+        sign = np.ones(len(here))
+        if claim == 3:  # the paper expects attention strength to fall (ViT), and nothing of other ViT layers
+            sign = np.array([family_of(m).strength_sign(layer) for m, layer in zip(here["model"], here["layer"])])
+            here, sign = here[sign != 0], sign[sign != 0]
+            if here.empty:
+                continue
         if (here["layer"] == "network").any():
-            here = here[here["layer"] == "network"]
-        z = _z(here["effect_size"])
-        if claim == 3:  # the paper expects attention strength to fall (ViT): compare effects in its direction
-            z = z * np.array([family_of(m).strength_sign(layer) for m, layer in zip(here["model"], here["layer"])])
+            sign, here = sign[(here["layer"] == "network").to_numpy()], here[here["layer"] == "network"]
+        z = _z(here["effect_size"]) * sign
         se = (_z(here["ci_high"]) - _z(here["ci_low"])) / (2 * crit)
         rows.append({"family": family, "claim": claim, "statistic": CONTINUOUS[claim],
                      "layer": ", ".join(map(str, here["layer"])), "rho": float(np.tanh(z.mean())),

@@ -253,7 +253,7 @@ def verdict_label(row) -> str:
 def _plotted(row, side: str) -> dict:
     from weightzoo.analysis.claims.testing import NULL_CENTRE, RATIOS
 
-    name = str(row["effect_name"])
+    name = _text(row["effect_name"])
     values = np.array([row["effect_size"], row["ci_low"], row["ci_high"]], dtype=float)
     bound = float(row["equivalence_bound"]) if "equivalence_bound" in row and np.isfinite(
         row["equivalence_bound"]) else np.nan

@@ -77,7 +77,7 @@ SYMBOLS = {"cliffs_delta": "δ", "spearman_rho": "ρ", "log2 w1_ratio_high_low":
 
 def _pooled_symbols(forest: pd.DataFrame) -> dict:
     """Claim -> the symbol of its pooled effect (the right panel mixes δ, ρ and log2 ratios)."""
-    pooled = forest[(forest["side"] == "pooled") & (forest["effect_name"] != "nan")]
+    pooled = forest[(forest["side"] == "pooled") & (forest["effect_name"] != "")]
     return {c: SYMBOLS.get(n, n) for c, n in zip(pooled["claim"], pooled["effect_name"])}
 
 
