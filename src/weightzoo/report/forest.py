@@ -21,7 +21,7 @@ from weightzoo.report.html import VERDICT_COLOURS
 
 ROW_INCHES = (0.17, 0.26)  # the least and the most height per row: 9 pt labels need about 0.15 in
 CHROME_INCHES = 1.5  # title, axis labels and legend
-LABEL_INCHES = 1.6  # row labels left of each block
+LABEL_INCHES = 1.9  # row labels left of each block
 BAND_COLOUR = "#e6e6e6"
 LIMIT = 1.05  # correlations and Cliff's delta live in [-1, 1]; wider effects (log2 ratios, R²) are clipped
 
@@ -87,7 +87,7 @@ def _labels(ax, keys, symbols: dict) -> None:
     previous = None
     for y, (claim, name, layer) in enumerate(keys):
         symbol = f" ({symbols[claim]})" if claim in symbols else ""
-        text = f"{claim} {name[:14]}{symbol} · {layer}" if claim != previous else str(layer)
+        text = f"{claim} {name[:17]}{symbol} · {layer}" if claim != previous else str(layer)
         ax.text(1, y, text, ha="right", va="center", fontsize=MIN_FONT,
                 fontweight="bold" if claim != previous else "normal")
         if claim != previous and y:
