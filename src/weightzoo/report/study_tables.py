@@ -80,9 +80,9 @@ def recipe_table(features: xr.Dataset, accuracy: str = "train") -> pd.DataFrame:
     std = features["statistic"].sel(stat="std")
     layers = _layers(features)
     rows = []
-    for values, index in frame.groupby(keys, sort=True).groups.items():
+    for values, rows in frame.groupby(keys, sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        idx = np.asarray([frame.index.get_loc(i) for i in index])
+        idx = rows.index.to_numpy()  # frame has a RangeIndex: labels are positions
         a = frame["acc"].to_numpy()[idx]
         counts = pd.Series(frame["group"].to_numpy()[idx]).replace("", "ungrouped").value_counts()
         groups = ", ".join(f"{g} {counts[g]}" for g in (*GROUP_ORDER[:-1], "ungrouped") if g in counts)
@@ -107,9 +107,9 @@ def recipe_correlations(features: xr.Dataset, accuracy: str = "train") -> pd.Dat
     strength_layers = [str(s) for s in features["strength_layer"].values] if "strength_layer" in features.coords \
         else []
     rows = []
-    for values, index in frame.groupby(keys, sort=True).groups.items():
+    for values, rows in frame.groupby(keys, sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        idx = np.asarray([frame.index.get_loc(i) for i in index])
+        idx = rows.index.to_numpy()
 
         def rho(y):
             ok = np.isfinite(acc[idx]) & np.isfinite(y)
