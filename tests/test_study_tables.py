@@ -32,7 +32,7 @@ def test_tables_from_a_tiny_run_match_its_results_and_reproduce(tiny_run, tmp_pa
     assert main([str(tiny_run), "--name", "tiny", "--docs", str(doc)]) == 0
     assert doc.read_text(encoding="utf-8") == first, "the same results must give the same tables"
     block = first.split("<!-- study:tiny:begin -->")[1].split("<!-- study:tiny:end -->")[0]
-    assert "#### dnn on digits" in block and "#### cnn on digits" in block and "trained at code revision" in block
+    assert "#### dnn on digits" in block and "#### cnn on digits" in block and "ran at code revision" in block
     # every recipe's accuracy row is the summary's, recomputed here
     summary = pd.read_csv(tiny_run / "results/zoo/summary.csv")
     h8 = summary[(summary["model"] == "dnn") & (summary["arch"] == "h8")]["final_train_accuracy"] * 100

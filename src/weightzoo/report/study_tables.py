@@ -80,9 +80,9 @@ def recipe_table(features: xr.Dataset, accuracy: str = "train") -> pd.DataFrame:
     std = features["statistic"].sel(stat="std")
     layers = _layers(features)
     rows = []
-    for values, rows in frame.groupby(keys, sort=True):
+    for values, members in frame.groupby(keys, sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        idx = rows.index.to_numpy()  # frame has a RangeIndex: labels are positions
+        idx = members.index.to_numpy()  # frame has a RangeIndex: labels are positions
         a = frame["acc"].to_numpy()[idx]
         counts = pd.Series(frame["group"].to_numpy()[idx]).replace("", "ungrouped").value_counts()
         groups = ", ".join(f"{g} {counts[g]}" for g in (*GROUP_ORDER[:-1], "ungrouped") if g in counts)
@@ -107,9 +107,9 @@ def recipe_correlations(features: xr.Dataset, accuracy: str = "train") -> pd.Dat
     strength_layers = [str(s) for s in features["strength_layer"].values] if "strength_layer" in features.coords \
         else []
     rows = []
-    for values, rows in frame.groupby(keys, sort=True):
+    for values, members in frame.groupby(keys, sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        idx = rows.index.to_numpy()
+        idx = members.index.to_numpy()
 
         def rho(y):
             ok = np.isfinite(acc[idx]) & np.isfinite(y)
@@ -189,9 +189,11 @@ def study_block(study: Path, accuracy: str = "train") -> str:
     claims = pd.read_csv(study / "results/analysis/claims.csv", keep_default_na=False, na_values=[""])
     features = read_features(study)
     n = sum(f.sizes["trial"] for f in features.values())
+    trained = ", ".join(r[:7] + ("-dirty" if r.endswith("-dirty") else "") for r in training_revisions(study))
+    tabulated = code_revision()
     parts = [f"Written by `python -m weightzoo.report.study_tables {study} ...` from that run's results "
-             f"({n} trials); trained at code revision {', '.join(training_revisions(study)) or 'unknown'}, "
-             f"tabulated at {code_revision() or 'unknown'}."]
+             f"({n} trials); its training jobs ran at code revision {trained or 'unknown'} (the zoos' "
+             f"`code_revision`), the tables at {tabulated[:7] + ('-dirty' if tabulated.endswith('-dirty') else '') or 'unknown'}."]
     for (model, dataset), f in features.items():
         parts.append(f"\n#### {model} on {dataset}\n")
         parts.append(markdown(recipe_table(f, accuracy), numeric=("n",)))
