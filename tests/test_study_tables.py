@@ -45,3 +45,21 @@ def test_tables_from_a_tiny_run_match_its_results_and_reproduce(tiny_run, tmp_pa
                     & (claims["statistic"] == "cliffs_delta") & (claims["layer"] == "fc1")].iloc[0]
     line = next(line for line in block.splitlines() if line.startswith("| 1 lower_std, fc1 |"))
     assert line.split(" | ")[1].startswith(str(pooled["verdict"]))
+
+
+def test_crossfamily_block_pairs_labels_with_models_by_name(tmp_path):
+    from test_crossfamily import controlled_rows
+
+    rng = np.random.default_rng(0)
+    studies = {"DNN": tmp_path / "dnn", "ViT,CNN": tmp_path / "cnn_vit"}
+    tables = {"DNN": controlled_rows("dnn", -0.3, 128, rng),
+              "ViT,CNN": pd.concat([controlled_rows("cnn", -0.3, 64, rng), controlled_rows("vit", 0.6, 48, rng)])}
+    for label, folder in studies.items():
+        (folder / "results/analysis").mkdir(parents=True)
+        tables[label].to_csv(folder / "results/analysis/claims.csv", index=False)
+    from weightzoo.report.study_tables import crossfamily_block
+
+    block = crossfamily_block(studies)
+    row = next(line for line in block.splitlines() if line.startswith("| 1 lower_std"))
+    assert "ViT +0.5" in row or "ViT +0.6" in row or "ViT +0.7" in row, row  # the vit rows, not the cnn ones
+    assert row.rstrip(" |").endswith("differ"), row

@@ -220,6 +220,8 @@ def crossfamily_block(studies: dict[str, Path], alpha: float = 0.05) -> str:
         models = list(dict.fromkeys(claims["model"]))
         if len(names) != len(models):
             raise ValueError(f"{study}: {len(models)} models ({', '.join(models)}) but labels {labels!r}")
+        if {n.lower() for n in names} == set(models):  # labels that name the models pair by name, else by order
+            models = [n.lower() for n in names]
         for name, model in zip(names, models):
             tables[name] = claims[claims["model"] == model]
     table = cross_family(tables, alpha)
