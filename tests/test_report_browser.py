@@ -200,3 +200,49 @@ def test_screenshot_at_1280(seen, tmp_path):
     shot = tmp_path / "report.png"
     chromium((workdir / "report.html").as_uri(), "--virtual-time-budget=3000", f"--screenshot={shot}")
     assert shot.stat().st_size > 10_000
+
+
+SHOW_FOREST = """<script>window.addEventListener("load", function () { setTimeout(function () {
+  var path = "FOREST_PATH";
+  for (var c in categories) for (var s in categories[c]) if (categories[c][s].indexOf(path) >= 0) {
+    app.setView({navbarMode: "subcategory", category: c, subcategory: s, content: "img",
+                 contentPath: results[path].data_uri, resultPath: path});
+  }
+}, 300); });</script>"""
+
+
+def test_the_forest_plot_is_the_first_item_and_shows_at_1280(seen, tmp_path):
+    """The verdicts at a glance open the report: the forest plot is listed first in the first category, and a
+    screenshot of it as a user opens it at 1280 px shows the plot (its verdict colours), not a blank pane."""
+    from PIL import Image
+
+    from weightzoo.report import forest
+    from weightzoo.report.html import VERDICT_COLOURS
+
+    workdir, data = seen
+    forests = sorted(p for p in data["results"] if p.startswith("results/analysis/verdicts/"))
+    assert forests, "no forest plot in the report"
+    entry = data["results"][forests[0]]
+    assert entry["category"] == CATEGORIES[0]
+    listing = data["results"]["results/analysis/findings.html"]["listing"]
+    assert listing.index("at a glance") < listing.index("findings, pooled"), listing
+    html = (workdir / "report.html").read_text(encoding="utf-8")
+    head, body_end, tail = html.rpartition("</body>")
+    page = tmp_path / "forest.html"
+    # the forest with the most estimates drawn (on the tiny zoo some (model, dataset)s have none: a message figure)
+    drawn = max(forests, key=lambda path: (workdir / path).stat().st_size)
+    page.write_text(head + SHOW_FOREST.replace("FOREST_PATH", drawn) + body_end + tail, encoding="utf-8")
+    shot = tmp_path / "forest_1280.png"
+    chromium(page.as_uri(), "--virtual-time-budget=3000", f"--screenshot={shot}")
+    import numpy as np
+
+    # the content pane only: the menu's icons are green too
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=int)[:, 340:].reshape(-1, 3)
+    # the equivalence bands and the coloured verdicts (the grey of "inconclusive" is left out: anti-aliased text
+    # makes such greys too)
+    shown = [c for v, c in VERDICT_COLOURS.items() if v != "inconclusive"] + [forest.BAND_COLOUR]
+    colours = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in shown])
+    # palette PNGs and the browser's colour handling move a colour by a few levels
+    near = (np.abs(pixels[:, None, :] - colours[None, :, :]).max(axis=2) <= 12).any(axis=1)
+    coloured = int(near.sum())
+    assert coloured > 300, f"the screenshot shows no verdict colours ({coloured} pixels): {shot}"

@@ -2,6 +2,7 @@
 localrules:
     group_trials,
     tabulate_groups,
+    plot_verdicts,
     collect_claims,
 
 
@@ -337,9 +338,33 @@ rule evaluate_claims:
         "../scripts/analyze_claims.py"
 
 
+rule plot_verdicts:
+    input:
+        claims=rules.evaluate_claims.output.csv,
+    output:
+        figure=report(
+            "results/analysis/verdicts/{model}/{dataset}.png",
+            caption="../report/verdicts.rst",
+            category="1 Findings",
+            subcategory="All experiments",
+            labels=verdict_labels,
+        ),
+    log:
+        "logs/plot_verdicts/{model}/{dataset}.log",
+    conda:
+        "../../envs/weightzoo.yaml"
+    params:
+        title="{model} on {dataset}: every claim and layer, at a fixed recipe and pooled",
+    script:
+        "../scripts/plot_verdicts.py"
+
+
 rule collect_claims:
     input:
         tables=expand("results/analysis/claims/{scope[0]}/{scope[1]}.csv", scope=SCOPES),
+        forests=expand(
+            "results/analysis/verdicts/{scope[0]}/{scope[1]}.png", scope=SCOPES
+        ),
         groups=rules.group_trials.output.summary,
         statuses=expand("results/analysis/training_status/{id}.nc", id=EXPERIMENT_BY_ID),
     output:

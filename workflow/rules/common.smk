@@ -251,6 +251,11 @@ def arch_label(model, dataset, arch):
     return re.sub(r"\d+", lambda m: m.group().rjust(digits, "\u2007"), arch)
 
 
+def verdict_labels(wildcards):
+    """Report labels of a forest plot: listed before the findings table of the same subcategory ("at" < "f")."""
+    return {"table": f"at a glance: {wildcards.model} on {wildcards.dataset}"}
+
+
 def figure_labels(figure):
     """Report labels of an item: model, dataset, architecture ("all (pooled)" at the pooled scope) and what it
     shows."""

@@ -8,4 +8,5 @@ to_file(snakemake.log[0])
 name_damaged_inputs_on_crash(snakemake.input)
 collect_findings(list(snakemake.input.tables), snakemake.input.groups, snakemake.output.csv, snakemake.output.html,
                  snakemake.output.findings, min_group=snakemake.params.min_group,
-                 status_paths=list(snakemake.input.statuses), status_html_path=snakemake.output.status)
+                 status_paths=list(snakemake.input.statuses), status_html_path=snakemake.output.status,
+                 forest_paths=list(getattr(snakemake.input, "forests", [])))

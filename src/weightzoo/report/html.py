@@ -8,6 +8,12 @@ import re
 import numpy as np
 import pandas as pd
 
+def _verdict_of(label: str) -> str:
+    """The verdict a label stands for: "negligible: ..." is the equivalence verdict, "inconclusive: ..." inconclusive."""
+    head = str(label).split(":")[0].strip()
+    return "no effect" if head == "negligible" else head
+
+
 VERDICT_COLOURS = {"supported": "#0072B2", "contradicted": "#D55E00", "no effect": "#009E73",
                    "never trained": "#CC79A7", "inconclusive": "#777777"}
 """One colour per verdict (Okabe–Ito), in the order the pages list verdicts."""
@@ -177,35 +183,90 @@ def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- findings
 
 
-def findings_page(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str], title: str) -> str:
-    """The findings page: summary counts, the findings table, group sizes per architecture, notes
+def verdict_matrix_html(matrix: pd.DataFrame) -> str:
+    """Claims × (model, dataset) on one screen (``analysis.findings.verdict_matrix`` rows): per cell one square
+    per layer at a fixed recipe and one per layer pooled, coloured by verdict (the layer and verdict label on
+    hover), and the labels with their counts; the column heads link to the (model, dataset)'s forest plot."""
+    if matrix.empty:
+        return ""
+    cells = list(dict.fromkeys(zip(matrix["model"], matrix["dataset"])))
+    head = "".join(f'<th><a href="#{_anchor(m, d)}">{html.escape(m)} / {html.escape(d)}</a></th>' for m, d in cells)
+    body = [f"<table class=\"matrix\"><tr><th>claim</th>{head}</tr>"]
+    for (claim, name), rows in matrix.groupby(["claim", "claim_name"], sort=True):
+        line = [f"<tr><td><b>{claim}</b> {html.escape(str(name))}</td>"]
+        for model, dataset in cells:
+            here = rows[(rows["model"] == model) & (rows["dataset"] == dataset)]
+            if here.empty:
+                line.append("<td class=\"none\">–</td>")
+                continue
+            parts = []
+            for side, word in (("recipe", "fixed recipe"), ("pooled", "pooled")):
+                shown = here[here["side"] == side]
+                squares = "".join(f'<span class="sq" style="background:{VERDICT_COLOURS.get(v, "#333333")}" '
+                                  f'title="{html.escape(f"{layer}: {label}")}"></span>'
+                                  for layer, v, label in zip(shown["layer"], shown["verdict"], shown["label"]))
+                counts = shown["label"].value_counts()
+                words = ", ".join(f"{n} {html.escape(str(label))}" if len(shown) > 1 else html.escape(str(label))
+                                  for label, n in counts.items())
+                parts.append(f"<div><small>{word}</small> {squares} <small>{words}</small></div>")
+            line.append(f"<td>{''.join(parts)}</td>")
+        body.append("".join(line) + "</tr>")
+    body.append("</table>")
+    return "".join(body)
+
+
+def _anchor(model, dataset) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"forest-{model}-{dataset}")
+
+
+FINDINGS_STYLE = (".findings table.matrix td{min-width:9em;font-size:12px}.findings table.matrix td div{white-space:nowrap}"
+                  ".findings span.sq{display:inline-block;width:9px;height:9px;margin-right:1px;vertical-align:middle}"
+                  ".findings img.forest{max-width:100%;height:auto;display:block;margin-bottom:1em}"
+                  ".findings details{color:#444;font-size:12px}")
+
+
+def findings_page(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str], title: str,
+                  matrix: pd.DataFrame | None = None, forests: list[tuple[str, str, str]] = ()) -> str:
+    """The findings page: the verdicts at a glance (the claims × (model, dataset) matrix, then one forest plot per
+    (model, dataset): ``forests`` = (model, dataset, image data URI)), then per (model, dataset) the findings
+    table whose rows say at most two sentences and fold the rest away, group sizes per architecture, notes
     (``analysis.findings.findings_table`` rows)."""
     parts = [f"<h2>{html.escape(title)}</h2>"]
-    parts.append("<p>Zheng et al. (arXiv 2408.11720) compare accuracy groups with architectures pooled. A group "
-                 "contrast over pooled recipes measures the recipe as much as accuracy: a larger init both lowers "
-                 "accuracy and raises the weight std. So each claim leads here with the <b>recipe-controlled</b> "
-                 "verdict: only seeds of one recipe (architecture and every swept hyperparameter) are compared, by "
-                 "rank correlation with accuracy pooled over recipes with weights ∝ n (claims 1–2 also as a group "
-                 "contrast where a recipe's seeds fill two groups). The <b>pooled</b> verdict stands beside it as "
-                 "the paper does it; where they disagree, the recipe variable that carries the pooled result is "
-                 "named. Verdicts: Holm-adjusted two-sided tests, one family per (model, dataset, scope, claim), "
-                 "with the direction read from the sign and the 95% interval on the same side; <i>no effect</i> "
-                 "only from an equivalence test (the 90% interval inside the bound of claims.equivalence).</p>")
-    if not findings.empty:
-        counts = findings.groupby(["recipe", "pooled"]).size().rename("findings").reset_index()
-        parts.append("<h3>Verdicts at a glance</h3>" + counts.to_html(index=False, border=0))
+    parts.append("<p>Each claim leads with the verdict <b>at a fixed recipe</b> (seeds of one recipe compared, "
+                 "recipe variables adjusted for: the <code>controlled</code> rows of claims.csv) beside the verdict <b>pooled, as the paper</b> does it (a group "
+                 "contrast over every recipe, which measures the recipe as much as accuracy).</p>"
+                 "<details><summary>How the verdicts are made</summary><p>Zheng et al. (arXiv 2408.11720) compare "
+                 "accuracy groups with architectures pooled. A larger init both lowers accuracy and raises the weight "
+                 "std, so a pooled contrast can be the recipe's. At a fixed recipe, claims are tested by rank "
+                 "correlation with accuracy among seeds of one recipe, pooled over recipes with weights ∝ n (claims "
+                 "1–2 also as a group contrast where a recipe's seeds fill two groups); where the pooled and the "
+                 "recipe verdicts disagree, the recipe variable that carries the pooled result is named. Verdicts: "
+                 "Holm-adjusted two-sided tests, one family per (model, dataset, scope, claim), with the direction "
+                 "read from the sign and the 95% interval on the same side; <i>no effect</i> (negligible) only from "
+                 "an equivalence test (the 90% interval inside the bound of claims.equivalence).</p></details>")
+    if matrix is not None and not matrix.empty:
+        parts.append("<h3>Verdicts at a glance</h3><p class=\"note\">One square per layer, coloured by verdict "
+                     "(hover for the layer): first at a fixed recipe, then pooled. "
+                     + " ".join(f'<span class="sq" style="background:{c}"></span> {html.escape(v)}'
+                                for v, c in VERDICT_COLOURS.items()) + "</p>" + verdict_matrix_html(matrix))
+    for model, dataset, uri in forests:
+        parts.append(f'<h3 id="{_anchor(model, dataset)}">{html.escape(model)} on {html.escape(dataset)}: every claim '
+                     f'and layer</h3><img class="forest" src="{uri}" alt="forest plot of the verdicts of '
+                     f'{html.escape(model)} on {html.escape(dataset)}">')
     for (model, dataset), table in findings.groupby(["model", "dataset"], sort=False):
         parts.append(f"<h3>{html.escape(model)} on {html.escape(dataset)}</h3>")
         body = ["<table><tr><th>claim</th><th>layer</th><th>at a fixed recipe</th><th>pooled, as the paper</th>"
                 "<th>carried by</th><th>n</th><th>finding</th></tr>"]
         for row in table.itertuples():
-            contrast = f"<br><small>group contrast: {html.escape(row.recipe_contrast)}</small>" if row.recipe_contrast else ""
+            beside = f"<br><small>{html.escape(row.recipe_beside)}</small>" if row.recipe_beside else ""
+            detail = (f"<details><summary>more</summary>{html.escape(row.detail)}</details>"
+                      if row.detail else "")
             body.append(
                 f"<tr><td>{row.claim} {html.escape(row.claim_name)}</td><td>{html.escape(str(row.layer))}</td>"
-                f"<td>{_coloured(row.recipe)}<br><small>{html.escape(row.recipe_effect)}</small>{contrast}</td>"
+                f"<td>{_coloured(row.recipe)}<br><small>{html.escape(row.recipe_effect)}</small>{beside}</td>"
                 f"<td>{_coloured(row.pooled)}<br><small>{html.escape(row.pooled_effect)}</small></td>"
                 f"<td>{html.escape(row.carried_by)}</td><td>{html.escape(row.n)}</td>"
-                f"<td class=\"finding\">{html.escape(row.finding)}</td></tr>"
+                f"<td class=\"finding\">{html.escape(row.finding)}{detail}</td></tr>"
             )
         body.append("</table>")
         parts.append("".join(body))
@@ -214,9 +275,10 @@ def findings_page(findings: pd.DataFrame, groups: pd.DataFrame, notes: list[str]
     if notes:
         parts.append("<h3>What this zoo cannot show</h3><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
                      + "</ul>")
-    return _page(title, "".join(parts), "findings", viewport=False)
+    return _page(title, "".join(parts), "findings", FINDINGS_STYLE, viewport=False)
 
 
 def _coloured(verdict: str) -> str:
-    colour = VERDICT_COLOURS.get(verdict, "#333333")
+    """A verdict (or its label, e.g. "negligible: |ρ| < 0.1") in its verdict's colour."""
+    colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS.get(_verdict_of(verdict), "#333333"))
     return f'<b style="color:{colour}">{html.escape(verdict)}</b>'
