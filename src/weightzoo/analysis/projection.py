@@ -263,10 +263,11 @@ def pca_scores(blocks, n_components: int = 50, block_values: int = BLOCK_VALUES)
         center = None
         for i in starts:
             a = _as_rows(layer.read(i, i + step))
-            finite[i : i + len(a)] &= np.isfinite(a).all(axis=1)
             # any per-column constant leaves the double-centred Gram matrix unchanged; the first block's mean keeps
             # float32 products accurate (with one block: the mean of all trials, as before issue 22)
-            center = _column_means(a) if center is None else center
+            rows_finite, means = _scan(a, center is None)
+            finite[i : i + len(a)] &= rows_finite
+            center = means if center is None else center
             for j in starts[starts.index(i):]:
                 b = a if j == i else _as_rows(layer.read(j, j + step))
                 product = _centred_product(a, b, center, max(n_rows if len(starts) == 1 else len(a) + len(b), 1))
@@ -294,11 +295,20 @@ def _as_rows(block) -> np.ndarray:
     return block.reshape(block.shape[0], -1)
 
 
-def _column_means(block: np.ndarray) -> np.ndarray:
-    """Mean of each column over its finite entries (0 where none), in the precision of the products."""
-    ok = np.isfinite(block)
-    values = np.where(ok, block, 0).astype(np.result_type(block.dtype, np.float32), copy=False)
-    return values.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+def _scan(block: np.ndarray, means: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which rows of ``block`` are all finite, and (with ``means``) each column's mean over its finite entries (0
+    where none; summed in the products' precision), a column chunk at a time: never a copy of the block."""
+    finite = np.ones(len(block), bool)
+    center = np.empty(block.shape[1]) if means else None
+    step = max(1, CHUNK_VALUES // max(1, len(block)))
+    for start in range(0, block.shape[1], step):
+        chunk = block[:, start : start + step]
+        ok = np.isfinite(chunk)
+        finite &= ok.all(axis=1)
+        if means:
+            values = np.where(ok, chunk, 0).astype(np.result_type(block.dtype, np.float32), copy=False)
+            center[start : start + step] = values.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+    return finite, center
 
 
 def _centred_product(a: np.ndarray, b: np.ndarray, center: np.ndarray, rows: int) -> np.ndarray:
