@@ -245,9 +245,13 @@ def pca_scores(blocks, n_components: int = 50, block_values: int = BLOCK_VALUES)
     exact and cheaper than an SVD. Memory is bounded by two blocks of trials of one layer (``block_values``
     values each), not by the zoo: the Gram matrix is summed over pairs of trial blocks (block i against blocks
     j >= i; the zoo stores each trial apart, so a block of trials is one contiguous read) and within each pair
-    over column chunks. This is the same Gram matrix as of the whole matrix (only the order of the float sums
-    differs: scores agree to float32 rounding, ``test_projection``); a zoo whose layer fits one block reads it once,
-    a larger one reads it about (blocks + 1) / 2 times. Rows with any non-finite value are left out. Returns (scores
+    over column chunks. This is the same Gram matrix as of the whole matrix, so the same t-SNE input: a layer that
+    fits one block is read once and gives bit-identical scores (as before issue 22); with more blocks the layer
+    is read about (blocks + 1) / 2 times and only the order of the float32 sums (and the centre: the first
+    block's column means) differs, so scores and trial distances agree to float32 rounding (within 1e-4 of the
+    largest, ``test_pca_in_trial_blocks_equals_the_whole_layer``), while t-SNE, which amplifies any difference,
+    draws a map of the same quality but not the same picture. (A streamed random projection would read once,
+    but change the input by far more than rounding.) Rows with any non-finite value are left out. Returns (scores
     (n_finite, k), finite mask (trial,), n_values); k is at most ``n_components`` and drops components with no
     variance.
     """
