@@ -145,6 +145,8 @@ def open_zoo(path, **kwargs) -> xr.Dataset:
 
 GATHER_BLOCK_BYTES = 64 << 20
 """Bytes of one variable that ``gather`` holds at a time (a block of trials of one chunk)."""
+GATHER_CHUNK_CACHE = 1 << 20
+"""HDF5 chunk cache per variable of each file ``gather`` opens, in bytes (netCDF's default: 64 MiB)."""
 
 
 def gather(chunk_paths, out_path, block_bytes: int = GATHER_BLOCK_BYTES) -> None:
@@ -156,6 +158,10 @@ def gather(chunk_paths, out_path, block_bytes: int = GATHER_BLOCK_BYTES) -> None
     not match its checksum fails the gather before the zoo is replaced (the part file is removed).
     """
     chunks = []
+    # HDF5 keeps a 64 MiB chunk cache per variable of every open file (netCDF's default): with many chunk files
+    # open that is gigabytes, and useless here, where every stored chunk is read or written once, whole
+    previous_cache = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(GATHER_CHUNK_CACHE, previous_cache[1], previous_cache[2])
     try:
         for path in chunk_paths:  # a damaged chunk is moved aside before the zoo is touched
             chunks.append(open_zoo(path, cache=False))
@@ -183,6 +189,7 @@ def gather(chunk_paths, out_path, block_bytes: int = GATHER_BLOCK_BYTES) -> None
     finally:
         for c in chunks:
             c.close()
+        netCDF4.set_chunk_cache(*previous_cache)
 
 
 def _copy_variable(chunks, name: str, out, block_bytes: int) -> None:
