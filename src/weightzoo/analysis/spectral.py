@@ -119,11 +119,18 @@ def layer_matrices(values: np.ndarray) -> np.ndarray:
 
 
 def eigenvalues(values: np.ndarray, conv2d_norm: bool = True) -> np.ndarray:
-    """Pooled eigenvalues of WᵀW per trial, ascending: (trial, matrices·M), WeightWatcher's ``evals``."""
+    """Pooled eigenvalues of WᵀW per trial, ascending: (trial, matrices·M), WeightWatcher's ``evals``.
+
+    BLAS runs on one thread here: the matrices are small and batched, so more threads only synchronise (issue 22:
+    the features of 150 trials of h=200 took 11.5 s CPU with OpenBLAS' two threads on a loaded 2-core machine,
+    3.8 s with one; the same numbers to the last bit)."""
+    from threadpoolctl import threadpool_limits
+
     matrices = layer_matrices(values)
     is_conv = np.ndim(values) == 5
-    return np.concatenate([_block_eigenvalues(matrices[block], conv2d_norm and is_conv)
-                           for block in _trial_blocks(matrices.shape[0], np.prod(matrices.shape[1:]))])
+    with threadpool_limits(limits=1, user_api="blas"):
+        return np.concatenate([_block_eigenvalues(matrices[block], conv2d_norm and is_conv)
+                               for block in _trial_blocks(matrices.shape[0], np.prod(matrices.shape[1:]))])
 
 
 def _trial_blocks(n_trials: int, values_per_trial: int) -> list[slice]:

@@ -59,8 +59,11 @@ def _outgoing(ds: xr.Dataset, layer: str, n_nodes: int, snapshot: int) -> tuple[
     if ds[f"{layer}_weight"].ndim == 6 and weight.ndim == 3 and n_in % n_nodes == 0:
         # conv channels flattened (channel-major, as torch.flatten) into a Linear layer
         out_dim, in_dim = weight.dims[1], weight.dims[2]
-        per_channel = weight.transpose("trial", in_dim, out_dim).values.reshape(weight.shape[0], n_nodes, -1)
-        return per_channel.astype(np.float64).sum(axis=2), f"outgoing into {nxt} (flattened channels)"
+        moved = weight.transpose("trial", in_dim, out_dim)
+        step = max(1, CHUNK_VALUES // max(1, n_in * weight.shape[1]))
+        parts = [moved.isel(trial=slice(start, start + step)).values.reshape(-1, n_nodes, (n_in // n_nodes) * weight.shape[1])
+                 .astype(np.float64).sum(axis=2) for start in range(0, weight.shape[0], step)]
+        return np.concatenate(parts, axis=0), f"outgoing into {nxt} (flattened channels)"
     return None, f"next layer {nxt} takes {n_in} inputs, not this layer's {n_nodes} outputs: incoming weights only"
 
 
@@ -73,12 +76,28 @@ def node_strength(ds: xr.Dataset, layer: str, snapshot: int = -1, kind: str = "a
     if var.ndim < 3:
         raise ValueError(f"{layer}_weight has dims {var.dims}: node strength needs a weight with inputs per node")
     strength = _reduce_per_node(var, signed=kind == "signed")
-    note = "sum of incoming absolute weights"
+    note = INCOMING_NOTE
     if kind == "signed":
         outgoing, note = _outgoing(ds, layer, strength.shape[1], snapshot)
         if outgoing is not None:
             strength = strength + outgoing
         note = f"signed incoming weights + signed {note}" if outgoing is not None else f"signed; {note}"
+    return strength_array(ds, layer, strength, kind, note)
+
+
+INCOMING_NOTE = "sum of incoming absolute weights"
+
+
+def incoming_strength(values: np.ndarray) -> np.ndarray:
+    """The ``abs_in`` strength of a block of one layer's weights (trial, out, in[, kh, kw]): (trial, out), float64;
+    what ``node_strength`` computes, for callers that read the block already (``features.trial_features``)."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    return values.sum(axis=tuple(range(2, values.ndim)))
+
+
+def strength_array(ds: xr.Dataset, layer: str, strength: np.ndarray, kind: str = "abs_in",
+                   note: str = INCOMING_NOTE) -> xr.DataArray:
+    """Node strengths (trial, node) of ``layer`` as ``node_strength`` returns them."""
     return xr.DataArray(
         strength,
         dims=("trial", "node"),
