@@ -152,7 +152,7 @@ def _group_sentence(claim, recipe, contrast, pooled, seeds_fill_groups=None) -> 
             and recipe["verdict"] != pooled["verdict"]:
         carried = _text(pooled.get("carried_by"))
         if carried:
-            pooled_short = pooled_short[:-1] + (f", carried by the recipe variable {carried}, not by accuracy "
+            pooled_short = pooled_short[:-1] + (f", carried by the recipe ({carried}), not by accuracy "
                                                 "among seeds.")
             rest.append(f"What each recipe variable does to the pooled effect: {_text(pooled.get('confounder'))}.")
         else:
