@@ -412,3 +412,95 @@ def capped_runtime(minutes: int, attempt: int, environ=os.environ) -> int:
     """``minutes x attempt``, capped at the partition maximum the workflow exported (profile expressions)."""
     cap = environ.get(MAX_RUNTIME_ENV, "").strip()
     return capped(minutes, attempt, int(cap) if cap.isdigit() else None)
+
+
+# --------------------------------------------------------------------------------------------- analysis jobs
+# Every job after training streams the weights a block of trials of one variable at a time (issue 22), so its
+# memory is the process plus a few blocks, whatever the zoo; its time grows with the trials and the weight values
+# it reads. BLOCK_MB is the one constant both read: one block of one variable (weightzoo.analysis.zoo.CHUNK_VALUES
+# float64 values).
+def _block_mb() -> float:
+    from weightzoo.analysis.zoo import CHUNK_VALUES
+
+    return CHUNK_VALUES * 8 / 1e6
+
+
+BLOCK_MB = _block_mb()
+# Python, numpy, xarray, netCDF4, matplotlib and torch imported: the smallest analysis jobs of the rehearsal peak
+# at 0.8-1.1 GB (docs/benchmarks.md, "Paper-scale rehearsal").
+ANALYSIS_PROCESS_MB = 1200
+ANALYSIS_STARTUP_MINUTES = 2
+
+
+@dataclass(frozen=True)
+class AnalysisCost:
+    """Cost of one job of an analysis rule, linear in what it reads.
+
+    Seconds = ``fixed_s`` + ``per_ktrial_s`` x trials / 1000 + ``per_gvalue_s`` x weight values read / 1e9, where
+    values = trials x parameters (x snapshots when ``all_snapshots``: gather and export copy every snapshot;
+    the analyses read the final one, plus the early and initial ones, which the slope includes). Memory =
+    ``ANALYSIS_PROCESS_MB`` + ``blocks`` x ``BLOCK_MB`` + ``per_ktrial_mb`` x trials / 1000 (tables with a row
+    per trial: features, quantile functions) + ``dataset_copies`` x the dataset's uint8 images.
+    """
+
+    fixed_s: float
+    per_ktrial_s: float = 0.0
+    per_gvalue_s: float = 0.0
+    blocks: float = 4.0
+    per_ktrial_mb: float = 0.0
+    dataset_copies: float = 0.0
+    all_snapshots: bool = False
+
+
+# Slopes measured by bench/paper_scale.py (docs/benchmarks.md, "Paper-scale rehearsal": CPU seconds on the shared
+# 2-core AMD EPYC; MNIST DNN block 6 widths x 1,000 trials and CIFAR-10 DNN h=1000); the request is then
+# SAFETY_FACTOR x that + ANALYSIS_STARTUP_MINUTES, like training's.
+ANALYSIS_COSTS = {
+    "prepare_dataset": AnalysisCost(fixed_s=120, dataset_copies=4),
+    "gather_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, all_snapshots=True),
+    "extract_features": AnalysisCost(fixed_s=20, per_ktrial_s=15, per_gvalue_s=250, blocks=6, per_ktrial_mb=100,
+                                     dataset_copies=3),
+    "project_trials": AnalysisCost(fixed_s=20, per_ktrial_s=30, per_gvalue_s=120, blocks=6),
+    "export_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, all_snapshots=True),
+    "train_weight_space_net": AnalysisCost(fixed_s=60, per_ktrial_s=60, per_gvalue_s=300, blocks=8),
+    "plot": AnalysisCost(fixed_s=15, per_ktrial_s=3, per_ktrial_mb=60),
+    "plot_statistics_tsne": AnalysisCost(fixed_s=15, per_ktrial_s=10, per_ktrial_mb=60),
+    "evaluate_claims": AnalysisCost(fixed_s=20, per_ktrial_s=20, per_ktrial_mb=150),
+    "benchmark_predictions": AnalysisCost(fixed_s=30, per_ktrial_s=5, per_ktrial_mb=100),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """What one analysis job reads: trials, trial-parameters of one snapshot, snapshots stored, dataset MB."""
+
+    trials: int
+    trial_parameters: float
+    snapshots: int = 1
+    dataset_mb: float = 0.0
+
+
+def analysis_job(experiments, snapshots: int, datasets=()) -> AnalysisJob:
+    """The size of a job that reads ``experiments`` (each with ``trials``, ``model``, ``arch_params``, ``dataset``)."""
+    trials = sum(e.trials for e in experiments)
+    values = sum(e.trials * network_size(e.model, e.arch_params, e.dataset)[1] for e in experiments)
+    dataset_mb = sum(math.prod(input_shape(d)) * sum(spec(d).split_sizes()) / 1e6 for d in datasets)
+    return AnalysisJob(trials, values, snapshots, dataset_mb)
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    minutes: int  # time limit of the first attempt
+    mem_mb: int
+    values: float  # weight values read
+
+
+def analysis_cost(rule: str, job: AnalysisJob) -> AnalysisRequest:
+    """Time limit (minutes, first attempt) and memory (MB) of one job of ``rule`` (plot rules share ``plot``)."""
+    cost = ANALYSIS_COSTS.get(rule) or ANALYSIS_COSTS["plot"]
+    values = job.trial_parameters * (job.snapshots if cost.all_snapshots else 1)
+    seconds = cost.fixed_s + cost.per_ktrial_s * job.trials / 1000 + cost.per_gvalue_s * values / 1e9
+    minutes = ANALYSIS_STARTUP_MINUTES + math.ceil(SAFETY_FACTOR * seconds / 60)
+    mem = (ANALYSIS_PROCESS_MB + cost.blocks * BLOCK_MB + cost.per_ktrial_mb * job.trials / 1000
+           + cost.dataset_copies * job.dataset_mb) * MEMORY_SAFETY_FACTOR
+    return AnalysisRequest(minutes, int(math.ceil(mem / 1000) * 1000), values)
