@@ -19,6 +19,7 @@ The chunks are newer than the datasets and have no Snakemake metadata, so Snakem
 ``gather_zoo`` to the report (``snakemake --report report.zip``). Every rule has a ``benchmark:`` file; the
 script collects them with the peak disk use of the folder (sampled every few seconds), the report's size and
 build time into ``rehearsal.json`` and prints a table per rule. ``--clean`` deletes the chunks and zoos after.
+``--chunks-only`` stops after writing the chunks; a later call keeps the chunks already there and goes on.
 
     .venv/bin/python bench/paper_scale.py --workdir /work/rehearsal/mnist --experiment 'dnn/mnist/*'
     nice -n 10 .venv/bin/python bench/paper_scale.py --workdir /work/rehearsal/cifar \\
@@ -67,6 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--cores", type=int, default=1, help="snakemake --cores (1: clean per-job timings)")
     p.add_argument("--clean", action="store_true", help="delete chunks and zoos once measured")
     p.add_argument("--no-report", action="store_true")
+    p.add_argument("--chunks-only", action="store_true", help="write datasets and chunks, then stop")
     p.add_argument("--sample-seconds", type=float, default=5.0, help="disk sampling interval")
     return p.parse_args(argv)
 
@@ -187,20 +189,15 @@ def synthetic_result(model, kwargs, trials, hp, per_trial, windows, n_classes, s
     weights = {}
     for name, shape in shapes.items():
         out = np.empty((n, len(snapshots), *shape), np.float32)
-        expand = (slice(None),) + (None,) * len(shape)
-        current = rng.standard_normal((n, *shape), dtype=np.float32)
-        current *= init_std[expand]
-        done = 0.0
-        for i, epoch in enumerate(snapshots):
-            share = epoch / epochs
-            if share > done:
-                step = rng.standard_normal((n, *shape), dtype=np.float32)
-                step *= (drift * np.float32(np.sqrt(share - done)))[expand]
-                current += step
-                del step
-                done = share
-            out[:, i] = current
-        del current
+        for t in range(n):  # a trial at a time: the chunk's arrays and one trial's draw in memory, no more
+            current = rng.standard_normal(shape, dtype=np.float32) * init_std[t]
+            done = 0.0
+            for i, epoch in enumerate(snapshots):
+                share = epoch / epochs
+                if share > done:
+                    current += rng.standard_normal(shape, dtype=np.float32) * (drift[t] * np.float32(np.sqrt(share - done)))
+                    done = share
+                out[t, i] = current
         weights[name] = out
     return TrainResult(
         trials=trials, seeds=hp.base_seed + trials, diverged=diverged, diverged_epoch=diverged_epoch.astype(np.int32),
@@ -234,6 +231,8 @@ def write_chunks(config: dict, workdir: Path, seed: int = 0) -> dict:
             per_trial = [trial_hyperparameters(exp.hyperparameters, t, hp.base_seed + t) for t in trials]
             result = synthetic_result(exp.model, kwargs, trials, hp, per_trial, windows, n_classes, seed)
             out = workdir / f"results/train/{exp.id}/chunk{c}.nc"
+            if out.exists():  # written by an earlier (interrupted) call: written atomically, so complete
+                continue
             out.parent.mkdir(parents=True, exist_ok=True)
             write_chunk(result, out, prepared, dataset_path, model=exp.model, dataset=exp.dataset, arch=exp.arch,
                         kwargs=kwargs, hp=hp, hyperparameters=exp.hyperparameters,
@@ -295,6 +294,35 @@ def benchmarks(workdir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "job", "wall_s", "cpu_s", "max_rss_mb"])
 
 
+PER_EXPERIMENT = ("gather_zoo", "extract_features", "project_trials", "export_zoo")
+GRID = ("summarize_zoo", "group_trials", "tabulate_groups", "collect_claims", "benchmark_predictions")
+
+
+def job_sizes(table: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """Each benchmarked job with what it read: trials and trial-parameters (trials x parameters of one snapshot)."""
+    from weightzoo.cluster import network_size
+    from weightzoo.config import load_experiments
+    from weightzoo.selection import POOLED
+
+    experiments = load_experiments(_with_defaults(config))
+
+    def read_by(rule, job):
+        parts = job.split("/")
+        if rule in GRID or rule == "prepare_dataset":
+            return experiments if rule in GRID else []
+        if rule in PER_EXPERIMENT:
+            return [e for e in experiments if e.id == "/".join(parts[:3])]
+        scope = parts[2] if len(parts) > 2 else POOLED  # figures: model/dataset/scope; claims, folds: model/dataset
+        return [e for e in experiments if (e.model, e.dataset) == tuple(parts[:2]) and scope in (POOLED, e.arch)]
+
+    sizes = [read_by(r, j) for r, j in zip(table["rule"], table["job"])]
+    table = table.copy()
+    table["trials"] = [sum(e.trials for e in chosen) for chosen in sizes]
+    table["trial_parameters"] = [sum(e.trials * network_size(e.model, e.arch_params, e.dataset)[1] for e in chosen)
+                                 for chosen in sizes]
+    return table
+
+
 def snakemake(workdir: Path, *args) -> float:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "rehearsal.yaml"), *args]
@@ -329,6 +357,9 @@ def main(argv=None):
         print("writing synthetic chunks", flush=True)
         summary["chunks_s"] = write_chunks(config, workdir)
         summary["chunks_bytes"] = sum(p.stat().st_size for p in (workdir / "results/train").rglob("*.nc"))
+        if args.chunks_only:
+            print(json.dumps(summary, indent=1, default=float))
+            return summary
         summary["workflow_s"] = snakemake(workdir, "--cores", str(args.cores), "--rerun-triggers", "mtime")
         summary["zoo_bytes"] = sum(p.stat().st_size for p in (workdir / "results/zoo").rglob("*.nc"))
         if not args.no_report:
@@ -336,7 +367,7 @@ def main(argv=None):
             summary["report_s"] = snakemake(workdir, "--report", str(report))
             summary["report_bytes"] = report.stat().st_size
     summary.update(peak_disk_bytes=disk.peak, least_free_bytes=disk.least_free, load_after=os.getloadavg())
-    table = benchmarks(workdir)
+    table = job_sizes(benchmarks(workdir), config)
     summary["jobs"] = table.to_dict("records")
     per_rule = table.groupby("rule").agg(jobs=("job", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"),
                                          max_wall_s=("wall_s", "max"), max_rss_mb=("max_rss_mb", "max"))
