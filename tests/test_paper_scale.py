@@ -93,3 +93,26 @@ def test_rehearsal_runs_the_workflow_on_synthetic_chunks_without_training(tmp_pa
     for rule in ("gather_zoo", "extract_features", "project_trials", "evaluate_claims", "collect_claims"):
         assert rules[rule]["jobs"] >= 1 and rules[rule]["max_rss_mb"] > 0, rule
     assert summary["peak_disk_bytes"] >= summary["chunks_bytes"] + summary["zoo_bytes"]
+    # every job after the checkpoint asks SLURM for what the analysis cost model says (test_cluster checks the rest)
+    from test_cluster import dry_run_jobs
+
+    from weightzoo import cluster
+    from weightzoo.config import load_experiments
+
+    proc = paper_scale.subprocess.run(
+        [paper_scale.sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+         str(workdir), "--configfile", str(workdir / "rehearsal.yaml"), "-n", "--rerun-triggers", "mtime",
+         "--forcerun", "extract_features", "project_trials"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (e,) = experiments = load_experiments(paper_scale._with_defaults(yaml.safe_load((workdir / "rehearsal.yaml").read_text())))
+    expected = {rule: cluster.analysis_cost(rule, cluster.analysis_job(experiments, 3, [e.dataset] if dataset else []))
+                for rule, dataset in [("extract_features", True), ("project_trials", False),
+                                      ("evaluate_claims", False), ("plot", False)]}
+    for rule, model in [("extract_features", "extract_features"), ("project_trials", "project_trials"),
+                        ("evaluate_claims", "evaluate_claims"), ("plot_convergence", "plot")]:
+        jobs = dry_run_jobs(proc.stdout, rule)
+        assert jobs, rule
+        for _, resources in jobs:
+            assert int(resources["mem_mb"]) == expected[model].mem_mb, rule
+            assert int(resources["runtime"]) == expected[model].minutes, rule
