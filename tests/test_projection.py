@@ -101,3 +101,52 @@ def test_project_one_unit_layer():
     result = project(zoo, groups=None, features="raw", layer="fc2", max_iter=250)
     assert result.attrs["message"] == ""
     assert np.isfinite(result["x"].values).all() and np.isfinite(result["y"].values).all()
+
+
+@pytest.mark.parametrize("canonical", [False, True])
+def test_pca_in_trial_blocks_equals_the_whole_layer(canonical):
+    """Issue 22: the Gram matrix summed over pairs of trial blocks (here 3 trials per block, 14 blocks) gives the
+    scores of the whole layer read at once, to float32 rounding (1e-4 of the largest score), with a diverged
+    trial (NaN) left out and a blown-up one (1e20, the power-of-two scaling path) kept."""
+    from weightzoo.analysis.projection import TrialBlocks, _weight_blocks, pca_scores
+
+    ds = make_zoo(n_trials=40, n_in=12, hidden=10, seed=5)
+    w = ds["fc1_weight"].values.copy()
+    w[7, -1, 0, 0], w[11, -1] = np.nan, w[11, -1] * 1e20
+    ds["fc1_weight"] = ds["fc1_weight"].copy(data=w)
+    blocks = _weight_blocks(ds, None, -1, canonical)
+    whole = [TrialBlocks.of(b.read(0, b.n_trials)) for b in blocks]
+    expected, finite, n_values = pca_scores(whole, 10)
+    scores, finite_blocked, n_blocked = pca_scores(blocks, 10, block_values=3 * 12 * 10)
+    assert n_values == n_blocked == 12 * 10 + 10 * 10 + 10 * 10 and finite.sum() == 39 and not finite[7]
+    np.testing.assert_array_equal(finite, finite_blocked)
+    assert scores.shape == expected.shape
+    # eigenvectors are defined up to sign; the trials' distances (what t-SNE sees) must not change
+    np.testing.assert_allclose(np.abs(scores[:, :3]), np.abs(expected[:, :3]), atol=1e-4 * np.abs(expected).max())
+    distance = lambda s: np.linalg.norm(s[:, None] - s[None], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(distance(scores), distance(expected), atol=1e-4 * distance(expected).max())
+
+
+def test_pca_of_a_zoo_on_disk_holds_blocks_not_the_layer_of_all_trials(tmp_path):
+    """Issue 22: the raw and canonical views read a zoo a block of trials at a time. Before, the whole layer of all
+    trials was read (64 x 256 x 512 float32 = 33.6 MB here, plus float copies); now two blocks of 4 trials (2.1 MB
+    each) and the copies of their column chunks: a peak below half the layer, whatever the number of trials."""
+    import tracemalloc
+
+    import xarray as xr
+
+    from weightzoo.analysis.projection import _weight_blocks, pca_scores
+
+    make_zoo(n_trials=64, n_in=512, hidden=256, seed=1).to_netcdf(tmp_path / "zoo.nc")
+    one_layer = 64 * 256 * 512 * 4
+    with xr.open_dataset(tmp_path / "zoo.nc", cache=False) as ds:
+        for canonical in (False, True):
+            pca_scores(_weight_blocks(ds, "fc2", -1, canonical), 10)  # imports, caches: not the measured reads
+            tracemalloc.start()
+            try:
+                scores, finite, _ = pca_scores(_weight_blocks(ds, "fc1", -1, canonical), 10, block_values=4 * 256 * 512)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert finite.all() and scores.shape == (64, 10)
+            assert peak < one_layer / 2, f"canonical={canonical}: peak {peak / 1e6:.1f} MB for a {one_layer / 1e6:.1f} MB layer"

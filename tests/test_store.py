@@ -2,6 +2,7 @@ import hashlib
 import json
 import re
 import subprocess
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from helpers import tiny_dataset
 from weightzoo.data import save_dataset
 from weightzoo.jobs.train import train_chunk
 from weightzoo.models import model_kwargs
-from weightzoo.io.provenance import code_revision
+from weightzoo.io.atomic import CHECKSUM_ATTR, checksum, netcdf_problem
+from weightzoo.io.provenance import code_revision, provenance_attrs
 from weightzoo.io.store import gather, load_network, normalisation, open_zoo, result_to_dataset, summary_table, write_zoo
 from weightzoo.train import Hyperparameters, TensorData, train_trials
 
@@ -68,6 +70,54 @@ def test_gather_orders_trials_and_keeps_everything(chunks, tmp_path):
             xr.testing.assert_equal(zoo["conv1_weight"].sel(trial=[2, 3]), first["conv1_weight"])
         assert zoo.attrs["model"] == "cnn" and "gathered_from" in zoo.attrs
     assert not list(tmp_path.glob(".*part"))
+
+
+def test_gather_in_blocks_equals_the_whole_concatenation(chunks, tmp_path):
+    """Issue 22: written block by block (here one trial per block), the zoo holds exactly the concatenated chunks,
+    and each checksum is the CRC-32 of the whole concatenated array, as when it was computed in one piece."""
+    out = tmp_path / "zoo.nc"
+    gather(chunks, out, block_bytes=1)
+    parts = [xr.load_dataset(p) for p in reversed(chunks)]  # trials 0, 1 then 2, 3
+    with open_zoo(out) as zoo:
+        for name in parts[0].data_vars:
+            whole = xr.concat([p[name] for p in parts], dim="trial")
+            xr.testing.assert_equal(zoo[name].load(), whole)
+            assert int(zoo[name].attrs[CHECKSUM_ATTR]) == checksum(whole.values)
+            assert zoo[name].encoding["chunksizes"] == parts[0][name].encoding["chunksizes"]
+            assert zoo[name].encoding["fletcher32"] and zoo[name].encoding["zlib"]
+    assert netcdf_problem(out) == ""
+
+
+def big_chunk(template: xr.Dataset, trials, shape) -> xr.Dataset:
+    """``template`` (a chunk) with trials renumbered and a large extra weight of ``shape`` per trial and snapshot."""
+    ds = template.isel(trial=[0] * len(trials)).assign_coords(trial=trials, seed=("trial", trials))
+    values = np.random.default_rng(trials[0]).standard_normal((len(trials), ds.sizes["snapshot"], *shape))
+    ds["big_weight"] = (("trial", "snapshot", "big_out", "big_in"), values.astype(np.float32), {"units": "1"})
+    return ds
+
+
+def test_gather_memory_is_one_block_not_one_variable_of_all_trials(chunks, tmp_path):
+    """Issue 22: the old gather concatenated one variable of all chunks in memory (here 4 chunks x 4 trials x
+    3 snapshots x 256 x 512 float32 = 25.2 MB for big_weight); now the peak is about one block (1 MiB asked, at
+    least one trial: 1.6 MB) whatever the number of trials."""
+    template = xr.load_dataset(chunks[0])
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"big{i}.nc")
+        write_zoo(big_chunk(template, list(range(4 * i, 4 * i + 4)), (256, 512)), paths[-1])
+    one_variable = 16 * 3 * 256 * 512 * 4
+    provenance_attrs()  # its first call imports torch & co. (~200 MB traced): not gather's memory
+    tracemalloc.start()
+    try:
+        gather(paths, tmp_path / "zoo.nc", block_bytes=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < one_variable / 4, f"gather peaked at {peak / 1e6:.1f} MB for a {one_variable / 1e6:.1f} MB variable"
+    with open_zoo(tmp_path / "zoo.nc") as zoo:
+        assert zoo.sizes["trial"] == 16
+        xr.testing.assert_equal(zoo["big_weight"].isel(trial=slice(4, 8)).load(),
+                                xr.load_dataset(paths[1])["big_weight"])
 
 
 def test_gather_refuses_duplicate_trials(chunks, tmp_path):

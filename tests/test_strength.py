@@ -92,3 +92,25 @@ def test_pairwise_strength_reuses_precomputed_strengths():
     direct = pairwise_strength(zoo, layers)
     reused = pairwise_strength(zoo, layers, strengths=[node_strength(zoo, layer) for layer in layers])
     xr.testing.assert_allclose(direct, reused)
+
+
+def test_signed_strength_into_flattened_channels_is_read_in_trial_blocks(monkeypatch):
+    """Issue 22: the outgoing sum into a Linear layer fed by flattened conv channels read that layer for all trials
+    at once; it is now read a block of trials at a time (here 2), with the same values."""
+    import xarray as xr
+
+    from weightzoo.analysis import strength as strength_module
+
+    rng = np.random.default_rng(3)
+    conv = rng.normal(size=(5, 1, 4, 1, 3, 3)).astype(np.float32)
+    fc = rng.normal(size=(5, 1, 10, 4 * 9)).astype(np.float32)
+    ds = xr.Dataset({
+        "conv1_weight": (("trial", "snapshot", "conv1_out", "conv1_in", "conv1_kh", "conv1_kw"), conv,
+                         {"kind": "weight", "layer": "conv1", "parameter": "conv1.weight"}),
+        "fc_weight": (("trial", "snapshot", "fc_out", "fc_in"), fc, {"kind": "weight", "layer": "fc", "parameter": "fc.weight"}),
+    }, coords={"trial": np.arange(5), "snapshot": [1]})
+    monkeypatch.setattr(strength_module, "CHUNK_VALUES", 2 * 10 * 36)
+    signed = strength_module.node_strength(ds, "conv1", kind="signed").values
+    incoming = conv[:, 0].astype(np.float64).sum(axis=(2, 3, 4))
+    outgoing = fc[:, 0].astype(np.float64).transpose(0, 2, 1).reshape(5, 4, -1).sum(axis=2)
+    np.testing.assert_allclose(signed, incoming + outgoing, rtol=1e-10)

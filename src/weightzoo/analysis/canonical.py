@@ -157,10 +157,11 @@ def canonicalize(ds: xr.Dataset, snapshot: int = -1, all_snapshots: bool = False
     return out
 
 
-def _orders(ds: xr.Dataset, layer: str, snapshot: int, chunk_values: int = 1 << 23) -> np.ndarray:
-    """Canonical order of ``layer``'s output units per trial, (trial, out), reading trials in chunks."""
-    weight = select_snapshot(ds[f"{layer}_weight"], snapshot)
-    bias = select_snapshot(ds[f"{layer}_bias"], snapshot) if f"{layer}_bias" in ds else None
+def _orders(ds: xr.Dataset, layer: str, snapshot: int, chunk_values: int = 1 << 23,
+            trials: slice = slice(None)) -> np.ndarray:
+    """Canonical order of ``layer``'s output units per trial of ``trials``, (trial, out), reading trials in chunks."""
+    weight = select_snapshot(ds[f"{layer}_weight"], snapshot).isel(trial=trials)
+    bias = select_snapshot(ds[f"{layer}_bias"], snapshot).isel(trial=trials) if f"{layer}_bias" in ds else None
     step = max(1, chunk_values // int(np.prod(weight.shape[1:])))
     parts = []
     for start in range(0, weight.sizes["trial"], step):
@@ -168,25 +169,28 @@ def _orders(ds: xr.Dataset, layer: str, snapshot: int, chunk_values: int = 1 << 
         parts.append(
             canonical_order(weight.isel(trial=rows).values, None if bias is None else bias.isel(trial=rows).values)
         )
-    return np.concatenate(parts, axis=0)
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, weight.shape[1]), np.int64)
 
 
-def canonical_layer(ds: xr.Dataset, layer: str, snapshot: int = -1) -> tuple[np.ndarray, np.ndarray | None]:
-    """Canonical weight (trial, out, in[, kh, kw]) and bias (trial, out) of one layer of a chain zoo.
+def canonical_layer(ds: xr.Dataset, layer: str, snapshot: int = -1,
+                    trials: slice = slice(None)) -> tuple[np.ndarray, np.ndarray | None]:
+    """Canonical weight (trial, out, in[, kh, kw]) and bias (trial, out) of one layer of a chain zoo, for the trials
+    ``trials`` (a slice of positions; all by default).
 
-    The same values as ``canonicalize`` gives for that layer, but only this layer is held for all trials
-    (the previous layer is read a chunk of trials at a time for its order).
+    The same values as ``canonicalize`` gives for that layer; each trial's order depends on that trial alone, so
+    a block of trials is canonicalised on its own: only this layer of those trials is held (the previous layer
+    is read a chunk of trials at a time for its order).
     """
     layers, reason = layer_chain(ds)
     if layers is None:
         raise ValueError(reason)
     level = layers.index(layer)
-    weight = select_snapshot(ds[f"{layer}_weight"], snapshot).values
-    bias = select_snapshot(ds[f"{layer}_bias"], snapshot).values if f"{layer}_bias" in ds else None
+    weight = select_snapshot(ds[f"{layer}_weight"], snapshot).isel(trial=trials).values
+    bias = select_snapshot(ds[f"{layer}_bias"], snapshot).isel(trial=trials).values if f"{layer}_bias" in ds else None
     if level < len(layers) - 1:
         order = canonical_order(weight, bias)
         weight = permute(weight, order, 1)
         bias = None if bias is None else permute(bias, order, 1)
     if level > 0:
-        weight = permute(weight, _orders(ds, layers[level - 1], snapshot), 2)
+        weight = permute(weight, _orders(ds, layers[level - 1], snapshot, trials=trials), 2)
     return weight, bias

@@ -8,6 +8,9 @@ permutation-invariant summaries per parameter (quantiles 0/25/50/75/100 %, mean,
 Features are reduced to at most ``n_pca`` dimensions by PCA before t-SNE, as is standard.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
@@ -15,7 +18,6 @@ from weightzoo.analysis.canonical import canonical_layer, layer_chain
 from weightzoo.analysis.strength import node_strength
 from weightzoo.analysis.zoo import (
     CHUNK_VALUES,
-    flat_weights,
     layer_names,
     ordered_groups,
     parameter_names,
@@ -27,16 +29,40 @@ FEATURES = ("raw", "canonical", "invariant")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_TRIALS = 4
 # Reading and reducing happens in chunks of about this many values (64 MiB as float64).
+BLOCK_VALUES = 1 << 27
+"""Values of one layer that the PCA before t-SNE reads per block of trials (512 MiB as float32); it holds two."""
 
 
-def _weight_blocks(ds: xr.Dataset, layer: str | None, snapshot: int, canonical: bool):
-    """Yield each layer's weights as a (trial, n_values) matrix, one layer at a time."""
+@dataclass(frozen=True)
+class TrialBlocks:
+    """One layer's values per trial (``n_values`` each), read a block of trials at a time: ``read(start, stop)``
+    gives the (stop - start, n_values) matrix of those trials."""
+
+    n_trials: int
+    n_values: int
+    read: Callable[[int, int], np.ndarray]
+
+    @classmethod
+    def of(cls, matrix) -> "TrialBlocks":
+        matrix = np.asarray(matrix)
+        matrix = matrix.reshape(matrix.shape[0], -1)
+        return cls(matrix.shape[0], matrix.shape[1], lambda start, stop: matrix[start:stop])
+
+
+def _weight_blocks(ds: xr.Dataset, layer: str | None, snapshot: int, canonical: bool) -> list[TrialBlocks]:
+    """Each layer's weights (canonical: hidden units sorted, ``canonical_layer``), as trial blocks; nothing is read
+    until a block is."""
+    blocks = []
     for name in layer_names(ds) if layer is None else [layer]:
+        var = select_snapshot(ds[f"{name}_weight"], snapshot)
         if canonical:
-            weight, _ = canonical_layer(ds, name, snapshot)
-            yield weight.reshape(weight.shape[0], -1)
+            def read(start, stop, name=name):
+                return canonical_layer(ds, name, snapshot, trials=slice(start, stop))[0]
         else:
-            yield flat_weights(ds, f"{name}_weight", snapshot)
+            def read(start, stop, var=var):
+                return var.isel(trial=slice(start, stop)).values
+        blocks.append(TrialBlocks(var.sizes["trial"], int(np.prod(var.shape[1:])), read))
+    return blocks
 
 
 def invariant_features(ds: xr.Dataset, layer: str | None = None, snapshot: int = -1) -> np.ndarray:
@@ -211,42 +237,42 @@ def project(
     )
 
 
-def pca_scores(blocks, n_components: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
+def pca_scores(blocks, n_components: int = 50, block_values: int = BLOCK_VALUES) -> tuple[np.ndarray, np.ndarray, int]:
     """Principal-component scores of the rows of the column-wise concatenation of ``blocks``.
 
-    ``blocks`` yields (trial, n_values) arrays (e.g. one layer at a time) that are never concatenated: the
-    trial x trial Gram matrix of the centred data is accumulated a column chunk at a time and
-    eigendecomposed, which for n trials << n values is exact and cheaper than an SVD. Rows with any
-    non-finite value are left out. Returns (scores (n_finite, k), finite mask (trial,), n_values); k is at
-    most ``n_components`` and drops components with no variance.
+    ``blocks``: (trial, n_values) arrays or ``TrialBlocks`` (e.g. one layer each), never concatenated. The trial x
+    trial Gram matrix of the centred data is accumulated and eigendecomposed, which for n trials << n values is
+    exact and cheaper than an SVD. Memory is bounded by two blocks of trials of one layer (``block_values``
+    values each), not by the zoo: the Gram matrix is summed over pairs of trial blocks (block i against blocks
+    j >= i; the zoo stores each trial apart, so a block of trials is one contiguous read) and within each pair
+    over column chunks. This is the same Gram matrix as of the whole matrix (only the order of the float sums
+    differs: scores agree to float32 rounding, ``test_projection``); a zoo whose layer fits one block reads it once,
+    a larger one reads it about (blocks + 1) / 2 times. Rows with any non-finite value are left out. Returns (scores
+    (n_finite, k), finite mask (trial,), n_values); k is at most ``n_components`` and drops components with no
+    variance.
     """
     gram, finite, n_values = None, None, 0
-    for block in blocks:
-        block = np.asarray(block)
-        block = block.reshape(block.shape[0], -1)
-        dtype = np.result_type(block.dtype, np.float32)
-        n_rows = block.shape[0]
+    for layer in blocks:
+        layer = layer if isinstance(layer, TrialBlocks) else TrialBlocks.of(layer)
+        n_rows = layer.n_trials
         gram = np.zeros((n_rows, n_rows)) if gram is None else gram
         finite = np.ones(n_rows, bool) if finite is None else finite
-        n_values += block.shape[1]
-        step = max(1, CHUNK_VALUES // max(1, n_rows))
-        for start in range(0, block.shape[1], step):
-            chunk = block[:, start : start + step].astype(dtype)
-            ok = np.isfinite(chunk)
-            finite &= ok.all(axis=1)
-            # subtracting any per-column constant leaves the double-centred Gram matrix unchanged; the mean
-            # keeps float32 products accurate
-            chunk = np.where(ok, chunk, 0)
-            chunk -= chunk.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
-            chunk[~ok] = 0
-            # a blown-up trial's weights reach 1e18 and more, whose float32 products overflow: such a chunk
-            # is divided by a power of two (exact) and its product scaled back in float64
-            scale = _power_of_two_scale(chunk)
-            if scale == 1.0:
-                gram += chunk @ chunk.T
-            else:
-                chunk /= scale
-                gram += (chunk @ chunk.T).astype(np.float64) * scale**2
+        n_values += layer.n_values
+        step = max(1, block_values // max(1, layer.n_values))
+        starts = range(0, n_rows, step)
+        center = None
+        for i in starts:
+            a = _as_rows(layer.read(i, i + step))
+            finite[i : i + len(a)] &= np.isfinite(a).all(axis=1)
+            # any per-column constant leaves the double-centred Gram matrix unchanged; the first block's mean keeps
+            # float32 products accurate (with one block: the mean of all trials, as before issue 22)
+            center = _column_means(a) if center is None else center
+            for j in starts[starts.index(i):]:
+                b = a if j == i else _as_rows(layer.read(j, j + step))
+                product = _centred_product(a, b, center, max(n_rows if len(starts) == 1 else len(a) + len(b), 1))
+                gram[i : i + len(a), j : j + len(b)] += product
+                if j != i:
+                    gram[j : j + len(b), i : i + len(a)] += product.T
     if gram is None:
         return np.zeros((0, 0)), np.zeros(0, bool), 0
     if not finite.any():
@@ -261,6 +287,48 @@ def pca_scores(blocks, n_components: int = 50) -> tuple[np.ndarray, np.ndarray, 
     tolerance = max(eigenvalues[0], 0.0) * len(eigenvalues) * np.finfo(np.float32).eps if len(eigenvalues) else 0.0
     k = min(k, int(np.sum(eigenvalues > tolerance)))
     return eigenvectors[:, :k] * np.sqrt(eigenvalues[:k]), finite, n_values
+
+
+def _as_rows(block) -> np.ndarray:
+    block = np.asarray(block)
+    return block.reshape(block.shape[0], -1)
+
+
+def _column_means(block: np.ndarray) -> np.ndarray:
+    """Mean of each column over its finite entries (0 where none), in the precision of the products."""
+    ok = np.isfinite(block)
+    values = np.where(ok, block, 0).astype(np.result_type(block.dtype, np.float32), copy=False)
+    return values.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+
+
+def _centred_product(a: np.ndarray, b: np.ndarray, center: np.ndarray, rows: int) -> np.ndarray:
+    """(a - center) (b - center)^T in float64, non-finite entries as 0, a column chunk of ``CHUNK_VALUES // rows``
+    values per row at a time."""
+    product = np.zeros((len(a), len(b)))
+    step = max(1, CHUNK_VALUES // rows)
+    for start in range(0, a.shape[1], step):
+        columns = slice(start, start + step)
+        chunk_a, scale_a = _centred_chunk(a[:, columns], center[columns])
+        chunk_b, scale_b = (chunk_a, scale_a) if b is a else _centred_chunk(b[:, columns], center[columns])
+        if scale_a == scale_b == 1.0:
+            product += chunk_a @ chunk_b.T
+        else:
+            product += (chunk_a @ chunk_b.T).astype(np.float64) * (scale_a * scale_b)
+    return product
+
+
+def _centred_chunk(chunk: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, float]:
+    """A column chunk minus its centre, non-finite entries 0, and the power of two it was divided by: a blown-up
+    trial's weights reach 1e18 and more, whose float32 products overflow, so such a chunk is divided by a power
+    of two (exact) and its product scaled back in float64."""
+    chunk = chunk.astype(np.result_type(chunk.dtype, np.float32))  # a copy, changed in place below
+    bad = ~np.isfinite(chunk)
+    chunk -= center.astype(chunk.dtype)
+    chunk[bad] = 0
+    scale = _power_of_two_scale(chunk)
+    if scale != 1.0:
+        chunk /= scale
+    return chunk, scale
 
 
 def _power_of_two_scale(values: np.ndarray, low: float = 2.0**-16, high: float = 2.0**16) -> float:

@@ -59,8 +59,11 @@ def _outgoing(ds: xr.Dataset, layer: str, n_nodes: int, snapshot: int) -> tuple[
     if ds[f"{layer}_weight"].ndim == 6 and weight.ndim == 3 and n_in % n_nodes == 0:
         # conv channels flattened (channel-major, as torch.flatten) into a Linear layer
         out_dim, in_dim = weight.dims[1], weight.dims[2]
-        per_channel = weight.transpose("trial", in_dim, out_dim).values.reshape(weight.shape[0], n_nodes, -1)
-        return per_channel.astype(np.float64).sum(axis=2), f"outgoing into {nxt} (flattened channels)"
+        moved = weight.transpose("trial", in_dim, out_dim)
+        step = max(1, CHUNK_VALUES // max(1, n_in * weight.shape[1]))
+        parts = [moved.isel(trial=slice(start, start + step)).values.reshape(-1, n_nodes, (n_in // n_nodes) * weight.shape[1])
+                 .astype(np.float64).sum(axis=2) for start in range(0, weight.shape[0], step)]
+        return np.concatenate(parts, axis=0), f"outgoing into {nxt} (flattened channels)"
     return None, f"next layer {nxt} takes {n_in} inputs, not this layer's {n_nodes} outputs: incoming weights only"
 
 

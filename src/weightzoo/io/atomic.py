@@ -171,17 +171,22 @@ def write_csv_atomic(table, path) -> None:
 # ------------------------------------------------------------------------------------------ damage
 
 
-def checksum(values) -> int:
+def checksum(values, running: int = 0) -> int:
     """CRC-32 of an array's values (NaNs made canonical: netCDF's fill-value decoding rewrites their bits).
 
-    Strings are checksummed as text with their shape (netCDF reads fixed-width strings back as objects)."""
+    Numbers can be checksummed block by block along the first axis: ``checksum(b, checksum(a))`` equals
+    ``checksum(np.concatenate([a, b]))`` (CRC-32 continues over C-order bytes), so a variable larger than memory
+    gets the same value as when read whole. Strings are checksummed as text with their shape (netCDF reads
+    fixed-width strings back as objects), whole only."""
     values = np.asarray(values)
     if values.dtype.kind in "OUS":
+        if running:
+            raise TypeError("strings are checksummed whole, not block by block")
         text = "\x1f".join(v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel())
         return zlib.crc32(f"{values.shape}\x1e{text}".encode())
     if values.dtype.kind == "f":
         values = np.where(np.isnan(values), np.array(np.nan, values.dtype), values)
-    return zlib.crc32(np.ascontiguousarray(values).tobytes())
+    return zlib.crc32(np.ascontiguousarray(values).reshape(-1).view(np.uint8), running)
 
 
 def with_checksums(ds, names=None):

@@ -2,6 +2,7 @@
 
 import json
 
+import netCDF4
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -142,15 +143,22 @@ def open_zoo(path, **kwargs) -> xr.Dataset:
     return ds
 
 
-def gather(chunk_paths, out_path) -> None:
-    """Concatenate the chunks of one experiment along ``trial``, streaming one variable at a time.
+GATHER_BLOCK_BYTES = 64 << 20
+"""Bytes of one variable that ``gather`` holds at a time (a block of trials of one chunk)."""
 
-    Only one variable of all chunks is in memory at once, so a zoo larger than memory still gathers.
+
+def gather(chunk_paths, out_path, block_bytes: int = GATHER_BLOCK_BYTES) -> None:
+    """Concatenate the chunks of one experiment along ``trial``, one block of trials of one variable at a time.
+
+    The zoo is created with each variable at its full size (trials of all chunks) and filled block by block, the
+    checksums of the chunks and of the zoo accumulated as it goes (the same values as of the whole arrays): the
+    memory is one block (``block_bytes``, at least one trial) whatever the size of the zoo. A chunk whose values do
+    not match its checksum fails the gather before the zoo is replaced (the part file is removed).
     """
     chunks = []
     try:
         for path in chunk_paths:  # a damaged chunk is moved aside before the zoo is touched
-            chunks.append(open_zoo(path))
+            chunks.append(open_zoo(path, cache=False))
         chunks.sort(key=lambda d: int(d["trial"][0]))
         _check_compatible(chunks, chunk_paths)
         template = xr.concat([c.drop_vars(list(c.data_vars)) for c in chunks], dim="trial")
@@ -168,14 +176,48 @@ def gather(chunk_paths, out_path) -> None:
         template = with_checksums(template, list(template.coords))
         with atomic_path(out_path) as tmp:
             template.to_netcdf(tmp, engine="netcdf4")
-            for name in chunks[0].data_vars:
-                var = xr.concat([_load_checked(c, name) for c in chunks], dim="trial")
-                var.attrs[CHECKSUM_ATTR] = np.int64(checksum(var.values))
-                part = xr.Dataset({name: var.drop_vars(list(var.coords))})  # coordinates are in the template
-                part.to_netcdf(tmp, mode="a", engine="netcdf4", encoding=encoding_for(part))
+            with netCDF4.Dataset(tmp, "a") as out:
+                out.set_auto_maskandscale(False)  # values go in as xarray decoded them from the chunks
+                for name in chunks[0].data_vars:
+                    _copy_variable(chunks, name, out, block_bytes)
     finally:
         for c in chunks:
             c.close()
+
+
+def _copy_variable(chunks, name: str, out, block_bytes: int) -> None:
+    """Write variable ``name`` of all ``chunks`` into the open netCDF file ``out``, one block of trials at a time,
+    checking each chunk's checksum and storing the zoo's (CRC-32 continued block by block)."""
+    first = chunks[0][name]
+    n_trials = sum(c.sizes["trial"] for c in chunks)
+    for dim, size in first.sizes.items():
+        if dim not in out.dimensions:
+            out.createDimension(dim, n_trials if dim == "trial" else size)
+    # the encoding of write_zoo (encoding_for); the fill value xarray gives floats (NaN) and not integers
+    chunksizes = tuple(1 if dim in ("trial", "snapshot") else size for dim, size in first.sizes.items())
+    target = out.createVariable(name, first.dtype, first.dims, zlib=True, complevel=4, chunksizes=chunksizes,
+                                fletcher32=True, fill_value=first.encoding.get("_FillValue"))
+    target.setncatts({k: v for k, v in first.attrs.items() if k != CHECKSUM_ATTR})
+    if "coordinates" in first.encoding:  # CF: the trial coordinates (seed, lr, ...) that label this variable
+        target.setncattr("coordinates", first.encoding["coordinates"])
+    per_trial = max(1, first.dtype.itemsize * int(np.prod(first.shape[1:])))
+    step = max(1, block_bytes // per_trial)
+    written, zoo_crc = 0, 0
+    for chunk in chunks:
+        path = chunk.encoding.get("source", "chunk")
+        var, chunk_crc = chunk[name], 0
+        for start in range(0, var.sizes["trial"], step):
+            try:
+                block = var.isel(trial=slice(start, start + step)).values
+            except READ_ERRORS as err:
+                raise damaged(path, f"reading {name!r}: {type(err).__name__}: {err}", REMAKE_CHUNK) from err
+            chunk_crc, zoo_crc = checksum(block, chunk_crc), checksum(block, zoo_crc)
+            target[written:written + len(block)] = block
+            written += len(block)
+        stored = var.attrs.get(CHECKSUM_ATTR)
+        if stored is not None and int(stored) != chunk_crc:
+            raise damaged(path, f"variable {name!r} does not match its checksum", REMAKE_CHUNK)
+    target.setncattr(CHECKSUM_ATTR, np.int64(zoo_crc))
 
 
 def _load_checked(chunk: xr.Dataset, name: str) -> xr.DataArray:
