@@ -13,6 +13,7 @@ the networks' cost on the meta device.
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -417,15 +418,25 @@ def capped_runtime(minutes: int, attempt: int, environ=os.environ) -> int:
 # --------------------------------------------------------------------------------------------- analysis jobs
 # Every job after training streams the weights a block of trials of one variable at a time (issue 22), so its
 # memory is the process plus a few blocks, whatever the zoo; its time grows with the trials and the weight values
-# it reads. BLOCK_MB is the one constant both read: one block of one variable (weightzoo.analysis.zoo.CHUNK_VALUES
-# float64 values).
-def _block_mb() -> float:
+# it reads. The block sizes are the streaming code's own constants, read here (not copied): the analyses'
+# (weightzoo.analysis.zoo.CHUNK_VALUES float64 values), gather's (io.store.GATHER_BLOCK_BYTES) and the PCA before
+# t-SNE's (analysis.projection.BLOCK_VALUES float32 values; it holds two).
+@functools.cache
+def block_mb(kind: str = "analysis") -> float:
+    """MB of one block of one variable as the streaming code of ``kind`` reads it (analysis, gather, projection)."""
+    if kind == "gather":
+        from weightzoo.io.store import GATHER_BLOCK_BYTES
+
+        return GATHER_BLOCK_BYTES / 1e6
+    if kind == "projection":
+        from weightzoo.analysis.projection import BLOCK_VALUES
+
+        return BLOCK_VALUES * 4 / 1e6
     from weightzoo.analysis.zoo import CHUNK_VALUES
 
     return CHUNK_VALUES * 8 / 1e6
 
 
-BLOCK_MB = _block_mb()
 # Python, numpy, xarray, netCDF4, matplotlib and torch imported: the smallest analysis jobs of the rehearsal peak
 # at 0.8-1.1 GB (docs/benchmarks.md, "Paper-scale rehearsal").
 ANALYSIS_PROCESS_MB = 1200
@@ -439,8 +450,8 @@ class AnalysisCost:
     Seconds = ``fixed_s`` + ``per_ktrial_s`` x trials / 1000 + ``per_gvalue_s`` x weight values read / 1e9, where
     values = trials x parameters (x snapshots when ``all_snapshots``: gather and export copy every snapshot;
     the analyses read the final one, plus the early and initial ones, which the slope includes). Memory =
-    ``ANALYSIS_PROCESS_MB`` + ``blocks`` x ``BLOCK_MB`` + ``per_ktrial_mb`` x trials / 1000 (tables with a row
-    per trial: features, quantile functions) + ``dataset_copies`` x the dataset's uint8 images.
+    ``ANALYSIS_PROCESS_MB`` + ``blocks`` x ``block_mb(block)`` + ``per_ktrial_mb`` x trials / 1000 (tables with
+    a row per trial: features, quantile functions) + ``dataset_copies`` x the dataset's uint8 images.
     """
 
     fixed_s: float
@@ -450,6 +461,7 @@ class AnalysisCost:
     per_ktrial_mb: float = 0.0
     dataset_copies: float = 0.0
     all_snapshots: bool = False
+    block: str = "analysis"
 
 
 # Slopes measured by bench/paper_scale.py (docs/benchmarks.md, "Paper-scale rehearsal": CPU seconds on the shared
@@ -457,10 +469,11 @@ class AnalysisCost:
 # SAFETY_FACTOR x that + ANALYSIS_STARTUP_MINUTES, like training's.
 ANALYSIS_COSTS = {
     "prepare_dataset": AnalysisCost(fixed_s=120, dataset_copies=4),
-    "gather_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, all_snapshots=True),
+    "gather_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, blocks=3, all_snapshots=True,
+                               block="gather"),
     "extract_features": AnalysisCost(fixed_s=20, per_ktrial_s=15, per_gvalue_s=250, blocks=6, per_ktrial_mb=100,
                                      dataset_copies=3),
-    "project_trials": AnalysisCost(fixed_s=20, per_ktrial_s=30, per_gvalue_s=120, blocks=6),
+    "project_trials": AnalysisCost(fixed_s=20, per_ktrial_s=30, per_gvalue_s=120, blocks=2.5, block="projection"),
     "export_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, all_snapshots=True),
     "train_weight_space_net": AnalysisCost(fixed_s=60, per_ktrial_s=60, per_gvalue_s=300, blocks=8),
     "plot": AnalysisCost(fixed_s=15, per_ktrial_s=3, per_ktrial_mb=60),
@@ -501,6 +514,6 @@ def analysis_cost(rule: str, job: AnalysisJob) -> AnalysisRequest:
     values = job.trial_parameters * (job.snapshots if cost.all_snapshots else 1)
     seconds = cost.fixed_s + cost.per_ktrial_s * job.trials / 1000 + cost.per_gvalue_s * values / 1e9
     minutes = ANALYSIS_STARTUP_MINUTES + math.ceil(SAFETY_FACTOR * seconds / 60)
-    mem = (ANALYSIS_PROCESS_MB + cost.blocks * BLOCK_MB + cost.per_ktrial_mb * job.trials / 1000
+    mem = (ANALYSIS_PROCESS_MB + cost.blocks * block_mb(cost.block) + cost.per_ktrial_mb * job.trials / 1000
            + cost.dataset_copies * job.dataset_mb) * MEMORY_SAFETY_FACTOR
     return AnalysisRequest(minutes, int(math.ceil(mem / 1000) * 1000), values)
