@@ -423,6 +423,32 @@ def test_damaged_chunk_is_named_and_moved_aside_and_the_zoo_kept(chunks, tmp_pat
     assert not list(zoo.parent.glob(".*.part"))
 
 
+def test_published_zoo_is_a_link_and_a_damaged_one_takes_its_gathered_twin_along(chunks, tmp_path):
+    """Issue 22: the zoo is a second name of the gather's output (no copy); when a damaged zoo is moved aside the
+    gathered file (the same bytes) goes too, so the next run gathers again instead of linking them back."""
+    gathered = tmp_path / "zoo" / "h16.nc.gathered"
+    gather(chunks, gathered)
+    zoo = gathered.with_name("h16.nc")
+    zoo.write_bytes(b"previous zoo")
+    assert atomic.link_atomic(gathered, zoo)
+    assert os.path.samefile(zoo, gathered) and not list(zoo.parent.glob(".*.part"))
+    error = atomic.damaged(zoo, "test")
+    assert "the next `snakemake` run gathers it again" in str(error)
+    assert not zoo.exists() and not gathered.exists() and zoo.with_name("h16.nc.damaged").exists()
+
+
+def test_publishing_copies_where_the_file_system_has_no_hard_links(chunks, tmp_path, monkeypatch, caplog):
+    gathered = tmp_path / "h16.nc.gathered"
+    gathered.write_bytes(b"zoo bytes")
+
+    def refuse(*args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refuse)
+    assert not atomic.link_atomic(gathered, tmp_path / "h16.nc")
+    assert (tmp_path / "h16.nc").read_bytes() == b"zoo bytes" and "copying" in caplog.text
+
+
 def test_chunk_that_is_not_netcdf_is_named(chunks, tmp_path):
     chunks[0].write_bytes(b"\x00" * 100)
     with pytest.raises(DamagedFileError, match=rf"^{chunks[0]}: not readable as netCDF: OSError: .*Unknown file format.*the file is "
@@ -802,27 +828,31 @@ training:
 
 @pytest.mark.slow
 def test_failed_gather_keeps_the_previous_zoo(tmp_path):
-    """Snakemake deletes a job's existing outputs before running it; gather_zoo's output is update()-flagged, so
-    Snakemake backs the previous zoo up and restores it when the gather fails on a damaged chunk."""
+    """Snakemake deletes a job's existing outputs before running it; the gather job writes `{zoo}.gathered`, of which
+    the zoo is a second name (hard link), so a gather failing on a damaged chunk leaves the previous zoo as it was,
+    and nothing is ever copied (issue 22: Snakemake's update() used to copy the zoo to .snakemake/backups)."""
     (tmp_path / "small.yaml").write_text(SMALL)
     args = ["--configfile", str(tmp_path / "small.yaml"), "--cores", "2", "results/zoo/dnn/digits/base.nc"]
     assert snakemake(tmp_path, *args).returncode == 0
     zoo = tmp_path / "results/zoo/dnn/digits/base.nc"
+    gathered = zoo.with_name("base.nc.gathered")
+    assert os.path.samefile(zoo, gathered) and zoo.stat().st_nlink == 2  # one file, two names
     chunk = tmp_path / "results/train/dnn/digits/base/chunk1.nc"
-    before = xr.load_dataset(zoo)
+    before, inode = xr.load_dataset(zoo), zoo.stat().st_ino
     flip_data_bytes(chunk)  # also makes the chunk newer than the zoo: Snakemake gathers again
     proc = snakemake(tmp_path, *args)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1
     assert f"DamagedFileError: {chunk}: reading " in output
-    assert "Restored previous version of results/zoo/dnn/digits/base.nc (updating job failed)." in output
+    assert zoo.stat().st_ino == inode and not gathered.exists()
     xr.testing.assert_identical(xr.load_dataset(zoo), before)
+    assert not any(p.is_file() for p in (tmp_path / ".snakemake").rglob("backups/**/*"))
     assert chunk.with_name("chunk1.nc.damaged").exists() and not chunk.exists()
     # issue 14: the next plain run (no target named, no --forcerun) retrains the chunk and gathers the zoo again
     proc = snakemake(tmp_path, *args[:-1])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "weightzoo: remaking 1 file(s) moved aside as damaged" in proc.stderr
-    assert chunk.exists()
+    assert chunk.exists() and os.path.samefile(zoo, gathered) and zoo.stat().st_ino != inode
     xr.testing.assert_equal(xr.load_dataset(zoo).drop_attrs(), before.drop_attrs())
     assert "Nothing to be done" in snakemake(tmp_path, *args[:-1], "-n").stdout
 

@@ -73,3 +73,46 @@ def test_registering_twice_or_in_an_unknown_family_fails():
     with pytest.raises(ValueError, match="unknown family"):
         register(Metric("x", "nonsense", "x", "1", lambda layer: layer.flat[:, 0]))
     assert metrics.claim_metrics()[0].name == "std"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [4, 5, 7, 12, 1001, 40000])
+def test_percentiles_equal_numpys(dtype, n):
+    """Issue 22: the moments' percentiles partition each row at its median and quartiles instead of calling
+    np.percentile (1.4x as fast); the numbers are numpy's to the last bit, NaN rows and infinities included."""
+    from weightzoo.analysis.metrics.moments import QUANTILES, percentiles
+
+    x = np.random.default_rng(n).standard_normal((6, n)).astype(dtype)
+    x[1, 2] = np.nan
+    x[2, :2], x[3], x[4, -2:] = np.inf, 1.5, -np.inf
+    expected = np.percentile(x, QUANTILES, axis=1)
+    with np.errstate(invalid="ignore"):
+        got = percentiles(x)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_features_from_one_read_equal_each_reduction_on_its_own():
+    """Issue 22: trial_features reads the final snapshot once for every family, the quantile functions' samples and
+    the node strengths (each read it anew before); the values are those of each function called on its own."""
+    from weightzoo.analysis.features import quantile_function, trial_features
+    from weightzoo.analysis.metrics import FAMILIES, layer_metrics
+    from weightzoo.analysis.stats import NETWORK, sorted_sample
+    from weightzoo.analysis.strength import node_strength, strength_layers
+    from weightzoo.analysis.zoo import layer_names
+
+    ds = make_zoo(n_trials=30, n_in=40, hidden=20, seed=4, diverged=(3,))
+    w = ds["fc2_weight"].values.copy()
+    w[5, -1, 0, 0] = np.nan
+    ds["fc2_weight"] = ds["fc2_weight"].copy(data=w)
+    features = trial_features(ds, n_quantiles=100)
+    for name, family in FAMILIES.items():
+        expected = layer_metrics(ds, name).to_array(family.dim).transpose("trial", "layer", family.dim)
+        np.testing.assert_array_equal(features[family.variable].values, expected.values)
+    for i, layer in enumerate([*layer_names(ds), NETWORK]):
+        np.testing.assert_array_equal(features["quantile_function"].values[:, i],
+                                      quantile_function(sorted_sample(ds, layer, max_values=100),
+                                                        100).astype(np.float32))
+    for i, layer in enumerate(strength_layers(ds)):
+        np.testing.assert_array_equal(features["mean_strength"].values[:, i],
+                                      node_strength(ds, layer).values.mean(axis=1))

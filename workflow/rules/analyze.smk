@@ -59,7 +59,7 @@ rule tabulate_groups:
 
 rule extract_features:
     input:
-        zoo=rules.gather_zoo.output.zoo,
+        zoo=rules.publish_zoo.output.zoo,
         groups=rules.group_trials.output.summary,
         dataset=rules.prepare_dataset.output.dataset,
     output:
@@ -297,7 +297,7 @@ rule plot_statistics_tsne:
 
 rule project_trials:
     input:
-        zoo=rules.gather_zoo.output.zoo,
+        zoo=rules.publish_zoo.output.zoo,
         groups=rules.group_trials.output.summary,
     output:
         raw=report(

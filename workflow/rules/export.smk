@@ -7,7 +7,7 @@ wildcard_constraints:
 
 rule export_zoo:
     input:
-        zoo=rules.gather_zoo.output.zoo,
+        zoo=rules.publish_zoo.output.zoo,
     output:
         weights="results/export/{model}/{dataset}/{arch}/{order}/weights.npy",
         metrics="results/export/{model}/{dataset}/{arch}/{order}/metrics.csv",

@@ -6,4 +6,4 @@ from weightzoo.logs import to_file
 
 to_file(snakemake.log[0])
 name_damaged_inputs_on_crash(snakemake.input)
-gather_experiment(list(snakemake.input.chunks), snakemake.output.zoo)
+gather_experiment(list(snakemake.input.chunks), snakemake.output.gathered)

@@ -126,6 +126,9 @@ def canonicalize(ds: xr.Dataset, snapshot: int = -1, all_snapshots: bool = False
     same order (trajectories stay aligned); otherwise only that snapshot is returned (dim ``snapshot`` of
     length 1). Other variables (accuracies, losses) are copied unchanged. Raises ValueError for zoos that
     are not a chain of Linear/Conv2d layers (see ``layer_chain``).
+
+    This holds the zoo's weights in memory (for small zoos and tests); the workflow's readers canonicalise a
+    block of trials at a time instead (``canonical_layer(..., trials=)``, ``export.rows.weight_blocks``).
     """
     layers, reason = layer_chain(ds)
     if layers is None:

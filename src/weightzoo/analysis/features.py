@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from weightzoo.analysis.metrics import FAMILIES, array_metrics, family_metrics, layer_metrics
-from weightzoo.analysis.stats import NETWORK, sorted_sample
-from weightzoo.analysis.strength import node_strength, strength_layers
-from weightzoo.analysis.zoo import trial_groups
+from weightzoo.analysis.metrics import FAMILIES, array_metrics, families_metrics, family_metrics, layer_metrics
+from weightzoo.analysis.stats import NETWORK, SortedSample
+from weightzoo.analysis.strength import incoming_strength, node_strength, strength_array, strength_layers
+from weightzoo.analysis.zoo import layer_names, trial_groups
 from weightzoo.io.atomic import load_checked, without_checksum
 from weightzoo.config import HYPERPARAMETERS
 from weightzoo.io.store import CURVES
@@ -59,16 +59,26 @@ def trial_features(
     weights per trial and layer, at the same random positions in every trial of the zoo.
     """
     labels = trial_groups(ds, groups).astype(str)
-    per_family = {name: layer_metrics(ds, name, snapshot) for name in FAMILIES}
+    # one read of the final snapshot, a block of trials at a time, for every family, the quantile functions' samples
+    # and the incoming node strengths (issue 22: each read them anew, 5 decompressions of the snapshot)
+    samples = [SortedSample(ds, layer, n_quantiles, seed=seed) for layer in [*layer_names(ds), NETWORK]]
+    strength_names = strength_layers(ds)
+    incoming = {} if strengths is not None or strength_kind != "abs_in" else {
+        layer: np.empty((ds.sizes["trial"], ds[f"{layer}_weight"].shape[2])) for layer in strength_names}
+
+    def on_block(block, arrays):
+        for sample in samples:
+            sample.add(block, arrays)
+        for layer, strength in incoming.items():
+            strength[block] = incoming_strength(arrays[f"{layer}_weight"])
+
+    per_family = families_metrics(ds, list(FAMILIES), snapshot, on_block=on_block)
     final = per_family["moments"]
     layers = [str(layer) for layer in final["layer"].values]
-    quantiles = np.stack(
-        [quantile_function(sorted_sample(ds, layer, snapshot, n_quantiles, seed=seed), n_quantiles) for layer in layers],
-        axis=1,
-    )
-    strength_names = strength_layers(ds)
+    quantiles = np.stack([quantile_function(sample.values, n_quantiles) for sample in samples], axis=1)
     if strengths is None:
-        strengths = [node_strength(ds, layer, snapshot, strength_kind) for layer in strength_names]
+        strengths = [strength_array(ds, layer, incoming[layer]) if incoming else
+                     node_strength(ds, layer, snapshot, strength_kind) for layer in strength_names]
     mean_strength = np.stack([s.values.mean(axis=1) for s in strengths], axis=1) if strengths else np.zeros((len(labels), 0))
     moments = FAMILIES["moments"]
     strength_statistic = (np.stack([array_metrics(s.values, moments.name) for s in strengths], axis=1) if strengths

@@ -251,7 +251,7 @@ def _scott(moments) -> list[float]:
 
 def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1) -> LayerBins:
     """``variable`` of all trials binned per group (see ``zoo.trial_groups``; ungrouped trials left out), in two
-    chunked passes over the trials (moments, then binning): the layer is never in memory at once."""
+    chunked passes over the trials (moments, then binning of every group): the layer is never in memory at once."""
     var = select_snapshot(ds[variable], snapshot)
     labels = trial_groups(ds, groups)
     names = ordered_groups(labels)
@@ -267,12 +267,13 @@ def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1) ->
         last = max(int(np.ceil(hi / step)), first + 1)
     else:
         step, first, last = 1.0, 0, 1
-    mass = {}
-    for g in names:
-        kde = BinnedKDE(first * step, last * step, last - first + 1)
-        for rows, values in _trial_chunks(var):
-            kde._bin(_finite(values[labels[rows] == g]))
-        mass[g] = kde.mass
+    # one pass for all groups (issue 22: was one read of the layer per group); each group's values are binned
+    # chunk after chunk in the same order as before, so its mass is the same to the last bit
+    kdes = {g: BinnedKDE(first * step, last * step, last - first + 1) for g in names}
+    for rows, values in _trial_chunks(var):
+        for g in names:
+            kdes[g]._bin(_finite(values[labels[rows] == g]))
+    mass = {g: kde.mass for g, kde in kdes.items()}
     snapshot = int(var["snapshot"].values) if "snapshot" in var.coords else snapshot
     return LayerBins(variable, moments, {g: int(np.sum(labels == g)) for g in names}, mass, first, step, snapshot)
 

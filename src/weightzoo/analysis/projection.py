@@ -323,7 +323,7 @@ def _centred_chunk(chunk: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, f
     of two (exact) and its product scaled back in float64."""
     chunk = chunk.astype(np.result_type(chunk.dtype, np.float32))  # a copy, changed in place below
     bad = ~np.isfinite(chunk)
-    chunk -= center.astype(chunk.dtype)
+    chunk -= center  # a float64 centre, rounded into the chunk as before issue 22: single-block scores unchanged
     chunk[bad] = 0
     scale = _power_of_two_scale(chunk)
     if scale != 1.0:

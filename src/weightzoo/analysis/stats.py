@@ -58,13 +58,25 @@ def sorted_sample(
 
     The Wasserstein-1 distance between two rows ``a`` and ``b`` is ``mean(|a - b|)``.
     """
-    variables = weight_variables(ds, None if layer == NETWORK else [layer])
-    total = sum(int(np.prod(ds[v].shape[2:])) for v in variables)
-    positions = None
-    if total > max_values:
-        positions = np.sort(np.random.default_rng(seed).choice(total, size=max_values, replace=False))
-    out = np.empty((ds.sizes["trial"], total if positions is None else max_values))
-    for block, arrays in iter_trial_blocks(ds, variables, snapshot):
-        values = np.concatenate([arrays[v].reshape(arrays[v].shape[0], -1) for v in variables], axis=1)
-        out[block] = np.sort(values if positions is None else values[:, positions], axis=1)
-    return out
+    sample = SortedSample(ds, layer, max_values, seed)
+    for block, arrays in iter_trial_blocks(ds, sample.variables, snapshot):
+        sample.add(block, arrays)
+    return sample.values
+
+
+class SortedSample:
+    """``sorted_sample`` filled block by block from ``iter_trial_blocks`` items that hold (at least) its
+    ``variables``, so that several consumers share one read of the zoo."""
+
+    def __init__(self, ds: xr.Dataset, layer: str, max_values: int = 2000, seed: int = 0):
+        self.variables = weight_variables(ds, None if layer == NETWORK else [layer])
+        total = sum(int(np.prod(ds[v].shape[2:])) for v in self.variables)
+        self.positions = None
+        if total > max_values:
+            self.positions = np.sort(np.random.default_rng(seed).choice(total, size=max_values, replace=False))
+        self.values = np.empty((ds.sizes["trial"], total if self.positions is None else max_values))
+
+    def add(self, block: slice, arrays: dict[str, np.ndarray]) -> None:
+        parts = [arrays[v].reshape(arrays[v].shape[0], -1) for v in self.variables]
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        self.values[block] = np.sort(values if self.positions is None else values[:, self.positions], axis=1)

@@ -76,12 +76,28 @@ def node_strength(ds: xr.Dataset, layer: str, snapshot: int = -1, kind: str = "a
     if var.ndim < 3:
         raise ValueError(f"{layer}_weight has dims {var.dims}: node strength needs a weight with inputs per node")
     strength = _reduce_per_node(var, signed=kind == "signed")
-    note = "sum of incoming absolute weights"
+    note = INCOMING_NOTE
     if kind == "signed":
         outgoing, note = _outgoing(ds, layer, strength.shape[1], snapshot)
         if outgoing is not None:
             strength = strength + outgoing
         note = f"signed incoming weights + signed {note}" if outgoing is not None else f"signed; {note}"
+    return strength_array(ds, layer, strength, kind, note)
+
+
+INCOMING_NOTE = "sum of incoming absolute weights"
+
+
+def incoming_strength(values: np.ndarray) -> np.ndarray:
+    """The ``abs_in`` strength of a block of one layer's weights (trial, out, in[, kh, kw]): (trial, out), float64;
+    what ``node_strength`` computes, for callers that read the block already (``features.trial_features``)."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    return values.sum(axis=tuple(range(2, values.ndim)))
+
+
+def strength_array(ds: xr.Dataset, layer: str, strength: np.ndarray, kind: str = "abs_in",
+                   note: str = INCOMING_NOTE) -> xr.DataArray:
+    """Node strengths (trial, node) of ``layer`` as ``node_strength`` returns them."""
     return xr.DataArray(
         strength,
         dims=("trial", "node"),

@@ -156,6 +156,38 @@ def write_netcdf_atomic(ds, path, encoding=None, checksums: bool = True):
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
 
+GATHERED_SUFFIX = ".gathered"
+"""``{zoo}.gathered``: the gather job's output, of which the zoo is a second name (hard link, ``link_atomic``)."""
+
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.ENOSYS, errno.EACCES)
+
+
+def link_atomic(source, target) -> bool:
+    """Make ``target`` a second name of ``source`` (a hard link: no byte is copied), replacing an existing
+    ``target`` in one rename. Where the file system has no hard links, copy instead (atomically; logged) and
+    return False."""
+    source, target = Path(source), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(target.parent)
+    tmp = target.with_name(f".{target.name}.{_HOST}-{os.getpid()}.link.part")
+    try:
+        os.link(source, tmp)
+    except OSError as err:
+        if err.errno not in _NO_LINK:
+            raise
+        logging.getLogger("weightzoo").warning("%s: no hard link possible here (%s): copying %s instead",
+                                               target, err, source)
+        with atomic_path(target) as part:
+            shutil.copyfile(source, part)
+        return False
+    try:
+        os.replace(tmp, target)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return True
+
+
 def write_text_atomic(text: str, path) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -249,9 +281,21 @@ def damaged(path, reason, remake: str | None = None) -> DamagedFileError:
     try:
         os.replace(path, aside)
         action = f"moved it to {aside}; {remake} (delete {aside.name} once you no longer need it)"
+        _forget_gathered_twin(path, aside)
     except OSError:
         action = f"delete it: {remake}"
     return DamagedFileError(f"{path}: {reason}; the file is damaged: {action}")
+
+
+def _forget_gathered_twin(path: Path, aside: Path) -> None:
+    """A zoo is a second name of its gather job's output (``{zoo}.gathered``): a damaged zoo's bytes are that
+    file's too, so it goes as well, and the next run gathers again instead of linking the same bytes back."""
+    twin = Path(f"{path}{GATHERED_SUFFIX}")
+    try:
+        if twin.exists() and os.path.samefile(twin, aside):
+            os.unlink(twin)
+    except OSError:
+        pass
 
 
 def moved_aside(paths) -> list[str]:

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from weightzoo.io.atomic import write_csv_atomic
+from weightzoo.io.atomic import link_atomic, write_csv_atomic
 from weightzoo.config import HYPERPARAMETER_KEYS, batch_size_key, resolved_model_arch, trial_hyperparameters
 from weightzoo.data import check_batch_size, load_dataset
 from weightzoo.models import model_kwargs
@@ -86,6 +86,13 @@ def write_chunk(result, out_path, prepared, dataset_path, *, model, dataset, arc
 def gather_experiment(chunk_paths, out_path):
     gather(chunk_paths, out_path)
     log.info("gathered %d chunks into %s", len(chunk_paths), out_path)
+
+
+def publish_zoo(gathered_path, zoo_path):
+    """The zoo as a second name (hard link) of the gather job's output: the previous zoo stays untouched until a
+    gather has succeeded, and no byte of a zoo is ever copied (docs/reliability.md)."""
+    linked = link_atomic(gathered_path, zoo_path)
+    log.info("%s: %s %s", zoo_path, "linked to" if linked else "copied from", gathered_path)
 
 
 def summarize(zoo_paths, out_path):

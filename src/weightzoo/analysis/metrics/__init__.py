@@ -21,11 +21,12 @@ from weightzoo.analysis.metrics.registry import (
 from weightzoo.analysis.metrics.values import (
     LayerValues,
     array_metrics,
+    families_metrics,
     layer_metrics,
     stored_values,
     weight_statistics,
 )
 
 __all__ = ["FAMILIES", "METRICS", "QUANTILES", "Family", "LayerValues", "Metric", "array_metrics", "claim_metrics",
-           "direction_word", "family_metrics", "layer_metrics", "markdown_table", "register", "register_family",
+           "direction_word", "families_metrics", "family_metrics", "layer_metrics", "markdown_table", "register", "register_family",
            "stored_values", "weight_statistics"]

@@ -43,20 +43,34 @@ def layer_metrics(ds: xr.Dataset, family: str, snapshot: int = -1, include_netwo
     epoch number, -1 the last stored. ``kind="bias"``: the same of each layer's bias (``{layer}_bias``; NaN
     for a layer without one, ``network`` = all biases together).
     """
-    spec = FAMILIES[family]
-    metrics = family_metrics(family)
+    return families_metrics(ds, [family], snapshot, include_network, max_values, kind)[family]
+
+
+def families_metrics(ds: xr.Dataset, families, snapshot: int = -1, include_network: bool = True,
+                     max_values: int = BLOCK_VALUES, kind: str = "weight", on_block=None) -> dict[str, xr.Dataset]:
+    """``layer_metrics`` of several ``families`` from one read of the zoo: each block of trials is decompressed
+    once for all of them (and the network's values concatenated once). ``on_block(block, arrays)``, if given,
+    also sees every block (``stats.iter_trial_blocks``' items), so that other per-trial reductions of the same
+    snapshot share the read (``features.trial_features``)."""
     layers = layer_names(ds)
     variables = weight_variables(ds, layers) if kind == "weight" else [f"{layer}_{kind}" for layer in layers]
     present = [v for v in variables if v in ds]
     labels = layers + ([NETWORK] if include_network else [])
-    out = np.full((ds.sizes["trial"], len(labels), len(metrics)), np.nan)
+    metrics = {family: family_metrics(family) for family in families}
+    out = {family: np.full((ds.sizes["trial"], len(labels), len(metrics[family])), np.nan) for family in families}
     for block, arrays in iter_trial_blocks(ds, present, snapshot, max_values) if present else ():
         for i, v in enumerate(variables):
             if v in arrays:
-                out[block, i] = _evaluate(metrics, LayerValues(arrays[v]), spec.network)
+                values = LayerValues(arrays[v])
+                for family in families:
+                    out[family][block, i] = _evaluate(metrics[family], values, FAMILIES[family].network)
         if include_network:
-            whole = np.concatenate([arrays[v].reshape(arrays[v].shape[0], -1) for v in present], axis=1)
-            out[block, -1] = _evaluate(metrics, LayerValues(whole, network=True), spec.network)
+            whole = LayerValues(np.concatenate([arrays[v].reshape(arrays[v].shape[0], -1) for v in present], axis=1),
+                                network=True)
+            for family in families:
+                out[family][block, -1] = _evaluate(metrics[family], whole, FAMILIES[family].network)
+        if on_block is not None:
+            on_block(block, arrays)
     n_weights = [int(np.prod(ds[v].shape[2:])) if v in ds else 0 for v in variables]
     if include_network:
         n_weights.append(sum(n_weights))
@@ -64,13 +78,13 @@ def layer_metrics(ds: xr.Dataset, family: str, snapshot: int = -1, include_netwo
     if "seed" in ds.coords:
         coords["seed"] = ("trial", ds["seed"].values)
     epoch = int(ds["snapshot"].values[-1] if snapshot == -1 else snapshot)
-    return xr.Dataset(
-        {m.name: (("trial", "layer"), out[:, :, k], {"long_name": m.long_name, "units": m.units})
-         for k, m in enumerate(metrics)},
+    return {family: xr.Dataset(
+        {m.name: (("trial", "layer"), out[family][:, :, k], {"long_name": m.long_name, "units": m.units})
+         for k, m in enumerate(metrics[family])},
         coords=coords,
         attrs={"snapshot": epoch, "model": ds.attrs.get("model", ""), "dataset": ds.attrs.get("dataset", ""),
                "family": family},
-    )
+    ) for family in families}
 
 
 def array_metrics(values: np.ndarray, family: str) -> np.ndarray:
