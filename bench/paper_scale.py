@@ -69,6 +69,8 @@ def parse_args(argv=None):
     p.add_argument("--clean", action="store_true", help="delete chunks and zoos once measured")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--chunks-only", action="store_true", help="write datasets and chunks, then stop")
+    p.add_argument("--table", action="store_true",
+                   help="only print the benchmark files of --workdir so far as a markdown table (runs in progress too)")
     p.add_argument("--sample-seconds", type=float, default=5.0, help="disk sampling interval")
     return p.parse_args(argv)
 
@@ -254,13 +256,16 @@ class DiskPeak:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def size(self) -> int:
-        total = 0
+        total, seen = 0, set()
         for dirpath, _, files in os.walk(self.folder):
             for f in files:
                 try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+                    stat = os.lstat(os.path.join(dirpath, f))
                 except OSError:
-                    pass
+                    continue
+                if (stat.st_dev, stat.st_ino) not in seen:  # a published zoo is a hard link of its gathered file
+                    seen.add((stat.st_dev, stat.st_ino))
+                    total += stat.st_blocks * 512
         return total
 
     def _run(self):
@@ -338,6 +343,11 @@ def snakemake(workdir: Path, *args) -> float:
 def main(argv=None):
     args = parse_args(argv)
     workdir = args.workdir.resolve()
+    if args.table:
+        config = yaml.safe_load((workdir / "rehearsal.yaml").read_text())
+        table = job_sizes(benchmarks(workdir), config)
+        print(table.to_markdown(index=False, floatfmt=".1f"))
+        return table
     if (ROOT / ".git").exists() and workdir.is_relative_to(ROOT):
         raise SystemExit(f"--workdir {workdir} is inside the repository: use a scratch folder")
     workdir.mkdir(parents=True, exist_ok=True)
