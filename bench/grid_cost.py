@@ -61,7 +61,8 @@ def fit(paths) -> pd.DataFrame:
     rows = []
     for rule, group in jobs.groupby("rule"):
         cost = cluster.ANALYSIS_COSTS.get(rule, cluster.AnalysisCost(0))
-        values = group["trial_parameters"] * (group["snapshots"] if cost.all_snapshots else 1)
+        values = pd.Series([cluster.values_read(cost, cluster.AnalysisJob(t, v, n)) for t, v, n in
+                            zip(group["trials"], group["trial_parameters"], group["snapshots"])], index=group.index)
         reads_weights = rule in WEIGHT_READERS
         design = pd.DataFrame({"fixed_s": 1.0, "per_ktrial_s": group["trials"] / 1000,
                                "per_gvalue_s": values / 1e9 * reads_weights}).to_numpy()
@@ -120,7 +121,7 @@ def main(argv=None):
     for rule, chosen, datasets in analysis_jobs(config, experiments):
         job = cluster.analysis_job(chosen, snapshots, datasets)
         cost = cluster.ANALYSIS_COSTS.get(rule) or cluster.ANALYSIS_COSTS["plot"]
-        values = job.trial_parameters * (snapshots if cost.all_snapshots else 1)
+        values = cluster.values_read(cost, job)
         seconds = cost.fixed_s + cost.per_ktrial_s * job.trials / 1000 + cost.per_gvalue_s * values / 1e9
         request = cluster.analysis_cost(rule, job)
         rows.append({"rule": rule, "cpu_h": seconds / 3600, "mem_mb": request.mem_mb, "limit_min": request.minutes})

@@ -462,6 +462,9 @@ class AnalysisCost:
     dataset_copies: float = 0.0
     all_snapshots: bool = False
     block: str = "analysis"
+    # the PCA before t-SNE: a trials x trials Gram matrix (float64, held with its centred copy and eigh's workspace:
+    # 24 bytes per pair of trials), summed over pairs of trial blocks, so a layer of b blocks is read (b + 1) / 2 times
+    gram: bool = False
 
 
 # Slopes measured by bench/paper_scale.py (docs/benchmarks.md, "Paper-scale rehearsal": CPU seconds on the shared
@@ -473,7 +476,8 @@ ANALYSIS_COSTS = {
                                block="gather"),
     "extract_features": AnalysisCost(fixed_s=20, per_ktrial_s=15, per_gvalue_s=250, blocks=6, per_ktrial_mb=100,
                                      dataset_copies=3),
-    "project_trials": AnalysisCost(fixed_s=20, per_ktrial_s=30, per_gvalue_s=120, blocks=2.5, block="projection"),
+    "project_trials": AnalysisCost(fixed_s=20, per_ktrial_s=30, per_gvalue_s=120, blocks=2.5, block="projection",
+                                   gram=True),
     "export_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, all_snapshots=True),
     "train_weight_space_net": AnalysisCost(fixed_s=60, per_ktrial_s=60, per_gvalue_s=300, blocks=8),
     "plot": AnalysisCost(fixed_s=15, per_ktrial_s=3, per_ktrial_mb=60),
@@ -508,12 +512,21 @@ class AnalysisRequest:
     values: float  # weight values read
 
 
+def values_read(cost: AnalysisCost, job: AnalysisJob) -> float:
+    """Weight values a job reads: trial-parameters, x snapshots (gather, export), x (blocks + 1) / 2 (Gram)."""
+    values = job.trial_parameters * (job.snapshots if cost.all_snapshots else 1)
+    if cost.gram:
+        values *= (math.ceil(job.trial_parameters * 4 / (block_mb(cost.block) * 1e6)) + 1) / 2
+    return values
+
+
 def analysis_cost(rule: str, job: AnalysisJob) -> AnalysisRequest:
     """Time limit (minutes, first attempt) and memory (MB) of one job of ``rule`` (plot rules share ``plot``)."""
     cost = ANALYSIS_COSTS.get(rule) or ANALYSIS_COSTS["plot"]
-    values = job.trial_parameters * (job.snapshots if cost.all_snapshots else 1)
+    values = values_read(cost, job)
+    pairs_mb = 24 * job.trials**2 / 1e6 if cost.gram else 0.0
     seconds = cost.fixed_s + cost.per_ktrial_s * job.trials / 1000 + cost.per_gvalue_s * values / 1e9
     minutes = ANALYSIS_STARTUP_MINUTES + math.ceil(SAFETY_FACTOR * seconds / 60)
     mem = (ANALYSIS_PROCESS_MB + cost.blocks * block_mb(cost.block) + cost.per_ktrial_mb * job.trials / 1000
-           + cost.dataset_copies * job.dataset_mb) * MEMORY_SAFETY_FACTOR
+           + cost.dataset_copies * job.dataset_mb + pairs_mb) * MEMORY_SAFETY_FACTOR
     return AnalysisRequest(minutes, int(math.ceil(mem / 1000) * 1000), values)
