@@ -467,23 +467,34 @@ class AnalysisCost:
     gram: bool = False
 
 
-# Slopes measured by bench/paper_scale.py (docs/benchmarks.md, "Paper-scale rehearsal": CPU seconds on the shared
-# 2-core AMD EPYC; MNIST DNN block 6 widths x 1,000 trials and CIFAR-10 DNN h=1000); the request is then
-# SAFETY_FACTOR x that + ANALYSIS_STARTUP_MINUTES, like training's.
+# CPU seconds per job, fitted (bench/grid_cost.py --fit) to the paper-scale rehearsal (bench/paper_scale.py;
+# docs/benchmarks.md, "Paper-scale rehearsal": MNIST DNN block 6 widths x 1,000 trials, CIFAR-10 DNN h=1000 at
+# 200 trials, 80 trials in small), on the shared 2-core AMD EPYC under load 11-20, so CPU times are on the slow
+# side. Marked "not rehearsed": from the earlier benchmarks of docs/benchmarks.md or like a measured rule. The
+# request is SAFETY_FACTOR x that + ANALYSIS_STARTUP_MINUTES, like training's.
 ANALYSIS_COSTS = {
+    # not rehearsed (the rehearsal writes its datasets itself): CIFAR-10's 60,000 images are read, converted and
+    # written in well under a minute
     "prepare_dataset": AnalysisCost(fixed_s=120, dataset_copies=4),
-    "gather_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, blocks=3, all_snapshots=True,
+    "gather_zoo": AnalysisCost(fixed_s=2, per_ktrial_s=3, per_gvalue_s=150, blocks=3, all_snapshots=True,
                                block="gather"),
-    "extract_features": AnalysisCost(fixed_s=20, per_ktrial_s=15, per_gvalue_s=250, blocks=6, per_ktrial_mb=100,
+    # statistics, quantile functions, node strengths, spectral metrics at two snapshots, training status at three,
+    # the dead-unit forward pass over 10,000 training images (its MACs grow with the parameters too)
+    "extract_features": AnalysisCost(fixed_s=5, per_ktrial_s=1.5, per_gvalue_s=820, blocks=6, per_ktrial_mb=100,
                                      dataset_copies=3),
-    "project_trials": AnalysisCost(fixed_s=20, per_ktrial_s=30, per_gvalue_s=120, blocks=2.5, block="projection",
+    "project_trials": AnalysisCost(fixed_s=3, per_ktrial_s=62, per_gvalue_s=440, blocks=2.5, block="projection",
                                    gram=True),
-    "export_zoo": AnalysisCost(fixed_s=10, per_ktrial_s=2, per_gvalue_s=150, all_snapshots=True),
+    # not rehearsed: reads every snapshot like gather, writes one .npy
+    "export_zoo": AnalysisCost(fixed_s=2, per_ktrial_s=3, per_gvalue_s=150, all_snapshots=True),
+    # not rehearsed (off in config/paper.yaml): docs/benchmarks.md, the Small CNN Zoo run
     "train_weight_space_net": AnalysisCost(fixed_s=60, per_ktrial_s=60, per_gvalue_s=300, blocks=8),
-    "plot": AnalysisCost(fixed_s=15, per_ktrial_s=3, per_ktrial_mb=60),
-    "plot_statistics_tsne": AnalysisCost(fixed_s=15, per_ktrial_s=10, per_ktrial_mb=60),
-    "evaluate_claims": AnalysisCost(fixed_s=20, per_ktrial_s=20, per_ktrial_mb=150),
-    "benchmark_predictions": AnalysisCost(fixed_s=30, per_ktrial_s=5, per_ktrial_mb=100),
+    "plot": AnalysisCost(fixed_s=3, per_ktrial_s=0.5, per_ktrial_mb=60),
+    # the pooled t-SNE of the statistics (sklearn Barnes-Hut, n log n; ~20 s per 1,000 trials in
+    # bench/analysis_speed.py)
+    "plot_statistics_tsne": AnalysisCost(fixed_s=3, per_ktrial_s=20, per_ktrial_mb=60),
+    # claims at every scope with permutations and bootstraps (bench/analysis_speed.py: 13.9 s CPU, 956 MB per 1,000)
+    "evaluate_claims": AnalysisCost(fixed_s=4, per_ktrial_s=15, per_ktrial_mb=150),
+    "benchmark_predictions": AnalysisCost(fixed_s=3, per_ktrial_s=5, per_ktrial_mb=100),
 }
 
 
