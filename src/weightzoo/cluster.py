@@ -480,9 +480,9 @@ ANALYSIS_COSTS = {
                                block="gather"),
     # statistics, quantile functions, node strengths, spectral metrics at two snapshots, training status at three,
     # the dead-unit forward pass over 10,000 training images (its MACs grow with the parameters too)
-    "extract_features": AnalysisCost(fixed_s=5, per_ktrial_s=4.7, per_gvalue_s=760, blocks=6, per_ktrial_mb=100,
+    "extract_features": AnalysisCost(fixed_s=4, per_ktrial_s=1.8, per_gvalue_s=780, blocks=6, per_ktrial_mb=100,
                                      dataset_copies=3),
-    "project_trials": AnalysisCost(fixed_s=3, per_ktrial_s=65, per_gvalue_s=400, blocks=2.5, block="projection",
+    "project_trials": AnalysisCost(fixed_s=2, per_ktrial_s=75, per_gvalue_s=107, blocks=2.5, block="projection",
                                    gram=True),
     # not rehearsed: reads every snapshot like gather, writes one .npy
     "export_zoo": AnalysisCost(fixed_s=2, per_ktrial_s=3, per_gvalue_s=150, all_snapshots=True),
