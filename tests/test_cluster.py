@@ -269,3 +269,115 @@ def test_the_next_start_waits_for_the_jobs_an_outage_left_running(tmp_path, monk
     assert cluster.jobs_left_by_an_outage(marker, run=squeue("")) == ""  # all done: start, and forget the outage
     assert not marker.exists()
     assert cluster.jobs_left_by_an_outage(marker, run=squeue("41 RUNNING\n")) == ""  # no outage recorded
+
+
+# ------------------------------------------------------------------------------------------- analysis jobs
+def cifar_h1000(trials=1000):
+    return exp(dataset="cifar10", hidden=1000, trials=trials, per_job=100)
+
+
+def test_analysis_memory_is_blocks_and_process_not_the_zoo():
+    """A streaming job's memory does not grow with the weights it reads: 1,000 or 100,000 trials of the CIFAR-10
+    DNN h=1000 (49 GB or 4.9 TB of zoo) ask the same; only per-trial tables add a little."""
+    for rule in ("gather_zoo", "export_zoo"):
+        small = cluster.analysis_cost(rule, cluster.analysis_job([cifar_h1000(1000)], 3))
+        huge = cluster.analysis_cost(rule, cluster.analysis_job([cifar_h1000(100_000)], 3))
+        assert small.mem_mb == huge.mem_mb <= 4000, rule  # the issue's target: no job above 4 GB
+        block = cluster.block_mb(cluster.ANALYSIS_COSTS[rule].block)
+        assert small.mem_mb >= cluster.ANALYSIS_PROCESS_MB + 2 * block, rule
+    # t-SNE's PCA holds a trials x trials Gram matrix: it grows with the trials, never with the parameters
+    for trials in (1000, 10_000):
+        narrow, wide = (cluster.analysis_cost("project_trials", cluster.analysis_job([e], 3))
+                        for e in (exp(hidden=5, trials=trials), cifar_h1000(trials)))
+        assert narrow.mem_mb == wide.mem_mb, trials
+    assert cluster.analysis_cost("project_trials", cluster.analysis_job([cifar_h1000()], 3)).mem_mb <= 4000
+    features = [cluster.analysis_cost("extract_features", cluster.analysis_job([cifar_h1000(n)], 3, ["cifar10"]))
+                for n in (1000, 10_000)]
+    assert features[0].mem_mb <= 4000 and features[1].mem_mb <= 2 * features[0].mem_mb
+
+
+def test_analysis_time_is_linear_in_trials_and_parameters():
+    def seconds(rule, job):
+        return (cluster.analysis_cost(rule, job).minutes - cluster.ANALYSIS_STARTUP_MINUTES) * 60 / cluster.SAFETY_FACTOR
+
+    for rule in ("gather_zoo", "extract_features"):
+        times = [seconds(rule, cluster.analysis_job([cifar_h1000(n)], 3)) for n in (1000, 2000, 4000)]
+        assert times[0] < times[1] < times[2], rule
+        assert times[2] - times[1] == pytest.approx(2 * (times[1] - times[0]), rel=0.1), rule
+    # the Gram matrix of t-SNE's PCA reads a layer of b blocks (b + 1) / 2 times: more than linear once b > 1
+    times = [seconds("project_trials", cluster.analysis_job([cifar_h1000(n)], 3)) for n in (1000, 2000, 4000)]
+    assert times[2] - times[1] > 2 * (times[1] - times[0]) > 0
+    narrow = cluster.analysis_cost("gather_zoo", cluster.analysis_job([exp(hidden=5)], 3))
+    wide = cluster.analysis_cost("gather_zoo", cluster.analysis_job([exp(hidden=200)], 3))
+    assert narrow.minutes < wide.minutes
+    # gather copies every snapshot, the analyses read the final weights (their slopes include the others)
+    one = cluster.analysis_cost("gather_zoo", cluster.analysis_job([cifar_h1000()], 1))
+    three = cluster.analysis_cost("gather_zoo", cluster.analysis_job([cifar_h1000()], 3))
+    assert three.values == 3 * one.values
+
+
+def test_analysis_requests_grow_with_the_attempt_and_stop_at_the_cap():
+    request = cluster.analysis_cost("gather_zoo", cluster.analysis_job([cifar_h1000()], 3))
+    assert [capped(request.minutes, a, None) for a in (1, 2, 3)] == [request.minutes * a for a in (1, 2, 3)]
+    assert max(capped(request.minutes, a, 45) for a in (1, 2, 3)) == 45
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run(tmp_path_factory):
+    """`snakemake -n` of config/paper.yaml under a partition limit of 60 minutes (the jobs up to the checkpoint)."""
+    import os
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, cluster.MAX_RUNTIME_ENV: "60", cluster.MAX_MEM_ENV: "64000"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                           str(ROOT), "-n", "--configfile", "config/paper.yaml"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def dry_run_jobs(text, rule):
+    """(wildcards, resources) of every job of ``rule`` in a dry run's listing."""
+    jobs = []
+    for block in text.split(f"rule {rule}:")[1:]:
+        fields = dict(line.strip().split(": ", 1) for line in block.splitlines()[1:12] if ": " in line)
+        wildcards = dict(kv.split("=", 1) for kv in fields.get("wildcards", "").split(", ") if kv)
+        resources = dict(kv.split("=", 1) for kv in fields["resources"].split(", "))
+        jobs.append((wildcards, resources))
+    return jobs
+
+
+def test_paper_dry_run_asks_what_the_cost_model_says(paper_dry_run):
+    import yaml
+
+    from conftest import ROOT
+
+    by_id = {e.id: e for e in load_experiments(_filled(yaml.safe_load((ROOT / "config/paper.yaml").read_text())))}
+    gathers = dry_run_jobs(paper_dry_run, "gather_zoo")
+    assert len(gathers) == len(by_id)
+    capped_any = False
+    for wildcards, resources in gathers:
+        e = by_id[f"{wildcards['model']}/{wildcards['dataset']}/{wildcards['arch']}"]
+        modelled = cluster.analysis_cost("gather_zoo", cluster.analysis_job([e], 3))
+        assert int(resources["runtime"]) == min(modelled.minutes, 60), e.id
+        assert int(resources["mem_mb"]) == modelled.mem_mb, e.id
+        capped_any |= modelled.minutes > 60
+    assert capped_any  # the CIFAR-10 DNN h=1000 zoo needs more than the partition's hour: capped, not above
+    prepares = dry_run_jobs(paper_dry_run, "prepare_dataset")
+    assert {w["dataset"] for w, _ in prepares} == {"mnist", "fmnist", "cifar10"}
+    for wildcards, resources in prepares:
+        modelled = cluster.analysis_cost("prepare_dataset", cluster.analysis_job([], 1, [wildcards["dataset"]]))
+        assert (int(resources["runtime"]), int(resources["mem_mb"])) == (modelled.minutes, modelled.mem_mb)
+    for _, resources in dry_run_jobs(paper_dry_run, "train_trials"):
+        assert int(resources["runtime"]) <= 60
+
+
+def _filled(config):
+    from snakemake.utils import validate
+
+    from conftest import ROOT
+
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    return config

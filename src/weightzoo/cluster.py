@@ -13,6 +13,7 @@ the networks' cost on the meta device.
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -412,3 +413,131 @@ def capped_runtime(minutes: int, attempt: int, environ=os.environ) -> int:
     """``minutes x attempt``, capped at the partition maximum the workflow exported (profile expressions)."""
     cap = environ.get(MAX_RUNTIME_ENV, "").strip()
     return capped(minutes, attempt, int(cap) if cap.isdigit() else None)
+
+
+# --------------------------------------------------------------------------------------------- analysis jobs
+# Every job after training streams the weights a block of trials of one variable at a time (issue 22), so its
+# memory is the process plus a few blocks, whatever the zoo; its time grows with the trials and the weight values
+# it reads. The block sizes are the streaming code's own constants, read here (not copied): the analyses'
+# (weightzoo.analysis.zoo.CHUNK_VALUES float64 values), gather's (io.store.GATHER_BLOCK_BYTES) and the PCA before
+# t-SNE's (analysis.projection.BLOCK_VALUES float32 values; it holds two).
+@functools.cache
+def block_mb(kind: str = "analysis") -> float:
+    """MB of one block of one variable as the streaming code of ``kind`` reads it (analysis, gather, projection)."""
+    if kind == "gather":
+        from weightzoo.io.store import GATHER_BLOCK_BYTES
+
+        return GATHER_BLOCK_BYTES / 1e6
+    if kind == "projection":
+        from weightzoo.analysis.projection import BLOCK_VALUES
+
+        return BLOCK_VALUES * 4 / 1e6
+    from weightzoo.analysis.zoo import CHUNK_VALUES
+
+    return CHUNK_VALUES * 8 / 1e6
+
+
+# Python, numpy, xarray, netCDF4, matplotlib and torch imported: the smallest analysis jobs of the rehearsal peak
+# at 0.8-1.1 GB (docs/benchmarks.md, "Paper-scale rehearsal").
+ANALYSIS_PROCESS_MB = 1200
+ANALYSIS_STARTUP_MINUTES = 2
+
+
+@dataclass(frozen=True)
+class AnalysisCost:
+    """Cost of one job of an analysis rule, linear in what it reads.
+
+    Seconds = ``fixed_s`` + ``per_ktrial_s`` x trials / 1000 + ``per_gvalue_s`` x weight values read / 1e9, where
+    values = trials x parameters (x snapshots when ``all_snapshots``: gather and export copy every snapshot;
+    the analyses read the final one, plus the early and initial ones, which the slope includes). Memory =
+    ``ANALYSIS_PROCESS_MB`` + ``blocks`` x ``block_mb(block)`` + ``per_ktrial_mb`` x trials / 1000 (tables with
+    a row per trial: features, quantile functions) + ``dataset_copies`` x the dataset's uint8 images.
+    """
+
+    fixed_s: float
+    per_ktrial_s: float = 0.0
+    per_gvalue_s: float = 0.0
+    blocks: float = 4.0
+    per_ktrial_mb: float = 0.0
+    dataset_copies: float = 0.0
+    all_snapshots: bool = False
+    block: str = "analysis"
+    # the PCA before t-SNE: a trials x trials Gram matrix (float64, held with its centred copy and eigh's workspace:
+    # 24 bytes per pair of trials), summed over pairs of trial blocks, so a layer of b blocks is read (b + 1) / 2 times
+    gram: bool = False
+
+
+# CPU seconds per job, fitted (bench/grid_cost.py --fit) to the paper-scale rehearsal (bench/paper_scale.py;
+# docs/benchmarks.md, "Paper-scale rehearsal": MNIST DNN block 6 widths x 1,000 trials, CIFAR-10 DNN h=1000 at
+# 200 trials, 80 trials in small), on the shared 2-core AMD EPYC under load 11-20, so CPU times are on the slow
+# side. Marked "not rehearsed": from the earlier benchmarks of docs/benchmarks.md or like a measured rule. The
+# request is SAFETY_FACTOR x that + ANALYSIS_STARTUP_MINUTES, like training's.
+ANALYSIS_COSTS = {
+    # not rehearsed (the rehearsal writes its datasets itself): CIFAR-10's 60,000 images are read, converted and
+    # written in well under a minute
+    "prepare_dataset": AnalysisCost(fixed_s=120, dataset_copies=4),
+    "gather_zoo": AnalysisCost(fixed_s=2, per_ktrial_s=3, per_gvalue_s=150, blocks=3, all_snapshots=True,
+                               block="gather"),
+    # statistics, quantile functions, node strengths, spectral metrics at two snapshots, training status at three,
+    # the dead-unit forward pass over 10,000 training images (its MACs grow with the parameters too)
+    "extract_features": AnalysisCost(fixed_s=4, per_ktrial_s=1.8, per_gvalue_s=780, blocks=6, per_ktrial_mb=100,
+                                     dataset_copies=3),
+    "project_trials": AnalysisCost(fixed_s=2, per_ktrial_s=75, per_gvalue_s=107, blocks=2.5, block="projection",
+                                   gram=True),
+    # not rehearsed: reads every snapshot like gather, writes one .npy
+    "export_zoo": AnalysisCost(fixed_s=2, per_ktrial_s=3, per_gvalue_s=150, all_snapshots=True),
+    # not rehearsed (off in config/paper.yaml): docs/benchmarks.md, the Small CNN Zoo run
+    "train_weight_space_net": AnalysisCost(fixed_s=60, per_ktrial_s=60, per_gvalue_s=300, blocks=8),
+    "plot": AnalysisCost(fixed_s=3, per_ktrial_s=0.5, per_ktrial_mb=60),
+    # the pooled t-SNE of the statistics (sklearn Barnes-Hut, n log n; ~20 s per 1,000 trials in
+    # bench/analysis_speed.py)
+    "plot_statistics_tsne": AnalysisCost(fixed_s=3, per_ktrial_s=20, per_ktrial_mb=60),
+    # claims at every scope with permutations and bootstraps (bench/analysis_speed.py: 13.9 s CPU, 956 MB per 1,000)
+    "evaluate_claims": AnalysisCost(fixed_s=4, per_ktrial_s=15, per_ktrial_mb=150),
+    "benchmark_predictions": AnalysisCost(fixed_s=3, per_ktrial_s=5, per_ktrial_mb=100),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """What one analysis job reads: trials, trial-parameters of one snapshot, snapshots stored, dataset MB."""
+
+    trials: int
+    trial_parameters: float
+    snapshots: int = 1
+    dataset_mb: float = 0.0
+
+
+def analysis_job(experiments, snapshots: int, datasets=()) -> AnalysisJob:
+    """The size of a job that reads ``experiments`` (each with ``trials``, ``model``, ``arch_params``, ``dataset``)."""
+    trials = sum(e.trials for e in experiments)
+    values = sum(e.trials * network_size(e.model, e.arch_params, e.dataset)[1] for e in experiments)
+    dataset_mb = sum(math.prod(input_shape(d)) * sum(spec(d).split_sizes()) / 1e6 for d in datasets)
+    return AnalysisJob(trials, values, snapshots, dataset_mb)
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    minutes: int  # time limit of the first attempt
+    mem_mb: int
+    values: float  # weight values read
+
+
+def values_read(cost: AnalysisCost, job: AnalysisJob) -> float:
+    """Weight values a job reads: trial-parameters, x snapshots (gather, export), x (blocks + 1) / 2 (Gram)."""
+    values = job.trial_parameters * (job.snapshots if cost.all_snapshots else 1)
+    if cost.gram:
+        values *= (math.ceil(job.trial_parameters * 4 / (block_mb(cost.block) * 1e6)) + 1) / 2
+    return values
+
+
+def analysis_cost(rule: str, job: AnalysisJob) -> AnalysisRequest:
+    """Time limit (minutes, first attempt) and memory (MB) of one job of ``rule`` (plot rules share ``plot``)."""
+    cost = ANALYSIS_COSTS.get(rule) or ANALYSIS_COSTS["plot"]
+    values = values_read(cost, job)
+    pairs_mb = 24 * job.trials**2 / 1e6 if cost.gram else 0.0
+    seconds = cost.fixed_s + cost.per_ktrial_s * job.trials / 1000 + cost.per_gvalue_s * values / 1e9
+    minutes = ANALYSIS_STARTUP_MINUTES + math.ceil(SAFETY_FACTOR * seconds / 60)
+    mem = (ANALYSIS_PROCESS_MB + cost.blocks * block_mb(cost.block) + cost.per_ktrial_mb * job.trials / 1000
+           + cost.dataset_copies * job.dataset_mb + pairs_mb) * MEMORY_SAFETY_FACTOR
+    return AnalysisRequest(minutes, int(math.ceil(mem / 1000) * 1000), values)

@@ -16,6 +16,8 @@ checkpoint group_trials:
         summary="results/analysis/summary_groups.csv",
     log:
         "logs/group_trials/summary.log",
+    benchmark:
+        "benchmarks/group_trials/summary.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     params:
@@ -44,6 +46,8 @@ rule tabulate_groups:
         ),
     log:
         "logs/tabulate_groups/table2.log",
+    benchmark:
+        "benchmarks/tabulate_groups/table2.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     params:
@@ -70,6 +74,9 @@ rule extract_features:
         "benchmarks/extract_features/{model}/{dataset}/{arch}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("extract_features", dataset=True),
+        mem_mb=analysis_mem_mb("extract_features", dataset=True),
     params:
         experiment="{model}/{dataset}/{arch}",
         strength_kind=ANALYSIS["strength"]["kind"],
@@ -100,6 +107,9 @@ rule plot_convergence:
         "benchmarks/plot_convergence/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot", "scope"),
+        mem_mb=analysis_mem_mb("plot", "scope"),
     params:
         figure="convergence",
         title="{model} on {dataset}",
@@ -126,6 +136,9 @@ rule plot_metrics:
         "benchmarks/plot_metrics/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot", "scope"),
+        mem_mb=analysis_mem_mb("plot", "scope"),
     params:
         figure="metrics",
         title="{model} on {dataset}",
@@ -152,6 +165,9 @@ rule plot_weight_statistics:
         "benchmarks/plot_weight_statistics/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot", "scope"),
+        mem_mb=analysis_mem_mb("plot", "scope"),
     params:
         figure="weight_statistics",
         title="{model} on {dataset}",
@@ -178,6 +194,9 @@ rule plot_distributions:
         "benchmarks/plot_distributions/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot", "scope"),
+        mem_mb=analysis_mem_mb("plot", "scope"),
     params:
         figure="distributions",
         title="{model} on {dataset}",
@@ -204,6 +223,9 @@ rule plot_node_strength:
         "benchmarks/plot_node_strength/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot", "scope"),
+        mem_mb=analysis_mem_mb("plot", "scope"),
     params:
         figure="node_strength",
         title="{model} on {dataset}",
@@ -231,6 +253,9 @@ rule plot_strength_pairs:
         "benchmarks/plot_strength_pairs/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot", "scope"),
+        mem_mb=analysis_mem_mb("plot", "scope"),
     params:
         figure="strength_pairs",
         title="{model} on {dataset}",
@@ -258,6 +283,9 @@ rule plot_statistics_tsne:
         "benchmarks/plot_statistics_tsne/{model}/{dataset}/{scope}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("plot_statistics_tsne", "scope"),
+        mem_mb=analysis_mem_mb("plot_statistics_tsne", "scope"),
     params:
         figure="statistics_tsne",
         title="{model} on {dataset}",
@@ -301,6 +329,9 @@ rule project_trials:
         "benchmarks/project_trials/{model}/{dataset}/{arch}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("project_trials"),
+        mem_mb=analysis_mem_mb("project_trials"),
     params:
         experiment="{model}/{dataset}/{arch}",
         tsne=ANALYSIS["tsne"],
@@ -329,6 +360,9 @@ rule evaluate_claims:
         "benchmarks/evaluate_claims/{model}/{dataset}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("evaluate_claims", "scope"),
+        mem_mb=analysis_mem_mb("evaluate_claims", "scope"),
     params:
         title="{model} on {dataset}",
         claims=ANALYSIS["claims"],
@@ -393,6 +427,8 @@ rule collect_claims:
         ),
     log:
         "logs/collect_claims/claims.log",
+    benchmark:
+        "benchmarks/collect_claims/claims.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     params:

@@ -16,6 +16,8 @@ rule benchmark_folds:
         folds="results/analysis/benchmark/{model}/{dataset}/folds.csv",
     log:
         "logs/benchmark_folds/{model}/{dataset}.log",
+    benchmark:
+        "benchmarks/benchmark_folds/{model}/{dataset}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     params:
@@ -48,6 +50,9 @@ rule benchmark_predictions:
         "benchmarks/benchmark_predictions/benchmark.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("benchmark_predictions", "grid"),
+        mem_mb=analysis_mem_mb("benchmark_predictions", "grid"),
     params:
         benchmark=BENCHMARK,
         alpha=ANALYSIS["claims"]["alpha"],

@@ -20,6 +20,8 @@ os.environ.update(
 
 from weightzoo.io.atomic import moved_aside
 from weightzoo.cluster import (
+    analysis_cost,
+    analysis_job,
     capped,
     chunk_cost,
     cluster_limits,
@@ -147,6 +149,60 @@ def train_runtime(wildcards, attempt):
 def train_mem_mb(wildcards, attempt):
     """Host memory (MB): weight snapshots, dataset and process, x safety factor, x attempt, capped."""
     return capped(chunk_request(wildcards).mem_mb, attempt, MAX_MEM_MB)
+
+
+def analysis_experiments(scope, wildcards):
+    """The experiments one analysis job reads: its own (`experiment`), those of its (model, dataset) figure or
+    claims scope (`scope`: all of them at the pooled scope or without a {scope} wildcard), or the grid's.
+    """
+    if scope == "experiment":
+        return [experiment(wildcards)]
+    if scope == "grid":
+        return EXPERIMENTS
+    chosen = wildcards.get("scope", POOLED)
+    return [e for e in experiments_of(wildcards) if chosen in (POOLED, e.arch)]
+
+
+@functools.cache
+def _analysis_request(rule_name, experiment_ids, datasets):
+    return analysis_cost(
+        rule_name,
+        analysis_job(
+            [EXPERIMENT_BY_ID[i] for i in experiment_ids],
+            len(set(TRAINING["snapshots"])),
+            datasets,
+        ),
+    )
+
+
+def analysis_request(rule_name, scope, wildcards, dataset=False):
+    if scope == "dataset":  # prepare_dataset: the dataset alone
+        return _analysis_request(rule_name, (), (wildcards.dataset,))
+    chosen = analysis_experiments(scope, wildcards)
+    datasets = tuple(sorted({e.dataset for e in chosen})) if dataset else ()
+    return _analysis_request(rule_name, tuple(e.id for e in chosen), datasets)
+
+
+def analysis_runtime(rule_name, scope="experiment", dataset=False):
+    """SLURM time limit (minutes) of an analysis job (weightzoo.cluster.analysis_cost): modelled time x safety
+    factor + start-up, x attempt, capped like training's."""
+
+    def runtime(wildcards, attempt):
+        request = analysis_request(rule_name, scope, wildcards, dataset)
+        return capped(request.minutes, attempt, MAX_RUNTIME)
+
+    return runtime
+
+
+def analysis_mem_mb(rule_name, scope="experiment", dataset=False):
+    """Memory (MB) of an analysis job: the process + a few blocks of one variable (+ per-trial tables, the
+    dataset), x safety factor, x attempt, capped."""
+
+    def mem_mb(wildcards, attempt):
+        request = analysis_request(rule_name, scope, wildcards, dataset)
+        return capped(request.mem_mb, attempt, MAX_MEM_MB)
+
+    return mem_mb
 
 
 def gpus_requested():

@@ -22,8 +22,13 @@ rule prepare_dataset:
         dataset="resources/datasets/{dataset}.nc",
     log:
         "logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("prepare_dataset", "dataset"),
+        mem_mb=analysis_mem_mb("prepare_dataset", "dataset"),
     params:
         name="{dataset}",
         settings=lambda wildcards: dataset_settings(config, wildcards.dataset),

@@ -15,8 +15,13 @@ rule export_zoo:
         manifest="results/export/{model}/{dataset}/{arch}/{order}/export.json",
     log:
         "logs/export_zoo/{model}/{dataset}/{arch}/{order}.log",
+    benchmark:
+        "benchmarks/export_zoo/{model}/{dataset}/{arch}/{order}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("export_zoo"),
+        mem_mb=analysis_mem_mb("export_zoo"),
     params:
         canonical=lambda wildcards: wildcards.order == "canonical",
     script:
@@ -39,6 +44,9 @@ rule train_weight_space_net:
     conda:
         "../../envs/weightzoo.yaml"
     threads: 1
+    resources:
+        runtime=analysis_runtime("train_weight_space_net", "scope"),
+        mem_mb=analysis_mem_mb("train_weight_space_net", "scope"),
     params:
         settings=ANALYSIS["weight_space_net"],
     script:

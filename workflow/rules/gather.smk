@@ -14,8 +14,13 @@ rule gather_zoo:
         gathered="results/zoo/{model}/{dataset}/{arch}.nc.gathered",
     log:
         "logs/gather_zoo/{model}/{dataset}/{arch}.log",
+    benchmark:
+        "benchmarks/gather_zoo/{model}/{dataset}/{arch}.tsv"
     conda:
         "../../envs/weightzoo.yaml"
+    resources:
+        runtime=analysis_runtime("gather_zoo"),
+        mem_mb=analysis_mem_mb("gather_zoo"),
     script:
         "../scripts/gather_zoo.py"
 
@@ -40,6 +45,8 @@ rule summarize_zoo:
         summary="results/zoo/summary.csv",
     log:
         "logs/summarize_zoo/summary.log",
+    benchmark:
+        "benchmarks/summarize_zoo/summary.tsv"
     conda:
         "../../envs/weightzoo.yaml"
     script:

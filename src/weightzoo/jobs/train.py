@@ -66,9 +66,17 @@ def train_chunk(dataset_path, out_path, *, model, dataset, arch, arch_params, tr
                           per_trial=per_trial)
     log.info("trained %d trials in %.1fs (%s); %d diverged", len(trials), time.perf_counter() - start,
              "vectorised" if result.vectorized else "one by one", int(result.diverged.sum()))
+    write_chunk(result, out_path, prepared, dataset_path, model=model, dataset=dataset, arch=arch, kwargs=kwargs,
+                hp=hp, hyperparameters=hyperparameters, config_block=config_block)
+
+
+def write_chunk(result, out_path, prepared, dataset_path, *, model, dataset, arch, kwargs, hp, hyperparameters,
+                config_block=None):
+    """Write one chunk's ``TrainResult`` with its provenance (the one chunk writer: training and
+    ``bench/paper_scale.py``'s synthetic chunks alike)."""
     ds = result_to_dataset(result, model=model, dataset=dataset, arch=arch, model_kwargs=kwargs,
-                           hyperparameters=hyperparameters_attribute(hp, hyperparameters),
-                           input_shape=data.input_shape, n_classes=data.n_classes,
+                           hyperparameters=hyperparameters_attribute(hp, hyperparameters or {}),
+                           input_shape=tuple(prepared["images"].shape[1:]), n_classes=int(prepared.attrs["n_classes"]),
                            dataset_source=prepared.attrs.get("source", ""), config=config_block,
                            normalisation=(prepared["mean"].values, prepared["std"].values),
                            dataset_sha256=file_sha256(dataset_path), code_revision=code_revision())
