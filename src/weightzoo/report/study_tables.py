@@ -22,10 +22,9 @@ import pandas as pd
 import scipy.stats
 import xarray as xr
 
-from weightzoo.analysis.claims import CONTINUOUS, STATISTICS
+from weightzoo.analysis.claims import CONTINUOUS, STATISTICS, recipe_keys
 from weightzoo.analysis.crossfamily import cross_family
 from weightzoo.analysis.findings import effect_text, verdict_label
-from weightzoo.config import HYPERPARAMETERS
 from weightzoo.io.atomic import load_checked
 from weightzoo.io.provenance import code_revision
 
@@ -49,14 +48,6 @@ def read_features(study: Path) -> dict[tuple[str, str], xr.Dataset]:
         model, dataset = path.parts[-3], path.parts[-2]
         out.setdefault((model, dataset), []).append(load_checked(path))
     return {key: pool(parts) for key, parts in out.items()}
-
-
-def recipe_keys(features: xr.Dataset) -> list[str]:
-    keys = ["arch"]
-    for name in HYPERPARAMETERS:
-        if name in features.coords and np.unique(features[name].values.astype(str)).size > 1:
-            keys.append(name)
-    return keys
 
 
 def _recipe_label(keys, values) -> str:
