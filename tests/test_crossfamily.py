@@ -89,12 +89,29 @@ def test_too_few_families_cannot_tell():
     assert heterogeneity(family_effects(pd.DataFrame(columns=["family", "claim"]))).empty
 
 
-def test_i2_interval_matches_higgins_thompson():
-    # Higgins & Thompson (2002), eq. 8-9, computed by hand for Q = 10 on k = 3
-    i2, low, high = i2_interval(10.0, 3)
-    assert i2 == pytest.approx(0.8)
-    b = 0.5 * (np.log(10) - np.log(2)) / (np.sqrt(20) - np.sqrt(3))
-    ln_h = 0.5 * np.log(5)
-    assert low == pytest.approx(1 - np.exp(-2 * (ln_h - 1.959964 * b)), rel=1e-5)
-    assert high == pytest.approx(1 - np.exp(-2 * (ln_h + 1.959964 * b)), rel=1e-5)
-    assert 0 <= low < i2 < high <= 1
+def test_i2_point_is_the_reml_closed_form_for_equal_variances():
+    # with equal standard errors v the REML tau^2 is max(0, sample variance - v) and s^2 = v
+    z, se = np.array([-0.3, 0.0, 0.3]), np.full(3, 0.1)
+    i2, low, high = i2_interval(z, se)
+    tau2 = z.var(ddof=1) - 0.01
+    assert i2 == pytest.approx(tau2 / (tau2 + 0.01), rel=1e-4)
+    assert 0 < low < i2 < high < 1
+
+
+def test_i2_interval_never_collapses_when_families_agree():
+    # Q far below its df (three families that agree by chance): the test-based interval would be [0, 0]
+    i2, low, high = i2_interval([0.1, 0.1001, 0.0999], [0.1, 0.12, 0.15])
+    assert i2 == 0 and low == 0
+    assert high > 0.5  # three families cannot rule out much heterogeneity
+
+
+def test_i2_interval_covers_the_truth():
+    rng = np.random.default_rng(11)
+    se = np.array([0.1, 0.12, 0.15])
+    w = 1 / se**2
+    s2 = 2 * w.sum() / (w.sum() ** 2 - (w**2).sum())
+    for tau2 in (0.0, 0.02):
+        truth = tau2 / (tau2 + s2)
+        covered = [low <= truth <= high for _, low, high in
+                   (i2_interval(rng.normal(0, np.sqrt(se**2 + tau2)), se) for _ in range(300))]
+        assert np.mean(covered) >= 0.92, (tau2, np.mean(covered))

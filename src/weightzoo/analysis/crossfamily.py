@@ -17,8 +17,13 @@ Method (a fixed-effect meta-analysis of correlations, Borenstein et al. 2009, ch
 - per family, the ``network`` row where the claim has one; otherwise the layers' mean z with the *mean* of their
   SEs: the layers of one family share their nets, so their estimates are correlated, and the mean SE is the
   SE of the mean under perfect correlation, the conservative choice;
-- Cochran's Q = Σ w_i (z_i − z̄)² with w_i = 1/SE_i², p from χ²(k − 1); I² = max(0, (Q − (k − 1)) / Q) with
-  the test-based interval of Higgins & Thompson (2002, eq. 8–9, on ln H);
+- Cochran's Q = Σ w_i (z_i − z̄)² with w_i = 1/SE_i², p from χ²(k − 1);
+- I² = τ² / (τ² + s²), τ² the between-family variance estimated by restricted maximum likelihood and s² Higgins &
+  Thompson's (2002) typical within-family variance, with the profile-likelihood interval of τ² (Hardy &
+  Thompson 1996) carried over. Why not the simpler ones: the test-based interval on ln H (Higgins & Thompson,
+  eq. 8–9) and the Q-profile interval (Viechtbauer 2007) both shrink to [0 %, 0 %] when Q falls far below its
+  df, as it does with three families that agree by chance; the profile likelihood is finite at τ² = 0, so its
+  upper end stays positive and says how much heterogeneity the data still allow;
 - the common effect ρ̄ (inverse-variance weights) with its interval, and every family's ρ beside it.
 
 Verdicts: ``differ`` (Q's p < alpha: the families do not share one effect), ``no difference found`` (p ≥
@@ -28,6 +33,7 @@ much heterogeneity the data still allow), ``cannot tell`` (fewer than two famili
 
 import numpy as np
 import pandas as pd
+import scipy.optimize
 import scipy.stats
 
 from weightzoo.analysis.claims import CLAIMS, CONTINUOUS
@@ -76,25 +82,48 @@ def family_effects(claims: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["family", "claim", "statistic", "layer", "rho", "z", "se"])
 
 
-def i2_interval(q: float, k: int, alpha: float = 0.05) -> tuple[float, float, float]:
-    """I² and its 1 - alpha interval from Cochran's Q over k studies (Higgins & Thompson 2002, eq. 8–9)."""
-    if k < 3:
-        # with two studies the test-based interval is undefined (k - 2 = 0): report I² without one
-        i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
-        return i2, 0.0, 1.0
-    crit = scipy.stats.norm.ppf(1 - alpha / 2)
-    if q > k:
-        se_ln_h = 0.5 * (np.log(q) - np.log(k - 1)) / (np.sqrt(2 * q) - np.sqrt(2 * k - 3))
-    else:
-        se_ln_h = np.sqrt(1 / (2 * (k - 2) * (1 - 1 / (3 * (k - 2) ** 2))))
-    ln_h = 0.5 * np.log(max(q, EPS) / (k - 1))
+def _restricted_loglik(tau2: float, z: np.ndarray, v: np.ndarray) -> float:
+    """REML log-likelihood of the between-study variance ``tau2`` (random-effects model, constants dropped)."""
+    w = 1 / (v + tau2)
+    mu = np.sum(w * z) / np.sum(w)
+    return float(-0.5 * (np.sum(np.log(v + tau2)) + np.log(np.sum(w)) + np.sum(w * (z - mu) ** 2)))
 
-    def to_i2(value):
-        h2 = np.exp(2 * value)
-        return float(max(0.0, (h2 - 1) / h2))
 
-    return float(max(0.0, (q - (k - 1)) / q)) if q > 0 else 0.0, to_i2(ln_h - crit * se_ln_h), \
-        to_i2(ln_h + crit * se_ln_h)
+def i2_interval(z, se, alpha: float = 0.05) -> tuple[float, float, float]:
+    """I² and its 1 - alpha interval from k estimates ``z`` with standard errors ``se`` (module docstring): the
+    REML τ² and its profile-likelihood interval, each as τ² / (τ² + s²)."""
+    z, v = np.asarray(z, dtype=float), np.asarray(se, dtype=float) ** 2
+    w = 1 / v
+    s2 = (len(z) - 1) * w.sum() / (w.sum() ** 2 - (w ** 2).sum())
+    drop = scipy.stats.chi2.ppf(1 - alpha, 1) / 2
+
+    def loglik(tau2):
+        return _restricted_loglik(tau2, z, v)
+
+    # the likelihood of k <= a few estimates is cheap: a log-spaced grid brackets the maximum and both ends
+    top = 10 * (np.var(z) + v.max())
+    while loglik(top) > max(loglik(0.0), loglik(top / 10)) - drop:
+        top *= 10
+    grid = np.concatenate([[0.0], np.geomspace(top * 1e-9, top, 400)])
+    values = np.array([loglik(t) for t in grid])
+    best = int(values.argmax())
+    lo_t, hi_t = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    found = scipy.optimize.minimize_scalar(lambda t: -loglik(t), bounds=(lo_t, hi_t), method="bounded")
+    tau2 = float(found.x) if -found.fun >= values[best] else float(grid[best])
+    peak = loglik(tau2)
+
+    def gap(t):
+        return loglik(t) - (peak - drop)
+
+    above = grid > tau2
+    upper_end = grid[above][np.argmax(values[above] < peak - drop)]
+    upper = scipy.optimize.brentq(gap, tau2, upper_end)
+    lower = 0.0 if gap(0.0) >= 0 else scipy.optimize.brentq(gap, 0.0, tau2)
+
+    def to_i2(t):
+        return float(t / (t + s2))
+
+    return to_i2(tau2), to_i2(lower), to_i2(upper)
 
 
 def heterogeneity(effects: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -120,7 +149,7 @@ def heterogeneity(effects: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         q = float(np.sum(w * (z - z_bar) ** 2))
         df = len(families) - 1
         p = float(scipy.stats.chi2.sf(q, df))
-        i2, i2_low, i2_high = i2_interval(q, len(families), alpha)
+        i2, i2_low, i2_high = i2_interval(z, table["se"].to_numpy(), alpha)
         differ = p < alpha
         reason = (f"Cochran's Q {q:.2f} on {df} df, p = {p:.3g} < {alpha:g}: the families' effects differ"
                   if differ else
