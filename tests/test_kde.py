@@ -67,3 +67,25 @@ def test_layer_density_matches_scipy_on_subsample():
     reference = gaussian_kde(values)(density["x"].values)
     error = np.max(np.abs(density.sel(group="all").values - reference))
     assert error < 0.01 * reference.max()
+
+
+def test_one_read_serves_features_strengths_and_densities():
+    """extract_features' shared read (issue 22): the densities' first pass and the node strengths fed from the
+    features' blocks give what the separate readers give (moments to float rounding, everything else exactly)."""
+    import xarray as xr
+
+    from weightzoo.analysis.features import trial_features
+    from weightzoo.analysis.kde import GroupMoments, density_dataset
+    from weightzoo.analysis.strength import node_strength, strength_layers
+
+    ds = make_zoo(n_trials=12, seed=3)
+    groups = np.array(["low", "high", "mid"] * 4)
+    apart = trial_features(ds, groups, strengths=[node_strength(ds, layer) for layer in strength_layers(ds)])
+    moments = GroupMoments(ds, groups)
+    shared, strengths = trial_features(ds, groups, on_block=moments.add, with_strengths=True, n_quantiles=2000)
+    xr.testing.assert_identical(apart, shared)
+    for layer, strength in zip(strength_layers(ds), strengths):
+        xr.testing.assert_identical(node_strength(ds, layer), strength)
+    alone, fed = density_dataset(ds, groups), density_dataset(ds, groups, moments=moments)
+    np.testing.assert_allclose(alone["moments"].values, fed["moments"].values, rtol=1e-12)
+    xr.testing.assert_identical(alone.drop_vars("moments"), fed.drop_vars("moments"))

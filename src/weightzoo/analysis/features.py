@@ -51,12 +51,17 @@ def trial_features(
     strengths: Sequence[xr.DataArray] | None = None,
     seed: int = 0,
     experiment: str | None = None,
-) -> xr.Dataset:
+    on_block=None,
+    with_strengths: bool = False,
+):
     """Features of every trial of the zoo ``ds`` (dims ``trial``, ``layer``, ``stat``, ``level``, ...).
 
     ``groups``: see ``zoo.trial_groups``. ``strengths``: the ``node_strength`` arrays of
     ``strength_layers(ds)`` if the caller has them already. Quantile functions use at most ``n_quantiles``
-    weights per trial and layer, at the same random positions in every trial of the zoo.
+    weights per trial and layer, at the same random positions in every trial of the zoo. ``on_block(block,
+    arrays)``, if given, also sees every block of the final snapshot's weights as it is read (so that another
+    per-trial reduction shares this read: ``kde.GroupMoments``). With ``with_strengths``, returns ``(features,
+    strengths)``, the node strengths of ``strength_layers(ds)`` as ``node_strength`` gives them.
     """
     labels = trial_groups(ds, groups).astype(str)
     # one read of the final snapshot, a block of trials at a time, for every family, the quantile functions' samples
@@ -66,11 +71,15 @@ def trial_features(
     incoming = {} if strengths is not None or strength_kind != "abs_in" else {
         layer: np.empty((ds.sizes["trial"], ds[f"{layer}_weight"].shape[2])) for layer in strength_names}
 
+    also = on_block
+
     def on_block(block, arrays):
         for sample in samples:
             sample.add(block, arrays)
         for layer, strength in incoming.items():
             strength[block] = incoming_strength(arrays[f"{layer}_weight"])
+        if also is not None:
+            also(block, arrays)
 
     per_family = families_metrics(ds, list(FAMILIES), snapshot, on_block=on_block)
     final = per_family["moments"]
@@ -128,7 +137,7 @@ def trial_features(
     for name in ("seed", *HYPERPARAMETERS):
         if name in ds.coords and ds[name].dims == ("trial",):
             coords[name] = ("trial", ds[name].values)
-    return xr.Dataset(
+    features = xr.Dataset(
         data_vars,
         coords=coords,
         attrs={
@@ -140,6 +149,7 @@ def trial_features(
             "n_classes": int(ds.attrs.get("n_classes", 0) or 0),
         },
     )
+    return (features, list(strengths)) if with_strengths else features
 
 
 def _family_variable(values: xr.Dataset, family, when: str):

@@ -249,16 +249,38 @@ def _scott(moments) -> list[float]:
     return [scott_bandwidth(m.std, m.n) for m in moments if m.n and m.std > 0]
 
 
-def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1) -> LayerBins:
+class GroupMoments:
+    """The first pass of ``bin_layer`` (each group's moments of each weight layer), fed blocks of trials that
+    another reader has decompressed already (``features.trial_features``' ``on_block``), so that the
+    densities cost one read of the snapshot instead of two."""
+
+    def __init__(self, ds: xr.Dataset, groups=None, snapshot: int = -1):
+        self.labels = trial_groups(ds, groups)
+        self.names = ordered_groups(self.labels)
+        self.snapshot = snapshot
+        self.moments = {f"{layer}_weight": {g: _Moments() for g in self.names} for layer in layer_names(ds)}
+
+    def add(self, block: slice, arrays: dict) -> None:
+        for variable, values in arrays.items():
+            if variable in self.moments:
+                values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+                for g in self.names:
+                    self.moments[variable][g].add(_finite(values[self.labels[block] == g]))
+
+
+def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1,
+              moments: dict | None = None) -> LayerBins:
     """``variable`` of all trials binned per group (see ``zoo.trial_groups``; ungrouped trials left out), in two
-    chunked passes over the trials (moments, then binning of every group): the layer is never in memory at once."""
+    chunked passes over the trials (moments, then binning of every group): the layer is never in memory at once.
+    ``moments``: the first pass's result if a ``GroupMoments`` has it already (its ``moments[variable]``)."""
     var = select_snapshot(ds[variable], snapshot)
     labels = trial_groups(ds, groups)
     names = ordered_groups(labels)
-    moments = {g: _Moments() for g in names}
-    for rows, values in _trial_chunks(var):
-        for g in names:
-            moments[g].add(_finite(values[labels[rows] == g]))
+    if moments is None:
+        moments = {g: _Moments() for g in names}
+        for rows, values in _trial_chunks(var):
+            for g in names:
+                moments[g].add(_finite(values[labels[rows] == g]))
     filled = [m for m in moments.values() if m.n]
     if filled:
         lo, hi = min(m.min for m in filled), max(m.max for m in filled)
@@ -402,12 +424,15 @@ def pooled_layer_density(
 # ---------------------------------------------------------------------------------------------- stored bins
 
 
-def density_dataset(ds: xr.Dataset, groups=None, snapshot: int = -1) -> xr.Dataset:
+def density_dataset(ds: xr.Dataset, groups=None, snapshot: int = -1,
+                    moments: GroupMoments | None = None) -> xr.Dataset:
     """Every weight layer of a zoo binned per group (``bin_layer``), as one self-describing dataset: per layer
     ``{layer}_mass`` (group, ``{layer}_bin``) on the lattice ``({layer}_first + i) * {layer}_step``, and the
-    moments ``moments`` (layer, group, moment) and trial counts ``n_trials`` (group)."""
+    moments ``moments`` (layer, group, moment) and trial counts ``n_trials`` (group). ``moments``: a
+    ``GroupMoments`` of the same groups and snapshot that has seen every trial (skips the first pass)."""
     layers = layer_names(ds)
-    parts = [bin_layer(ds, f"{layer}_weight", groups, snapshot) for layer in layers]
+    parts = [bin_layer(ds, f"{layer}_weight", groups, snapshot,
+                       None if moments is None else moments.moments[f"{layer}_weight"]) for layer in layers]
     names = ordered_groups(trial_groups(ds, groups))
     moments = np.full((len(layers), len(names), len(MOMENTS)), np.nan)
     data_vars = {}

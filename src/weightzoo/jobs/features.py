@@ -8,8 +8,8 @@ import xarray as xr
 
 from weightzoo.analysis.features import trial_features
 from weightzoo.analysis.groups import experiment_groups
-from weightzoo.analysis.kde import density_dataset
-from weightzoo.analysis.strength import node_strength, strength_dataset, strength_layers
+from weightzoo.analysis.kde import GroupMoments, density_dataset
+from weightzoo.analysis.strength import strength_dataset, strength_layers
 from weightzoo.analysis.trained import training_status
 from weightzoo.io.atomic import load_checked, write_netcdf_atomic
 
@@ -27,11 +27,13 @@ def extract_features(zoo_path, summary_groups_path, experiment: str, features_pa
         if status_path is not None:
             write_netcdf_atomic(training_status(ds, load_checked(dataset_path)), status_path)
         layers = strength_layers(ds)
-        strengths = [node_strength(ds, layer, kind=strength_kind) for layer in layers]
-        features = trial_features(ds, groups, early_snapshot=early_snapshot, n_quantiles=max_values,
-                                  strength_kind=strength_kind, strengths=strengths, seed=seed, experiment=experiment)
+        # one read of the final snapshot serves the features, the node strengths and the densities' first pass
+        moments = GroupMoments(ds, groups) if densities_path is not None else None
+        features, strengths = trial_features(
+            ds, groups, early_snapshot=early_snapshot, n_quantiles=max_values, strength_kind=strength_kind,
+            seed=seed, experiment=experiment, on_block=None if moments is None else moments.add, with_strengths=True)
         write_netcdf_atomic(features, features_path)
         write_netcdf_atomic(strength_dataset(ds, strengths, groups), strengths_path)
         if densities_path is not None:
-            write_netcdf_atomic(density_dataset(ds, groups), densities_path)
+            write_netcdf_atomic(density_dataset(ds, groups, moments=moments), densities_path)
     log.info("%s: features of %d trials, strengths of layers %s", experiment, features.sizes["trial"], layers)
