@@ -263,7 +263,7 @@ class GroupMoments:
     def add(self, block: slice, arrays: dict) -> None:
         for variable, values in arrays.items():
             if variable in self.moments:
-                values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+                values = values.reshape(len(values), -1)  # stored dtype: each group's values become float64 alone
                 for g in self.names:
                     self.moments[variable][g].add(_finite(values[self.labels[block] == g]))
 
