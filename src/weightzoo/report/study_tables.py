@@ -29,6 +29,7 @@ from weightzoo.io.atomic import load_checked
 from weightzoo.io.provenance import code_revision
 
 GROUP_ORDER = ("non", "low", "mid", "high", "")
+VERDICTS = ("supported", "contradicted", "no effect", "inconclusive", "underpowered", "never trained")
 
 
 def markdown(table: pd.DataFrame, numeric: tuple[str, ...] = ()) -> str:
@@ -165,6 +166,23 @@ def prediction_rows(claims: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict_summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per claim, how many (model, dataset, layer) rows got each verdict pooled as the paper (the group contrast,
+    or claim 3's correlation) and at a fixed recipe (the recipe-adjusted continuous form)."""
+    rows = []
+    for claim in sorted(CONTINUOUS):
+        here = claims[claims["claim"] == claim]
+        if here.empty:
+            continue
+        for scope, statistic, label in (("pooled", STATISTICS[claim][0], "pooled, as the paper"),
+                                        ("controlled", CONTINUOUS[claim], "at a fixed recipe")):
+            found = here[(here["scope"] == scope) & (here["statistic"] == statistic)]
+            counts = found["verdict"].value_counts()
+            rows.append({"claim": f"{claim} {here['claim_name'].iloc[0]}", "scope": label, "rows": len(found),
+                         **{v: int(counts.get(v, 0)) for v in VERDICTS}})
+    return pd.DataFrame(rows)
+
+
 def training_revisions(study: Path) -> list[str]:
     revisions = set()
     for path in (study / "results/zoo").glob("*/*/*.nc"):
@@ -185,6 +203,9 @@ def study_block(study: Path, accuracy: str = "train") -> str:
     parts = [f"Written by `python -m weightzoo.report.study_tables {study} ...` from that run's results "
              f"({n} trials); its training jobs ran at code revision {trained or 'unknown'} (the zoos' "
              f"`code_revision`), the tables at {tabulated[:7] + ('-dirty' if tabulated.endswith('-dirty') else '') or 'unknown'}."]
+    parts.append("\nVerdicts of claims 1–3 and the metric claims over every (model, dataset, layer) row of claims.csv "
+                 "(the continuous form at a fixed recipe is recipe-adjusted):\n")
+    parts.append(markdown(verdict_summary(claims), numeric=("rows", *VERDICTS)))
     for (model, dataset), f in features.items():
         parts.append(f"\n#### {model} on {dataset}\n")
         parts.append(markdown(recipe_table(f, accuracy), numeric=("n",)))
