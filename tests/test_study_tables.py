@@ -63,3 +63,14 @@ def test_crossfamily_block_pairs_labels_with_models_by_name(tmp_path):
     row = next(line for line in block.splitlines() if line.startswith("| 1 lower_std"))
     assert "ViT +0.5" in row or "ViT +0.6" in row or "ViT +0.7" in row, row  # the vit rows, not the cnn ones
     assert row.rstrip(" |").endswith("differ"), row
+
+
+def test_a_zoo_of_drawn_recipes_gets_one_row_per_grid_stratum_not_per_net():
+    from zoo_factory import make_drawn_features
+
+    from weightzoo.report.study_tables import recipe_correlations, recipe_table
+
+    features = make_drawn_features(n=64)
+    table, correlations = recipe_table(features), recipe_correlations(features)
+    assert list(table["n"]) == [64] and list(correlations["n"]) == [64]
+    assert "lr 0.0001" in table["recipe"].iloc[0]  # the drawn variable's range, not one value per row

@@ -23,6 +23,7 @@ import scipy.stats
 import xarray as xr
 
 from weightzoo.analysis.claims import CONTINUOUS, STATISTICS, recipe_keys
+from weightzoo.analysis.claims.confounding import is_drawn
 from weightzoo.analysis.crossfamily import cross_family
 from weightzoo.analysis.findings import effect_text, verdict_label
 from weightzoo.io.atomic import load_checked
@@ -56,6 +57,19 @@ def _recipe_label(keys, values) -> str:
                      for k, v in zip(keys, values))
 
 
+def grid_keys(features: xr.Dataset) -> tuple[list[str], list[str]]:
+    """The recipe keys split into grid keys (the tables' rows) and drawn ones (every net its own value: a row per
+    value would be a row per net; ``claims.confounding.is_drawn``, the rule the claims adjust by)."""
+    keys = recipe_keys(features)
+    drawn = [k for k in keys if k != "arch" and is_drawn(features[k].values)]
+    return [k for k in keys if k not in drawn], drawn
+
+
+def _drawn_note(features: xr.Dataset, drawn: list[str], members) -> str:
+    return "".join(f"; {k} {np.min(features[k].values[members]):.2g}–{np.max(features[k].values[members]):.2g}"
+                   for k in drawn)
+
+
 def _layers(features: xr.Dataset) -> list[str]:
     return [str(layer) for layer in features["layer"].values]
 
@@ -65,7 +79,7 @@ def recipe_table(features: xr.Dataset, accuracy: str = "train") -> pd.DataFrame:
     and ``recipe_correlations``' columns come from the same recipes."""
     from weightzoo.analysis.features import accuracy as final_accuracy
 
-    keys = recipe_keys(features)
+    keys, drawn = grid_keys(features)
     acc = final_accuracy(features, accuracy) * 100
     frame = pd.DataFrame({k: features[k].values for k in keys})
     frame["acc"], frame["group"] = acc, features["group"].values.astype(str)
@@ -79,7 +93,7 @@ def recipe_table(features: xr.Dataset, accuracy: str = "train") -> pd.DataFrame:
         counts = pd.Series(frame["group"].to_numpy()[idx]).replace("", "ungrouped").value_counts()
         groups = ", ".join(f"{g} {counts[g]}" for g in (*GROUP_ORDER[:-1], "ungrouped") if g in counts)
         medians = [np.nanmedian(std.isel(trial=idx).sel(layer=layer).values) for layer in layers]
-        rows.append({"recipe": _recipe_label(keys, values), "n": idx.size,
+        rows.append({"recipe": _recipe_label(keys, values) + _drawn_note(features, drawn, idx), "n": idx.size,
                      f"{accuracy} accuracy % min / median / max": " / ".join(f"{v:.1f}" for v in
                                                                            (a.min(), np.median(a), a.max())),
                      "groups": groups,
@@ -92,7 +106,7 @@ def recipe_correlations(features: xr.Dataset, accuracy: str = "train") -> pd.Dat
     (the continuous forms of claims 1 and 3 inside one recipe, before pooling over recipes)."""
     from weightzoo.analysis.features import accuracy as final_accuracy
 
-    keys = recipe_keys(features)
+    keys, drawn = grid_keys(features)
     acc = final_accuracy(features, accuracy)
     frame = pd.DataFrame({k: features[k].values for k in keys})
     layers = _layers(features)
@@ -108,7 +122,7 @@ def recipe_correlations(features: xr.Dataset, accuracy: str = "train") -> pd.Dat
             return scipy.stats.spearmanr(acc[idx][ok], y[ok])[0] if ok.sum() > 2 and np.ptp(y[ok]) > 0 else np.nan
 
         std = [rho(features["statistic"].sel(stat="std", layer=layer).values[idx]) for layer in layers]
-        row = {"recipe": _recipe_label(keys, values), "n": idx.size,
+        row = {"recipe": _recipe_label(keys, values) + _drawn_note(features, drawn, idx), "n": idx.size,
                f"ρ(acc, std) {' / '.join(layers)}": " / ".join(_signed(r) for r in std)}
         if strength_layers:
             strength = [rho(features["mean_strength"].sel(strength_layer=s).values[idx]) for s in strength_layers]
@@ -209,7 +223,10 @@ def study_block(study: Path, accuracy: str = "train") -> str:
     for (model, dataset), f in features.items():
         parts.append(f"\n#### {model} on {dataset}\n")
         parts.append(markdown(recipe_table(f, accuracy), numeric=("n",)))
-        parts.append("\nRank correlation of final accuracy with the property inside each recipe (Spearman):\n")
+        drawn = grid_keys(f)[1]
+        parts.append("\nRank correlation of final accuracy with the property inside each recipe (Spearman"
+                     + (f"; {', '.join(drawn)} drawn per net vary inside each row, so these are not recipe-adjusted: "
+                        "the claims' fixed-recipe column is" if drawn else "") + "):\n")
         parts.append(markdown(recipe_correlations(f, accuracy), numeric=("n",)))
         here = claims[(claims["model"] == model) & (claims["dataset"] == dataset)]
         parts.append("\nClaims 1–3 (claims.csv; verdict, effect [95 % interval], n):\n")
