@@ -309,8 +309,8 @@ def run_stage(stage: str, path: str) -> dict:
             from weightzoo.analysis.trained import training_status
             from weightzoo.jobs.features import extract
 
-            status = training_status(ds)
             features, strengths, densities = extract(ds, labels, "dnn/bench/h")
+            status = training_status(ds)
             info = {"vars": len(features.data_vars), "strength_layers": len(strengths.data_vars),
                     "density_layers": int(densities.sizes["layer"]), "parts": int(status.sizes["part"])}
         elif stage == "features":

@@ -249,6 +249,10 @@ def _scott(moments) -> list[float]:
     return [scott_bandwidth(m.std, m.n) for m in moments if m.n and m.std > 0]
 
 
+MOMENT_CHUNK_VALUES = 1 << 21
+"""Values per float64 chunk when ``GroupMoments`` converts a block it is fed."""
+
+
 class GroupMoments:
     """The first pass of ``bin_layer`` (each group's moments of each weight layer), fed blocks of trials that
     another reader has decompressed already (``features.trial_features``' ``on_block``), so that the
@@ -261,11 +265,17 @@ class GroupMoments:
         self.moments = {f"{layer}_weight": {g: _Moments() for g in self.names} for layer in layer_names(ds)}
 
     def add(self, block: slice, arrays: dict) -> None:
+        labels = self.labels[block]
         for variable, values in arrays.items():
             if variable in self.moments:
-                values = values.reshape(len(values), -1)  # stored dtype: each group's values become float64 alone
-                for g in self.names:
-                    self.moments[variable][g].add(_finite(values[self.labels[block] == g]))
+                values = values.reshape(len(values), -1)
+                # in float64 chunks of 2 M values (16 MiB): the features' pass holds its block and its work copies
+                # already, and this must not lift the job's peak above one layer of all trials (issue 22)
+                step = max(1, MOMENT_CHUNK_VALUES // max(values.shape[1], 1))
+                for start in range(0, len(values), step):
+                    chunk = np.asarray(values[start:start + step], dtype=np.float64)
+                    for g in self.names:
+                        self.moments[variable][g].add(_finite(chunk[labels[start:start + step] == g]))
 
 
 def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1,

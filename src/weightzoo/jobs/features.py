@@ -36,13 +36,14 @@ def extract_features(zoo_path, summary_groups_path, experiment: str, features_pa
     trained and which ReLU units are dead (``analysis.trained``)."""
     groups = experiment_groups(pd.read_csv(summary_groups_path, keep_default_na=False), experiment)
     with xr.open_dataset(zoo_path) as ds:
-        if status_path is not None:
-            write_netcdf_atomic(training_status(ds, load_checked(dataset_path)), status_path)
         features, strengths, densities = extract(ds, groups, experiment, strength_kind, early_snapshot, max_values,
                                                  seed, densities=densities_path is not None)
         write_netcdf_atomic(features, features_path)
         write_netcdf_atomic(strengths, strengths_path)
         if densities is not None:
             write_netcdf_atomic(densities, densities_path)
-    log.info("%s: features of %d trials, strengths of layers %s", experiment, features.sizes["trial"],
-             list(features["strength_layer"].values))
+        del features, strengths, densities
+        if status_path is not None:  # last: the features' pass is the job's peak, and starts on an unfragmented heap
+            write_netcdf_atomic(training_status(ds, load_checked(dataset_path)), status_path)
+    log.info("%s: features, node strengths%s of %d trials", experiment, ", densities" if densities_path else "",
+             ds.sizes["trial"])
