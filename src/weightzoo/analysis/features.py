@@ -71,17 +71,15 @@ def trial_features(
     incoming = {} if strengths is not None or strength_kind != "abs_in" else {
         layer: np.empty((ds.sizes["trial"], ds[f"{layer}_weight"].shape[2])) for layer in strength_names}
 
-    also = on_block
-
-    def on_block(block, arrays):
+    def reduce_block(block, arrays):
         for sample in samples:
             sample.add(block, arrays)
         for layer, strength in incoming.items():
             strength[block] = incoming_strength(arrays[f"{layer}_weight"])
-        if also is not None:
-            also(block, arrays)
+        if on_block is not None:
+            on_block(block, arrays)
 
-    per_family = families_metrics(ds, list(FAMILIES), snapshot, on_block=on_block)
+    per_family = families_metrics(ds, list(FAMILIES), snapshot, on_block=reduce_block)
     final = per_family["moments"]
     layers = [str(layer) for layer in final["layer"].values]
     quantiles = np.stack([quantile_function(sample.values, n_quantiles) for sample in samples], axis=1)

@@ -258,11 +258,10 @@ class GroupMoments:
     another reader has decompressed already (``features.trial_features``' ``on_block``), so that the
     densities cost one read of the snapshot instead of two."""
 
-    def __init__(self, ds: xr.Dataset, groups=None, snapshot: int = -1):
+    def __init__(self, ds: xr.Dataset, groups=None):
         self.labels = trial_groups(ds, groups)
-        self.names = ordered_groups(self.labels)
-        self.snapshot = snapshot
-        self.moments = {f"{layer}_weight": {g: _Moments() for g in self.names} for layer in layer_names(ds)}
+        self.moments = {f"{layer}_weight": {g: _Moments() for g in ordered_groups(self.labels)}
+                        for layer in layer_names(ds)}
 
     def add(self, block: slice, arrays: dict) -> None:
         labels = self.labels[block]
@@ -273,9 +272,14 @@ class GroupMoments:
                 # already, and this must not lift the job's peak above one layer of all trials (issue 22)
                 step = max(1, MOMENT_CHUNK_VALUES // max(values.shape[1], 1))
                 for start in range(0, len(values), step):
-                    chunk = np.asarray(values[start:start + step], dtype=np.float64)
-                    for g in self.names:
-                        self.moments[variable][g].add(_finite(chunk[labels[start:start + step] == g]))
+                    _add_per_group(self.moments[variable], np.asarray(values[start:start + step], dtype=np.float64),
+                                   labels[start:start + step])
+
+
+def _add_per_group(moments: dict, values: np.ndarray, labels: np.ndarray) -> None:
+    """Each group's finite values of a chunk of trials (trial, n_values) added to its ``_Moments``."""
+    for g, group_moments in moments.items():
+        group_moments.add(_finite(values[labels == g]))
 
 
 def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1,
@@ -289,8 +293,7 @@ def bin_layer(ds: xr.Dataset, variable: str, groups=None, snapshot: int = -1,
     if moments is None:
         moments = {g: _Moments() for g in names}
         for rows, values in _trial_chunks(var):
-            for g in names:
-                moments[g].add(_finite(values[labels[rows] == g]))
+            _add_per_group(moments, values, labels[rows])
     filled = [m for m in moments.values() if m.n]
     if filled:
         lo, hi = min(m.min for m in filled), max(m.max for m in filled)
@@ -439,7 +442,7 @@ def density_dataset(ds: xr.Dataset, groups=None, snapshot: int = -1,
     """Every weight layer of a zoo binned per group (``bin_layer``), as one self-describing dataset: per layer
     ``{layer}_mass`` (group, ``{layer}_bin``) on the lattice ``({layer}_first + i) * {layer}_step``, and the
     moments ``moments`` (layer, group, moment) and trial counts ``n_trials`` (group). ``moments``: a
-    ``GroupMoments`` of the same groups and snapshot that has seen every trial (skips the first pass)."""
+    ``GroupMoments`` of the same groups that has seen every trial of this snapshot (skips the first pass)."""
     layers = layer_names(ds)
     parts = [bin_layer(ds, f"{layer}_weight", groups, snapshot,
                        None if moments is None else moments.moments[f"{layer}_weight"]) for layer in layers]

@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.stats
 import xarray as xr
 
-from weightzoo.analysis.claims import CONTINUOUS, STATISTICS, recipe_keys
+from weightzoo.analysis.claims import CONTINUOUS, STATISTICS, VERDICTS, recipe_keys
 from weightzoo.analysis.claims.confounding import is_drawn
 from weightzoo.analysis.crossfamily import cross_family
 from weightzoo.analysis.findings import effect_text, verdict_label
@@ -30,7 +30,6 @@ from weightzoo.io.atomic import load_checked
 from weightzoo.io.provenance import code_revision
 
 GROUP_ORDER = ("non", "low", "mid", "high", "")
-VERDICTS = ("supported", "contradicted", "no effect", "inconclusive", "underpowered", "never trained")
 
 
 def markdown(table: pd.DataFrame, numeric: tuple[str, ...] = ()) -> str:
